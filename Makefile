@@ -1,0 +1,45 @@
+# vigil: a crash-safe container supervisor for containerd.
+# `make help` lists the targets.
+
+GO      ?= go
+BIN     := bin/supervisor
+PKGS    := ./...
+
+.PHONY: help build test unit verify demo demo-stop bench fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build bin/supervisor
+	$(GO) build -o $(BIN) ./cmd/supervisor
+
+test: ## run all tests, integration included (installs deps, starts a private containerd)
+	bash scripts/test.sh $(PKGS)
+
+unit: ## run the tests that need no containerd (integration tests skip)
+	$(GO) test -race -count=1 -timeout 5m $(PKGS)
+
+verify: ## gofmt, go vet and a go mod tidy check
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
+	$(GO) vet $(PKGS)
+	@cp go.mod go.mod.verify && cp go.sum go.sum.verify; \
+	$(GO) mod tidy; \
+	if ! diff -q go.mod go.mod.verify >/dev/null || ! diff -q go.sum go.sum.verify >/dev/null; then \
+		mv go.mod.verify go.mod; mv go.sum.verify go.sum; echo "go mod tidy changes go.mod or go.sum"; exit 1; \
+	fi; rm -f go.mod.verify go.sum.verify
+
+demo: ## start a private containerd, the supervisor daemon and a demo service, and show them
+	bash scripts/demo.sh start
+
+demo-stop: ## stop what `make demo` started (the demo service, the daemon, containerd)
+	bash scripts/demo.sh stop
+
+bench: ## run the benchmarks against a private containerd (figures for docs/BENCHMARKS.md)
+	bash scripts/test.sh -run '^$$' -bench . -benchtime 3s ./journal/ ./c8dbridge/
+
+fuzz: ## fuzz the pure lifecycle and the journal decoder for 30 s each
+	$(GO) test -run '^$$' -fuzz FuzzLifecycle -fuzztime 30s ./actors/lifecycle/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./journal/
+
+clean: ## remove build output
+	rm -rf bin

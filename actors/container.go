@@ -1,0 +1,329 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/containerd/errdefs"
+
+	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/c8dbridge"
+	"github.com/vigilhq/vigil/journal"
+)
+
+// ErrReplay wraps a journal that could not be replayed: the actor refuses
+// every command rather than act on a state it does not know.
+var ErrReplay = errors.New("actors: journal replay failed")
+
+type waiter struct {
+	cond   WaitCondition
+	sender *actor.PID
+	exits  int // lifecycle exits seen when the wait began
+}
+
+// container is the actor of one container.
+type container struct {
+	id          string
+	deps        *Deps
+	incarnation int // 1 on first start, more after a panic restarted it
+
+	state   lifecycle.State
+	exits   int   // TaskExited events applied since the actor started
+	broken  error // replay failure
+	waiters []waiter
+	timer   *time.Timer
+}
+
+func newContainerProps(id string, deps *Deps) *actor.Props {
+	incarnations := 0
+	return actor.PropsFromProducer(func() actor.Actor {
+		incarnations++ // the producer runs on the actor's own goroutine
+		return &container{id: id, deps: deps, incarnation: incarnations}
+	}, actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
+}
+
+func (c *container) log() *slog.Logger { return c.deps.Log.With("container", c.id) }
+
+func (c *container) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c.recover()
+		if c.incarnation > 1 {
+			c.log().Warn("container actor restarted after a panic; state rebuilt from the journal",
+				"status", c.state.Status, "incarnation", c.incarnation)
+			if err := c.reconcile(ctx); err != nil {
+				c.log().Error("reconcile after restart failed", "err", err)
+			}
+			c.afterCommand(ctx)
+		}
+	case *actor.Stopping:
+		c.stopTimer()
+		for _, w := range c.waiters {
+			ctx.Send(w.sender, Reply{State: c.state})
+		}
+		c.waiters = nil
+	case *actor.Restarting:
+		c.stopTimer()
+	case Create:
+		c.respond(ctx, lifecycle.Create{Config: m.Config, At: c.deps.now()})
+	case Start:
+		c.respond(ctx, lifecycle.Start{At: c.deps.now()})
+	case Stop:
+		c.respond(ctx, lifecycle.Stop{Timeout: m.Timeout, At: c.deps.now()})
+	case Kill:
+		c.respond(ctx, lifecycle.Kill{Signal: m.Signal, At: c.deps.now()})
+	case Remove:
+		c.respond(ctx, lifecycle.Remove{Force: m.Force, At: c.deps.now()})
+	case Inspect:
+		ctx.Respond(Reply{State: c.state, Err: c.broken})
+	case Wait:
+		c.wait(ctx, m)
+	case Reconcile:
+		err := c.reconcile(ctx)
+		c.afterCommand(ctx)
+		ctx.Respond(Reply{State: c.state, Err: err})
+	case stopTimerFired:
+		c.handle(ctx, lifecycle.StopTimeout{Pid: m.pid, At: c.deps.now()})
+	case c8dbridge.TaskExited:
+		if m.ProcessID != "" && m.ProcessID != c.id {
+			return // an exec process: not the task's init
+		}
+		c.handle(ctx, lifecycle.ObserveExit{Pid: m.Pid, Code: int(m.ExitCode), ExitedAt: m.ExitedAt})
+	case c8dbridge.Event:
+		c.log().Debug("containerd event", "event", fmt.Sprintf("%T", m))
+	}
+}
+
+// recover rebuilds the state from the journal.
+func (c *container) recover() {
+	var s lifecycle.State
+	err := c.deps.Journal.Replay(c.id, func(r journal.Record) error {
+		e, ok := r.Event.(lifecycle.Event)
+		if !ok {
+			return fmt.Errorf("record %d holds %T, not a lifecycle event", r.Seq, r.Event)
+		}
+		s = lifecycle.Apply(s, e)
+		return nil
+	})
+	if err != nil {
+		c.broken = fmt.Errorf("%w: container %q: %w", ErrReplay, c.id, err)
+		c.log().Error("cannot replay the journal; refusing commands", "err", err)
+	}
+	c.state = s
+}
+
+func (c *container) respond(ctx actor.Context, cmd lifecycle.Command) {
+	err := c.handle(ctx, cmd)
+	c.afterCommand(ctx)
+	ctx.Respond(Reply{State: c.state, Err: err})
+}
+
+// afterCommand tells the supervisor when the container no longer exists, so
+// its actor is stopped and its ID is free. It runs before the reply, so the
+// supervisor hears of it before anyone who heard the reply.
+func (c *container) afterCommand(ctx actor.Context) {
+	if c.state.Status == lifecycle.StatusNone || c.state.Status == lifecycle.StatusRemoved {
+		ctx.Send(ctx.Parent(), childGone{id: c.id, pid: ctx.Self()})
+	}
+}
+
+// handle runs one command through the order of the package doc: decide,
+// append, apply, effects. It returns the error that refused or failed it.
+func (c *container) handle(ctx actor.Context, cmd lifecycle.Command) error {
+	if c.broken != nil {
+		return c.broken
+	}
+	d, err := lifecycle.Decide(c.state, cmd)
+	if err != nil {
+		return err
+	}
+	if len(d.Events) > 0 {
+		events := make([]any, len(d.Events))
+		for i, e := range d.Events {
+			events[i] = e
+		}
+		if _, err := c.deps.Journal.Append(c.id, events...); err != nil {
+			return fmt.Errorf("actors: container %q: journal: %w", c.id, err)
+		}
+		for _, e := range d.Events {
+			c.state = lifecycle.Apply(c.state, e)
+			if x, ok := e.(lifecycle.TaskExited); ok {
+				c.exits++
+				c.log().Info("task exited", "pid", x.Pid, "code", x.Code, "reason", x.Reason)
+			}
+		}
+		c.notifyWaiters(ctx)
+	}
+	var first error
+	for _, eff := range d.Effects {
+		if err := c.perform(ctx, eff); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (c *container) callCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), c.deps.CallTimeout)
+}
+
+// perform carries out one effect and feeds its outcome back as a command.
+func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
+	cctx, cancel := c.callCtx()
+	defer cancel()
+	switch e := eff.(type) {
+	case lifecycle.CreateContainer:
+		if err := c.deps.Runtime.CreateContainer(cctx, specOf(e.Config)); err != nil {
+			err = fmt.Errorf("create container %q: %w", c.id, err)
+			if ferr := c.handle(ctx, lifecycle.RecordCreateFailed{Err: err.Error(), At: c.deps.now()}); ferr != nil {
+				return errors.Join(err, ferr)
+			}
+			return err
+		}
+		return c.handle(ctx, lifecycle.RecordCreated{At: c.deps.now()})
+	case lifecycle.StartTask:
+		stdio := c8dbridge.Stdio{LogPath: c.deps.LogPath(c.id)}
+		pid, err := c.deps.Runtime.StartTask(cctx, c.id, stdio)
+		if errdefs.IsNotFound(err) {
+			// The containerd container vanished (a host reboot wipes it):
+			// create it again from the journaled config.
+			c.log().Warn("container missing from containerd; creating it again from the journal")
+			if err = c.deps.Runtime.CreateContainer(cctx, specOf(e.Config)); err == nil {
+				pid, err = c.deps.Runtime.StartTask(cctx, c.id, stdio)
+			}
+		}
+		if err != nil {
+			err = fmt.Errorf("start container %q: %w", c.id, err)
+			if ferr := c.handle(ctx, lifecycle.RecordStartFailed{Err: err.Error(), At: c.deps.now()}); ferr != nil {
+				return errors.Join(err, ferr)
+			}
+			return err
+		}
+		return c.handle(ctx, lifecycle.RecordStarted{Pid: pid, At: c.deps.now()})
+	case lifecycle.SignalTask:
+		err := c.deps.Runtime.Kill(cctx, c.id, syscall.Signal(e.Signal))
+		if errdefs.IsNotFound(err) {
+			return nil // the task is already gone; its exit is recorded when observed
+		}
+		if err != nil {
+			return fmt.Errorf("signal container %q: %w", c.id, err)
+		}
+		return nil
+	case lifecycle.ArmStopTimer:
+		c.stopTimer()
+		self, root, pid := ctx.Self(), ctx.ActorSystem().Root, e.Pid
+		c.timer = time.AfterFunc(e.After, func() { root.Send(self, stopTimerFired{pid: pid}) })
+		return nil
+	case lifecycle.DeleteTask:
+		if err := c.deps.Runtime.DeleteTask(cctx, c.id); err != nil {
+			c.log().Warn("cannot delete the exited task; will retry at the next reconcile", "err", err)
+		}
+		return nil
+	case lifecycle.DeleteContainer:
+		c.stopTimer()
+		if err := c.deps.Runtime.DeleteContainer(cctx, c.id); err != nil {
+			return fmt.Errorf("remove container %q: %w", c.id, err)
+		}
+		return c.handle(ctx, lifecycle.RecordRemoved{At: c.deps.now()})
+	}
+	return fmt.Errorf("actors: unknown effect %T", eff)
+}
+
+func (c *container) stopTimer() {
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+}
+
+// observe asks containerd about the container.
+func (c *container) observe() (lifecycle.Observation, error) {
+	cctx, cancel := c.callCtx()
+	defer cancel()
+	st, err := c.deps.Runtime.TaskStatus(cctx, c.id)
+	if errdefs.IsNotFound(err) {
+		return lifecycle.Observation{}, nil
+	}
+	if err != nil {
+		return lifecycle.Observation{}, fmt.Errorf("actors: observe container %q: %w", c.id, err)
+	}
+	o := lifecycle.Observation{ContainerExists: true, Pid: st.Pid}
+	switch st.State {
+	case c8dbridge.TaskCreated:
+		o.Task = lifecycle.TaskCreated
+	case c8dbridge.TaskRunning, c8dbridge.TaskPaused:
+		o.Task = lifecycle.TaskRunning
+	case c8dbridge.TaskStopped:
+		o.Task = lifecycle.TaskStopped
+		o.ExitCode = int(st.ExitCode)
+		o.ExitedAt = st.ExitedAt
+	default:
+		o.Task = lifecycle.TaskAbsent
+	}
+	return o, nil
+}
+
+func (c *container) reconcile(ctx actor.Context) error {
+	if c.broken != nil {
+		return c.broken
+	}
+	if c.state.Status == lifecycle.StatusNone || c.state.Status == lifecycle.StatusRemoved {
+		return nil
+	}
+	o, err := c.observe()
+	if err != nil {
+		return err
+	}
+	before := c.state.Status
+	err = c.handle(ctx, lifecycle.Reconcile{Observed: o, At: c.deps.now()})
+	if c.state.Status != before {
+		c.log().Info("reconciled with containerd", "was", before, "now", c.state.Status)
+	}
+	return err
+}
+
+func (c *container) wait(ctx actor.Context, m Wait) {
+	w := waiter{cond: m.Condition, sender: ctx.Sender(), exits: c.exits}
+	if w.sender == nil {
+		return
+	}
+	if c.broken != nil || c.satisfied(w) {
+		ctx.Respond(Reply{State: c.state, Err: c.broken})
+		return
+	}
+	c.waiters = append(c.waiters, w)
+}
+
+func (c *container) satisfied(w waiter) bool {
+	gone := c.state.Status == lifecycle.StatusNone || c.state.Status == lifecycle.StatusRemoved
+	switch w.cond {
+	case WaitNotRunning:
+		return !c.state.Alive()
+	case WaitNextExit:
+		return c.exits > w.exits || gone
+	case WaitRemoved:
+		return gone
+	}
+	return true
+}
+
+func (c *container) notifyWaiters(ctx actor.Context) {
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if c.satisfied(w) {
+			ctx.Send(w.sender, Reply{State: c.state})
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	c.waiters = kept
+}
+
+func specOf(cfg lifecycle.Config) c8dbridge.ContainerSpec {
+	return c8dbridge.ContainerSpec{ID: cfg.ID, Rootfs: cfg.Rootfs, Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Labels: cfg.Labels}
+}

@@ -1,0 +1,35 @@
+// Package actors drives the pure lifecycle with protoactor-go actors.
+//
+// It owns three kinds of actor-side code:
+//
+//   - one container actor per container, spawned under the container's ID
+//     as a child of the supervisor actor. It serializes that container's
+//     commands, the containerd events routed to it and its timers, so no
+//     lock guards a container's state;
+//   - the supervisor actor, which owns the registry of container actors and
+//     spawns, recovers and stops them;
+//   - the event router, which holds the one containerd subscription,
+//     resubscribes after it breaks, and routes each event to its
+//     container's actor through the supervisor.
+//
+// Every message a container actor handles follows one order:
+//
+//  1. Decide: the lifecycle package turns the command into events and
+//     effects, or refuses it (nothing changes);
+//  2. Append: the events are appended to the journal, which returns only
+//     once they are durable; an error fails the command and nothing changes;
+//  3. Apply: the events are folded into the actor's state;
+//  4. Effects: containerd calls and timers are performed, each outcome fed
+//     back through steps 1 to 3 as a Record* command;
+//  5. Reply: only now does the sender hear of it.
+//
+// So an intent (CreateRequested, StartRequested, RemoveRequested,
+// StopRequested) is durable before the containerd call it announces, and a
+// reply never reports a state the journal does not hold. After a crash, or
+// a panic of the actor itself, the actor's state is rebuilt by replaying
+// the journal with lifecycle.Apply, and the Reconcile command records what
+// containerd did meanwhile.
+//
+// It never talks to containerd except through c8dbridge.Runtime, and never
+// reads the clock except through Deps.Clock.
+package actors

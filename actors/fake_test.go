@@ -1,0 +1,136 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"syscall"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/vigilhq/vigil/c8dbridge"
+)
+
+// fakeRuntime is an in-memory containerd for unit tests of the actors only.
+// Hooks, when set, run before the default behaviour and may replace it.
+type fakeRuntime struct {
+	mu         sync.Mutex
+	containers map[string]*fakeContainer
+	nextPid    uint32
+	signals    []syscall.Signal
+	events     chan c8dbridge.Event
+
+	onKill  func(id string, sig syscall.Signal) // may panic, to test restarts
+	onStart func(id string) error
+}
+
+type fakeContainer struct {
+	task c8dbridge.TaskStatus
+}
+
+var _ c8dbridge.Runtime = (*fakeRuntime)(nil)
+
+func newFakeRuntime() *fakeRuntime {
+	return &fakeRuntime{containers: map[string]*fakeContainer{}, nextPid: 1000, events: make(chan c8dbridge.Event, 100)}
+}
+
+func (f *fakeRuntime) CreateContainer(_ context.Context, spec c8dbridge.ContainerSpec) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.containers[spec.ID]; ok {
+		return fmt.Errorf("fake: %q: %w", spec.ID, errdefs.ErrAlreadyExists)
+	}
+	f.containers[spec.ID] = &fakeContainer{}
+	return nil
+}
+
+func (f *fakeRuntime) StartTask(_ context.Context, id string, _ c8dbridge.Stdio) (uint32, error) {
+	if f.onStart != nil {
+		if err := f.onStart(id); err != nil {
+			return 0, err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return 0, fmt.Errorf("fake: %q: %w", id, errdefs.ErrNotFound)
+	}
+	f.nextPid++
+	c.task = c8dbridge.TaskStatus{State: c8dbridge.TaskRunning, Pid: f.nextPid}
+	return f.nextPid, nil
+}
+
+func (f *fakeRuntime) Kill(_ context.Context, id string, sig syscall.Signal) error {
+	if f.onKill != nil {
+		f.onKill(id, sig)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok || c.task.State != c8dbridge.TaskRunning {
+		return fmt.Errorf("fake: %q: %w", id, errdefs.ErrNotFound)
+	}
+	f.signals = append(f.signals, sig)
+	return nil
+}
+
+// exit makes the task of id exit with code and emits the exit event.
+func (f *fakeRuntime) exit(id string, code uint32) {
+	f.mu.Lock()
+	c := f.containers[id]
+	c.task.State = c8dbridge.TaskStopped
+	c.task.ExitCode = code
+	pid := c.task.Pid
+	f.mu.Unlock()
+	f.events <- c8dbridge.TaskExited{Container: id, ProcessID: id, Pid: pid, ExitCode: code}
+}
+
+func (f *fakeRuntime) sent() []syscall.Signal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]syscall.Signal(nil), f.signals...)
+}
+
+func (f *fakeRuntime) TaskStatus(_ context.Context, id string) (c8dbridge.TaskStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return c8dbridge.TaskStatus{}, fmt.Errorf("fake: %q: %w", id, errdefs.ErrNotFound)
+	}
+	return c.task, nil
+}
+
+func (f *fakeRuntime) DeleteTask(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.containers[id]; ok && c.task.State == c8dbridge.TaskStopped {
+		c.task = c8dbridge.TaskStatus{}
+	}
+	return nil
+}
+
+func (f *fakeRuntime) DeleteContainer(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.containers, id)
+	return nil
+}
+
+func (f *fakeRuntime) Containers(context.Context) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for id := range f.containers {
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+func (f *fakeRuntime) Subscribe(ctx context.Context) (<-chan c8dbridge.Event, <-chan error) {
+	errs := make(chan error, 1)
+	return f.events, errs
+}
+
+func (f *fakeRuntime) Close() error { return nil }

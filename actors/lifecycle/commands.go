@@ -1,0 +1,156 @@
+package lifecycle
+
+import "time"
+
+// Command asks for a change. Commands are named in the imperative; the ones
+// named Record* and Observe* carry the outcome of an effect or something
+// containerd reported. Every command carries the time the driver saw it.
+type Command interface{ commandName() string }
+
+// Create a container from Config.
+type Create struct {
+	Config Config
+	At     time.Time
+}
+
+// Start the container's task.
+type Start struct{ At time.Time }
+
+// Stop the task: SIGTERM now, SIGKILL after Timeout if it still runs.
+type Stop struct {
+	Timeout time.Duration
+	At      time.Time
+}
+
+// Kill sends Signal to the task.
+type Kill struct {
+	Signal int
+	At     time.Time
+}
+
+// Remove the container; Force kills a running task first.
+type Remove struct {
+	Force bool
+	At    time.Time
+}
+
+// StopTimeout is the stop timer firing for the task with Pid.
+type StopTimeout struct {
+	Pid uint32
+	At  time.Time
+}
+
+// RecordCreated is the outcome of a successful CreateContainer effect.
+type RecordCreated struct{ At time.Time }
+
+// RecordCreateFailed is the outcome of a failed CreateContainer effect.
+type RecordCreateFailed struct {
+	Err string
+	At  time.Time
+}
+
+// RecordStarted is the outcome of a successful StartTask effect.
+type RecordStarted struct {
+	Pid uint32
+	At  time.Time
+}
+
+// RecordStartFailed is the outcome of a failed StartTask effect.
+type RecordStartFailed struct {
+	Err string
+	At  time.Time
+}
+
+// RecordRemoved is the outcome of a successful DeleteContainer effect.
+type RecordRemoved struct{ At time.Time }
+
+// ObserveExit reports an exit of the task's init process, from a
+// containerd event.
+type ObserveExit struct {
+	Pid      uint32
+	Code     int
+	ExitedAt time.Time
+}
+
+// TaskPhase is what containerd says about a container's task.
+type TaskPhase int
+
+const (
+	TaskAbsent  TaskPhase = iota // no task
+	TaskCreated                  // created, never started
+	TaskRunning                  // running or paused
+	TaskStopped                  // exited; ExitCode and ExitedAt are valid
+)
+
+// Observation is what containerd reports about one container.
+type Observation struct {
+	ContainerExists bool
+	Task            TaskPhase
+	Pid             uint32
+	ExitCode        int
+	ExitedAt        time.Time
+}
+
+// Reconcile compares the state with Observed and records what happened
+// while the supervisor (or containerd) was away.
+type Reconcile struct {
+	Observed Observation
+	At       time.Time
+}
+
+func (Create) commandName() string             { return "create" }
+func (Start) commandName() string              { return "start" }
+func (Stop) commandName() string               { return "stop" }
+func (Kill) commandName() string               { return "kill" }
+func (Remove) commandName() string             { return "remove" }
+func (StopTimeout) commandName() string        { return "stop-timeout" }
+func (RecordCreated) commandName() string      { return "record-created" }
+func (RecordCreateFailed) commandName() string { return "record-create-failed" }
+func (RecordStarted) commandName() string      { return "record-started" }
+func (RecordStartFailed) commandName() string  { return "record-start-failed" }
+func (RecordRemoved) commandName() string      { return "record-removed" }
+func (ObserveExit) commandName() string        { return "observe-exit" }
+func (Reconcile) commandName() string          { return "reconcile" }
+
+// Effect is a side effect that Decide asks the driver to perform.
+type Effect interface{ effectName() string }
+
+// CreateContainer creates the container in containerd from Config. Its
+// outcome is fed back as RecordCreated or RecordCreateFailed.
+type CreateContainer struct{ Config Config }
+
+// StartTask creates and starts the task (creating the containerd container
+// again from Config if it vanished). Its outcome is fed back as
+// RecordStarted or RecordStartFailed.
+type StartTask struct{ Config Config }
+
+// SignalTask sends Signal to the task's init process.
+type SignalTask struct{ Signal int }
+
+// ArmStopTimer asks for a StopTimeout for Pid after After.
+type ArmStopTimer struct {
+	Pid   uint32
+	After time.Duration
+}
+
+// DeleteTask deletes the stopped task from containerd (a cleanup whose
+// failure changes no state).
+type DeleteTask struct{}
+
+// DeleteContainer kills any task and deletes the container, its bundle dir
+// and its logs. Its outcome is fed back as RecordRemoved.
+type DeleteContainer struct{}
+
+func (CreateContainer) effectName() string { return "create-container" }
+func (StartTask) effectName() string       { return "start-task" }
+func (SignalTask) effectName() string      { return "signal-task" }
+func (ArmStopTimer) effectName() string    { return "arm-stop-timer" }
+func (DeleteTask) effectName() string      { return "delete-task" }
+func (DeleteContainer) effectName() string { return "delete-container" }
+
+// Decision is what Decide returns: events to journal and apply, then
+// effects to perform, in order.
+type Decision struct {
+	Events  []Event
+	Effects []Effect
+}

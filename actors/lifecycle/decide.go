@@ -1,0 +1,274 @@
+package lifecycle
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/vigilhq/vigil/internal/containerid"
+)
+
+// Sentinel errors of Decide. Callers test them with errors.Is.
+var (
+	// ErrInvalidTransition: the command does not fit the container's status.
+	ErrInvalidTransition = errors.New("lifecycle: invalid transition")
+	// ErrInvalidArgument: the command carries a bad value.
+	ErrInvalidArgument = errors.New("lifecycle: invalid argument")
+)
+
+// Linux signal numbers used by stop. The package stays free of syscall so
+// that it builds and tests the same everywhere.
+const (
+	SIGKILL = 9
+	SIGTERM = 15
+	maxSig  = 64
+)
+
+// ExitCodeUnknown is recorded when a task vanished and its real code cannot
+// be known.
+const ExitCodeUnknown = 255
+
+// ExitCodeStartFailed is recorded when a task could not be started.
+const ExitCodeStartFailed = 128
+
+// Decide returns what command c changes in state s, or an error wrapping
+// ErrInvalidTransition or ErrInvalidArgument when c is refused. It does not
+// modify s. A command that changes nothing returns an empty Decision.
+func Decide(s State, c Command) (Decision, error) {
+	switch c := c.(type) {
+	case Create:
+		return decideCreate(s, c)
+	case Start:
+		switch s.Status {
+		case StatusCreated, StatusExited:
+			return Decision{
+				Events:  []Event{StartRequested{At: c.At}},
+				Effects: []Effect{StartTask{Config: s.Config}},
+			}, nil
+		case StatusRunning:
+			return Decision{}, nil // already running: nothing to do, like docker
+		}
+		return refuse(s, "start")
+	case Stop:
+		if c.Timeout < 0 {
+			return Decision{}, fmt.Errorf("%w: stop timeout %v is negative", ErrInvalidArgument, c.Timeout)
+		}
+		switch s.Status {
+		case StatusRunning:
+			deadline := c.At.Add(c.Timeout)
+			return Decision{
+				Events:  []Event{StopRequested{Signal: SIGTERM, Deadline: deadline, At: c.At}},
+				Effects: []Effect{SignalTask{Signal: SIGTERM}, ArmStopTimer{Pid: s.Pid, After: c.Timeout}},
+			}, nil
+		case StatusCreated, StatusExited:
+			return Decision{}, nil // not running: nothing to stop, like docker
+		}
+		return refuse(s, "stop")
+	case Kill:
+		if c.Signal <= 0 || c.Signal > maxSig {
+			return Decision{}, fmt.Errorf("%w: signal %d is out of range 1-%d", ErrInvalidArgument, c.Signal, maxSig)
+		}
+		if s.Status != StatusRunning {
+			return refuse(s, "kill")
+		}
+		return Decision{
+			Events:  []Event{StopRequested{Signal: c.Signal, At: c.At}},
+			Effects: []Effect{SignalTask{Signal: c.Signal}},
+		}, nil
+	case StopTimeout:
+		if s.Status != StatusRunning || s.Pid != c.Pid || s.StopDeadline.IsZero() {
+			return Decision{}, nil // the task already exited, or another run started
+		}
+		return Decision{Effects: []Effect{SignalTask{Signal: SIGKILL}}}, nil
+	case Remove:
+		return decideRemove(s, c)
+	case RecordCreated:
+		if s.Status != StatusCreating {
+			return Decision{}, nil
+		}
+		return Decision{Events: []Event{ContainerCreated{At: c.At}}}, nil
+	case RecordCreateFailed:
+		if s.Status != StatusCreating {
+			return Decision{}, nil
+		}
+		return Decision{Events: []Event{CreateFailed{Reason: c.Err, At: c.At}}}, nil
+	case RecordStarted:
+		if s.Status != StatusStarting {
+			return Decision{}, nil
+		}
+		return Decision{Events: []Event{TaskStarted{Pid: c.Pid, At: c.At}}}, nil
+	case RecordStartFailed:
+		if s.Status != StatusStarting {
+			return Decision{}, nil
+		}
+		return Decision{Events: []Event{StartFailed{Reason: c.Err, At: c.At}}}, nil
+	case RecordRemoved:
+		if s.Status != StatusRemoving {
+			return Decision{}, nil
+		}
+		return Decision{Events: []Event{ContainerRemoved{At: c.At}}}, nil
+	case ObserveExit:
+		return decideExit(s, TaskExited{Pid: c.Pid, Code: c.Code, ExitedAt: c.ExitedAt}), nil
+	case Reconcile:
+		return decideReconcile(s, c), nil
+	case nil:
+		return Decision{}, fmt.Errorf("%w: nil command", ErrInvalidArgument)
+	}
+	return Decision{}, fmt.Errorf("%w: unknown command %T", ErrInvalidArgument, c)
+}
+
+func refuse(s State, verb string) (Decision, error) {
+	if s.Status == StatusNone || s.Status == StatusRemoved {
+		return Decision{}, fmt.Errorf("%w: cannot %s container %q: it does not exist", ErrInvalidTransition, verb, s.ID)
+	}
+	return Decision{}, fmt.Errorf("%w: cannot %s container %q: it is %s", ErrInvalidTransition, verb, s.ID, s.Status)
+}
+
+// ValidateConfig checks what can be checked without I/O.
+func ValidateConfig(cfg Config) error {
+	if err := containerid.Validate(cfg.ID); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	if cfg.Rootfs == "" || !filepath.IsAbs(cfg.Rootfs) {
+		return fmt.Errorf("%w: rootfs %q must be an absolute path", ErrInvalidArgument, cfg.Rootfs)
+	}
+	if len(cfg.Args) == 0 || cfg.Args[0] == "" {
+		return fmt.Errorf("%w: no command given for container %q", ErrInvalidArgument, cfg.ID)
+	}
+	if cfg.Cwd != "" && !filepath.IsAbs(cfg.Cwd) {
+		return fmt.Errorf("%w: working directory %q must be an absolute path", ErrInvalidArgument, cfg.Cwd)
+	}
+	return nil
+}
+
+func decideCreate(s State, c Create) (Decision, error) {
+	if s.Status != StatusNone && s.Status != StatusRemoved {
+		return Decision{}, fmt.Errorf("%w: container %q already exists (it is %s)", ErrInvalidTransition, c.Config.ID, s.Status)
+	}
+	if s.ID != "" && c.Config.ID != s.ID {
+		return Decision{}, fmt.Errorf("%w: config ID %q does not match container %q", ErrInvalidArgument, c.Config.ID, s.ID)
+	}
+	if err := ValidateConfig(c.Config); err != nil {
+		return Decision{}, err
+	}
+	return Decision{
+		Events:  []Event{CreateRequested{Config: c.Config, At: c.At}},
+		Effects: []Effect{CreateContainer{Config: c.Config}},
+	}, nil
+}
+
+func decideRemove(s State, c Remove) (Decision, error) {
+	switch s.Status {
+	case StatusCreated, StatusExited:
+	case StatusRemoving:
+		// A remove that was interrupted: do it again.
+		return Decision{Effects: []Effect{DeleteContainer{}}}, nil
+	case StatusCreating, StatusStarting, StatusRunning:
+		if !c.Force {
+			return Decision{}, fmt.Errorf("%w: cannot remove container %q: it is %s; stop it first or force the removal",
+				ErrInvalidTransition, s.ID, s.Status)
+		}
+	default:
+		return refuse(s, "remove")
+	}
+	return Decision{
+		Events:  []Event{RemoveRequested{Force: c.Force, At: c.At}},
+		Effects: []Effect{DeleteContainer{}},
+	}, nil
+}
+
+// decideExit records exit e once. An exit is identified by the pid of the
+// run it ends: a second report for that pid (a duplicate event, or the
+// same exit seen by an event and by reconciliation) changes nothing, and a
+// report for a pid other than the current run's is stale.
+func decideExit(s State, e TaskExited) Decision {
+	switch s.Status {
+	case StatusRunning:
+		if e.Pid != s.Pid {
+			return Decision{}
+		}
+	case StatusStarting:
+		// The exit of a task whose start was not recorded yet (possible
+		// only after a crash): the start is recorded by reconciliation.
+		if s.Pid != 0 && e.Pid != s.Pid {
+			return Decision{}
+		}
+	case StatusRemoving:
+		if s.Pid == 0 || e.Pid != s.Pid || (s.Exit != nil && s.Exit.Pid == e.Pid) {
+			return Decision{}
+		}
+	default:
+		return Decision{}
+	}
+	return Decision{Events: []Event{e}, Effects: []Effect{DeleteTask{}}}
+}
+
+func decideReconcile(s State, c Reconcile) Decision {
+	o := c.Observed
+	gone := func(why string) Decision {
+		return Decision{Events: []Event{TaskExited{Pid: s.Pid, Code: ExitCodeUnknown, ExitedAt: c.At, Reason: why}}}
+	}
+	switch s.Status {
+	case StatusCreating:
+		if o.ContainerExists {
+			return Decision{Events: []Event{ContainerCreated{At: c.At}}}
+		}
+		return Decision{Events: []Event{CreateFailed{Reason: "the supervisor stopped before containerd created the container", At: c.At}}}
+	case StatusCreated:
+		if !o.ContainerExists {
+			return gone("the container vanished from containerd")
+		}
+	case StatusStarting:
+		if !o.ContainerExists {
+			return gone("the container vanished from containerd")
+		}
+		switch o.Task {
+		case TaskRunning:
+			return Decision{Events: []Event{TaskStarted{Pid: o.Pid, At: c.At}}}
+		case TaskStopped:
+			return Decision{
+				Events: []Event{
+					TaskStarted{Pid: o.Pid, At: c.At},
+					TaskExited{Pid: o.Pid, Code: o.ExitCode, ExitedAt: o.ExitedAt},
+				},
+				Effects: []Effect{DeleteTask{}},
+			}
+		case TaskCreated:
+			return Decision{
+				Events:  []Event{StartFailed{Reason: "the supervisor stopped before the task started", At: c.At}},
+				Effects: []Effect{DeleteTask{}},
+			}
+		default:
+			return Decision{Events: []Event{StartFailed{Reason: "the supervisor stopped before the task was created", At: c.At}}}
+		}
+	case StatusRunning:
+		if !o.ContainerExists {
+			return gone("the container vanished from containerd while the supervisor was away")
+		}
+		switch o.Task {
+		case TaskRunning:
+			if o.Pid != s.Pid {
+				return Decision{Events: []Event{TaskStarted{Pid: o.Pid, At: c.At}}}
+			}
+			if !s.StopDeadline.IsZero() {
+				// A stop was pending: re-arm its timer for the time left.
+				left := s.StopDeadline.Sub(c.At)
+				if left < 0 {
+					left = 0
+				}
+				return Decision{Effects: []Effect{ArmStopTimer{Pid: s.Pid, After: left}}}
+			}
+		case TaskStopped:
+			return decideExit(s, TaskExited{Pid: s.Pid, Code: o.ExitCode, ExitedAt: o.ExitedAt})
+		default:
+			return gone("the task vanished from containerd while the supervisor was away")
+		}
+	case StatusExited:
+		if o.ContainerExists && (o.Task == TaskStopped || o.Task == TaskCreated) {
+			return Decision{Effects: []Effect{DeleteTask{}}}
+		}
+	case StatusRemoving:
+		return Decision{Effects: []Effect{DeleteContainer{}}}
+	}
+	return Decision{}
+}

@@ -1,0 +1,31 @@
+// Package lifecycle is the pure core of a container's life: its states, the
+// commands that may change them, the events that record a change, and the
+// two functions that carry them:
+//
+//	Decide(state, command) (Decision, error) // may refuse with ErrInvalidTransition
+//	Apply(state, event) State                 // never fails
+//
+// It does no I/O, reads no clock and draws no random numbers: times arrive
+// inside commands, stamped by the driver. Side effects (create the
+// container, start the task, send a signal, arm a timer) come out of Decide
+// as data, in Decision.Effects, for the driver to perform.
+//
+// The driver (package actors) must, for every command, in this order:
+//
+//  1. call Decide; an error means the command is refused and nothing changes;
+//  2. append Decision.Events to the journal; an append error means the
+//     command failed and nothing changes;
+//  3. fold the events into the state with Apply;
+//  4. perform Decision.Effects in order, feeding each effect's outcome back
+//     as a command (RecordCreated, RecordStartFailed, ...);
+//  5. reply.
+//
+// Because step 2 comes before step 4, every effect whose outcome could be
+// lost in a crash has its intent (CreateRequested, StartRequested,
+// RemoveRequested, StopRequested) in the journal first. Replay after a crash
+// is a fold of Apply over the journal, the same code as live operation, and
+// the Reconcile command then compares the replayed state with what
+// containerd reports and records what happened while nobody watched.
+// Reconcile is idempotent: with the same observation, the second call
+// decides no events.
+package lifecycle

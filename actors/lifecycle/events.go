@@ -1,0 +1,101 @@
+package lifecycle
+
+import "time"
+
+// Event records a change of a container. Events are named in the past tense
+// and journaled before they are applied. Every field that Apply reads is
+// exported and survives a JSON round trip.
+type Event interface{ eventName() string }
+
+// CreateRequested is the intent to create a container. It carries the whole
+// Config, so the container can be created again from the journal.
+type CreateRequested struct {
+	Config Config    `json:"config"`
+	At     time.Time `json:"at"`
+}
+
+// ContainerCreated records that containerd has the container.
+type ContainerCreated struct {
+	At time.Time `json:"at"`
+}
+
+// CreateFailed records that containerd refused the container, or that the
+// supervisor stopped before the create finished and containerd does not
+// have it. The ID is free again.
+type CreateFailed struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// StartRequested is the intent to create and start the task.
+type StartRequested struct {
+	At time.Time `json:"at"`
+}
+
+// TaskStarted records that the task's init process runs with Pid.
+type TaskStarted struct {
+	Pid uint32    `json:"pid"`
+	At  time.Time `json:"at"`
+}
+
+// StartFailed records that the task could not be started. The container is
+// left exited with code 128 and the reason.
+type StartFailed struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// StopRequested records that a user asked the running task to stop: with
+// Signal, escalating to SIGKILL at Deadline when Deadline is set.
+type StopRequested struct {
+	Signal   int       `json:"signal"`
+	Deadline time.Time `json:"deadline,omitzero"`
+	At       time.Time `json:"at"`
+}
+
+// TaskExited records how the task with Pid ended. Each exit of a task is
+// recorded exactly once.
+type TaskExited struct {
+	Pid      uint32    `json:"pid"`
+	Code     int       `json:"code"`
+	ExitedAt time.Time `json:"exited_at"`
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// RemoveRequested is the intent to delete the container from containerd,
+// with its bundle dir and logs.
+type RemoveRequested struct {
+	Force bool      `json:"force"`
+	At    time.Time `json:"at"`
+}
+
+// ContainerRemoved records that the container is gone.
+type ContainerRemoved struct {
+	At time.Time `json:"at"`
+}
+
+func (CreateRequested) eventName() string  { return "CreateRequested" }
+func (ContainerCreated) eventName() string { return "ContainerCreated" }
+func (CreateFailed) eventName() string     { return "CreateFailed" }
+func (StartRequested) eventName() string   { return "StartRequested" }
+func (TaskStarted) eventName() string      { return "TaskStarted" }
+func (StartFailed) eventName() string      { return "StartFailed" }
+func (StopRequested) eventName() string    { return "StopRequested" }
+func (TaskExited) eventName() string       { return "TaskExited" }
+func (RemoveRequested) eventName() string  { return "RemoveRequested" }
+func (ContainerRemoved) eventName() string { return "ContainerRemoved" }
+
+// EventName is the stable name of an event's type, used to register it
+// with the journal.
+func EventName(e Event) string { return e.eventName() }
+
+// AllEvents returns a zero value of every event type, for registration
+// with the journal.
+func AllEvents() []Event {
+	return []Event{
+		CreateRequested{}, ContainerCreated{}, CreateFailed{},
+		StartRequested{}, TaskStarted{}, StartFailed{},
+		StopRequested{}, TaskExited{},
+		RemoveRequested{}, ContainerRemoved{},
+	}
+}

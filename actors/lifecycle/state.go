@@ -1,0 +1,99 @@
+package lifecycle
+
+import (
+	"fmt"
+	"time"
+)
+
+// Status is where a container is in its life.
+type Status int
+
+// The statuses. The zero Status means the container was never created (or
+// its ID is free again after removal; see StatusRemoved).
+const (
+	StatusNone     Status = iota // no such container
+	StatusCreating               // intent journaled; containerd may not have the container yet
+	StatusCreated                // containerd has the container; no task has run
+	StatusStarting               // intent journaled; the task may or may not have started
+	StatusRunning                // the task runs
+	StatusExited                 // the task exited; Exit tells how
+	StatusRemoving               // intent journaled; containerd may still have the container
+	StatusRemoved                // gone from containerd; the ID may be used again
+)
+
+var statusNames = [...]string{"none", "creating", "created", "starting", "running", "exited", "removing", "removed"}
+
+func (s Status) String() string {
+	if s < 0 || int(s) >= len(statusNames) {
+		return fmt.Sprintf("Status(%d)", int(s))
+	}
+	return statusNames[s]
+}
+
+// transitions is the one table of allowed status changes.
+var transitions = map[Status][]Status{
+	StatusNone:     {StatusCreating},
+	StatusCreating: {StatusCreated, StatusRemoved},
+	StatusCreated:  {StatusStarting, StatusRemoving, StatusExited},
+	StatusStarting: {StatusRunning, StatusExited, StatusRemoving},
+	StatusRunning:  {StatusExited, StatusRemoving},
+	StatusExited:   {StatusStarting, StatusRemoving},
+	StatusRemoving: {StatusRemoved},
+	StatusRemoved:  {StatusCreating},
+}
+
+// CanTransition reports whether the table allows a change from one status
+// to another. Staying in the same status is always allowed.
+func CanTransition(from, to Status) bool {
+	if from == to {
+		return true
+	}
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// Config is what a container is created from. It is journaled with the
+// CreateRequested event, so a container can be created again from it.
+type Config struct {
+	ID     string            `json:"id"`
+	Rootfs string            `json:"rootfs"`
+	Args   []string          `json:"args"`
+	Env    []string          `json:"env,omitempty"`
+	Cwd    string            `json:"cwd,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Exit is how a task ended.
+type Exit struct {
+	Pid    uint32    `json:"pid"`
+	Code   int       `json:"code"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"` // set when vigil, not the process, decided the code
+}
+
+// State is everything known about one container, the fold of its events.
+type State struct {
+	ID        string    `json:"id"`
+	Status    Status    `json:"status"`
+	Config    Config    `json:"config"`
+	CreatedAt time.Time `json:"created_at"`
+	Pid       uint32    `json:"pid,omitempty"` // of the running task; 0 when none
+	StartedAt time.Time `json:"started_at,omitzero"`
+	Starts    int       `json:"starts"` // how many times a task was started
+	Exit      *Exit     `json:"exit,omitempty"`
+	// StopRequested is set when a user stopped or killed the running task,
+	// and cleared by the next start. Restart policies read it.
+	StopRequested bool `json:"stop_requested,omitempty"`
+	// StopDeadline is when a pending stop escalates to SIGKILL; zero when
+	// no stop is pending. It is journaled so a restarted supervisor re-arms
+	// the timer.
+	StopDeadline time.Time `json:"stop_deadline,omitzero"`
+	Error        string    `json:"error,omitempty"` // the last failure, for inspect
+}
+
+// Alive reports whether the container may have a running task.
+func (s State) Alive() bool { return s.Status == StatusStarting || s.Status == StatusRunning }

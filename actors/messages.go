@@ -1,0 +1,85 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/vigilhq/vigil/actors/lifecycle"
+)
+
+// Messages a container actor accepts. Send them with RequestFuture to the
+// actor's PID; each is answered with a Reply.
+type (
+	// Create creates the container from Config. It is sent by the
+	// supervisor's Create; an embedder uses Supervisor.Create.
+	Create struct{ Config lifecycle.Config }
+	// Start starts the container's task.
+	Start struct{}
+	// Stop sends SIGTERM and, after Timeout, SIGKILL. The reply comes once
+	// the signal is sent; Wait for WaitNotRunning to see the exit.
+	Stop struct{ Timeout time.Duration }
+	// Kill sends Signal (a Linux signal number) to the task.
+	Kill struct{ Signal int }
+	// Remove deletes the container, its bundle dir and its logs. Force
+	// kills a running task first.
+	Remove struct{ Force bool }
+	// Inspect returns the container's state.
+	Inspect struct{}
+	// Wait replies once Condition holds.
+	Wait struct{ Condition WaitCondition }
+	// Reconcile compares the state with containerd's and records the
+	// difference.
+	Reconcile struct{}
+)
+
+// Reply answers every container message: the state after the message was
+// handled, and the error that refused or failed it.
+type Reply struct {
+	State lifecycle.State
+	Err   error
+}
+
+// WaitCondition is what a Wait waits for, as in docker's wait --condition.
+type WaitCondition int
+
+const (
+	// WaitNotRunning: the task is not running (answered at once if so).
+	WaitNotRunning WaitCondition = iota
+	// WaitNextExit: the next exit of the task, even if it is not running yet.
+	WaitNextExit
+	// WaitRemoved: the container is removed.
+	WaitRemoved
+)
+
+var waitNames = [...]string{"not-running", "next-exit", "removed"}
+
+func (w WaitCondition) String() string {
+	if w < 0 || int(w) >= len(waitNames) {
+		return "unknown"
+	}
+	return waitNames[w]
+}
+
+// ParseWaitCondition parses "not-running", "next-exit" or "removed"; the
+// empty string means not-running.
+func ParseWaitCondition(s string) (WaitCondition, bool) {
+	if s == "" {
+		return WaitNotRunning, true
+	}
+	for i, n := range waitNames {
+		if n == s {
+			return WaitCondition(i), true
+		}
+	}
+	return 0, false
+}
+
+// internal messages
+type (
+	stopTimerFired struct{ pid uint32 }
+	childGone      struct {
+		id  string
+		pid *actor.PID
+	}
+)

@@ -1,0 +1,143 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/c8dbridge"
+	"github.com/vigilhq/vigil/internal/containerid"
+	"github.com/vigilhq/vigil/journal"
+)
+
+// Errors of the registry. Callers test them with errors.Is.
+var (
+	ErrNotFound      = errors.New("no such container")
+	ErrAlreadyExists = errors.New("container already exists")
+)
+
+func init() {
+	for _, e := range lifecycle.AllEvents() {
+		journal.Register(e, lifecycle.EventName(e))
+	}
+}
+
+// Deps is what the actors need from the world.
+type Deps struct {
+	Runtime     c8dbridge.Runtime
+	Journal     journal.Store
+	Clock       func() time.Time
+	Log         *slog.Logger
+	LogPath     func(id string) string // the JSON-lines log of a container
+	CallTimeout time.Duration          // of one containerd call
+}
+
+func (d *Deps) now() time.Time { return d.Clock().UTC() }
+
+// Messages of the supervisor actor.
+type (
+	// Spawn asks for the actor of a new container (Create true: the ID
+	// must be free) or of a journaled one (Create false). Answered with
+	// SpawnReply.
+	Spawn struct {
+		ID     string
+		Create bool
+	}
+	// SpawnReply answers Spawn and Lookup.
+	SpawnReply struct {
+		PID *actor.PID
+		Err error
+	}
+	// Lookup asks for the PID of a container's actor. Answered with
+	// SpawnReply; ErrNotFound if there is none.
+	Lookup struct{ ID string }
+	// List asks for the PIDs of all container actors, sorted by ID.
+	// Answered with ListReply.
+	List struct{}
+	// ListReply answers List.
+	ListReply struct {
+		IDs  []string
+		PIDs []*actor.PID
+	}
+	// Route delivers a containerd event to its container's actor.
+	Route struct{ Event c8dbridge.Event }
+)
+
+// NewSupervisorProps returns the props of the supervisor actor.
+func NewSupervisorProps(deps *Deps) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &supervisor{deps: deps, children: map[string]*actor.PID{}}
+	}, actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
+}
+
+type supervisor struct {
+	deps     *Deps
+	children map[string]*actor.PID
+}
+
+func (s *supervisor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case Spawn:
+		ctx.Respond(s.spawn(ctx, m))
+	case Lookup:
+		if pid, ok := s.children[m.ID]; ok {
+			ctx.Respond(SpawnReply{PID: pid})
+			return
+		}
+		ctx.Respond(SpawnReply{Err: fmt.Errorf("%w: %q", ErrNotFound, m.ID)})
+	case List:
+		var r ListReply
+		for id := range s.children {
+			r.IDs = append(r.IDs, id)
+		}
+		slices.Sort(r.IDs)
+		for _, id := range r.IDs {
+			r.PIDs = append(r.PIDs, s.children[id])
+		}
+		ctx.Respond(r)
+	case Route:
+		if pid, ok := s.children[m.Event.ContainerID()]; ok {
+			ctx.Send(pid, m.Event)
+		}
+	case childGone:
+		pid, ok := s.children[m.id]
+		if !ok || !pid.Equal(m.pid) {
+			return
+		}
+		delete(s.children, m.id)
+		// Wait until the actor is gone, so that its name is free for a
+		// new container with the same ID.
+		if err := ctx.StopFuture(pid).Wait(); err != nil {
+			s.deps.Log.Warn("container actor did not stop", "container", m.id, "err", err)
+		}
+	case *actor.Terminated:
+		for id, pid := range s.children {
+			if pid.Equal(m.Who) {
+				delete(s.children, id)
+			}
+		}
+	}
+}
+
+func (s *supervisor) spawn(ctx actor.Context, m Spawn) SpawnReply {
+	if err := containerid.Validate(m.ID); err != nil {
+		return SpawnReply{Err: err}
+	}
+	if pid, ok := s.children[m.ID]; ok {
+		if m.Create {
+			return SpawnReply{Err: fmt.Errorf("%w: the name %q is already in use", ErrAlreadyExists, m.ID)}
+		}
+		return SpawnReply{PID: pid}
+	}
+	pid, err := ctx.SpawnNamed(newContainerProps(m.ID, s.deps), m.ID)
+	if err != nil {
+		return SpawnReply{Err: fmt.Errorf("actors: spawn container %q: %w", m.ID, err)}
+	}
+	s.children[m.ID] = pid
+	return SpawnReply{PID: pid}
+}

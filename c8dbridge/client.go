@@ -1,0 +1,469 @@
+package c8dbridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
+	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/identifiers"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vigilhq/vigil/stdio"
+)
+
+// DefaultRuntime is the containerd runtime (shim) used when Config.Runtime
+// is empty.
+const DefaultRuntime = "io.containerd.runc.v2"
+
+// DefaultDialTimeout bounds Dial when Config.DialTimeout is zero.
+const DefaultDialTimeout = 5 * time.Second
+
+// killTimeout bounds how long DeleteContainer waits for a killed task to
+// exit, and how long cleanup after a failed start may take.
+const killTimeout = 10 * time.Second
+
+// Config says which containerd to use and how.
+type Config struct {
+	// Address is the path of containerd's gRPC socket.
+	Address string
+	// Namespace is the containerd namespace that holds all of vigil's
+	// containers; every call of the Client is made in it.
+	Namespace string
+	// BundleRoot is the directory of the bundle dirs: the bundle dir of
+	// container ID is BundleRoot/ID. An absolute path.
+	BundleRoot string
+	// LoggerBinary is the absolute path of the logging binary the shim runs
+	// for tasks with a Stdio.LogPath (see package stdio).
+	LoggerBinary string
+	// Runtime is the containerd runtime of new containers; DefaultRuntime
+	// when empty.
+	Runtime string
+	// DialTimeout bounds Dial's wait for containerd to answer;
+	// DefaultDialTimeout when zero.
+	DialTimeout time.Duration
+}
+
+// Client is the Runtime backed by a containerd daemon. It is safe for
+// concurrent use.
+type Client struct {
+	cfg Config
+	c   *client.Client
+}
+
+var _ Runtime = (*Client)(nil)
+
+// Dial connects to the containerd at cfg.Address and checks that it answers.
+// A containerd that does not answer within cfg.DialTimeout gives an
+// Unavailable-class error; a Config that is not usable gives
+// InvalidArgument.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.Runtime == "" {
+		cfg.Runtime = DefaultRuntime
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("c8dbridge: dial: %w", err)
+	}
+	c, err := client.New(cfg.Address,
+		client.WithDefaultNamespace(cfg.Namespace),
+		client.WithDefaultRuntime(cfg.Runtime),
+		client.WithTimeout(cfg.DialTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("c8dbridge: dial %s: %w: %w", cfg.Address, errdefs.ErrUnavailable, err)
+	}
+	// The connection is made lazily: ask for the version to see that
+	// containerd is there and answers.
+	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	if _, err := c.Version(pctx); err != nil {
+		c.Close()
+		err = classify(err)
+		switch {
+		case ctx.Err() != nil:
+			err = ctx.Err()
+		case !errdefs.IsUnavailable(err):
+			err = fmt.Errorf("%w: %w", errdefs.ErrUnavailable, err)
+		}
+		return nil, fmt.Errorf("c8dbridge: dial %s: containerd did not answer: %w", cfg.Address, err)
+	}
+	return &Client{cfg: cfg, c: c}, nil
+}
+
+func (cfg Config) validate() error {
+	switch {
+	case cfg.Address == "":
+		return invalid(errors.New("no containerd address"))
+	case !filepath.IsAbs(cfg.BundleRoot):
+		return invalid(fmt.Errorf("bundle root %q is not an absolute path", cfg.BundleRoot))
+	case cfg.LoggerBinary != "" && !filepath.IsAbs(cfg.LoggerBinary):
+		return invalid(fmt.Errorf("logger binary %q is not an absolute path", cfg.LoggerBinary))
+	}
+	if err := identifiers.Validate(cfg.Namespace); err != nil {
+		return invalid(fmt.Errorf("namespace: %w", err))
+	}
+	if cfg.LoggerBinary != "" {
+		// The shim would only report a missing binary when a task starts.
+		fi, err := os.Stat(cfg.LoggerBinary)
+		if err != nil {
+			return invalid(fmt.Errorf("logger binary: %w", err))
+		}
+		if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+			return invalid(fmt.Errorf("logger binary %s is not an executable file", cfg.LoggerBinary))
+		}
+	}
+	return nil
+}
+
+// Close closes the connection to containerd.
+func (c *Client) Close() error {
+	return c.c.Close()
+}
+
+// ns puts the Client's namespace on ctx.
+func (c *Client) ns(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, c.cfg.Namespace)
+}
+
+// bundleDir is the bundle dir of a container whose ID passed validateID.
+func (c *Client) bundleDir(id string) string {
+	return filepath.Join(c.cfg.BundleRoot, id)
+}
+
+// CreateContainer validates the ID, builds the OCI spec (see SpecFor),
+// writes it to BundleRoot/ID/config.json and creates the containerd
+// container with the labels LabelManaged, LabelBundle and spec.Labels.
+// Errors: InvalidArgument for a bad spec; AlreadyExists if the ID is taken
+// (the existing bundle dir is left alone). If containerd refuses the
+// container, a bundle dir made by this call is removed again.
+func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) error {
+	const op = "create container"
+	if err := validateID(spec.ID); err != nil {
+		return wrap(op, spec.ID, err)
+	}
+	ctx = c.ns(ctx)
+	s, err := specFor(ctx, spec)
+	if err != nil {
+		return wrap(op, spec.ID, err)
+	}
+	config, err := json.MarshalIndent(s, "", "\t")
+	if err != nil {
+		return wrap(op, spec.ID, err)
+	}
+
+	dir := c.bundleDir(spec.ID)
+	if err := os.MkdirAll(c.cfg.BundleRoot, 0o700); err != nil {
+		return wrap(op, spec.ID, err)
+	}
+	made := true
+	if err := os.Mkdir(dir, 0o700); errors.Is(err, fs.ErrExist) {
+		// Either the container exists, or an earlier create stopped between
+		// making the dir and creating the container; then reuse the dir.
+		made = false
+		if _, err := c.c.ContainerService().Get(ctx, spec.ID); err == nil {
+			return wrap(op, spec.ID, fmt.Errorf("%w: container exists", errdefs.ErrAlreadyExists))
+		} else if !errdefs.IsNotFound(err) {
+			return wrap(op, spec.ID, err)
+		}
+	} else if err != nil {
+		return wrap(op, spec.ID, err)
+	}
+	removeDir := func() {
+		if made {
+			os.RemoveAll(dir)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), config, 0o600); err != nil {
+		removeDir()
+		return wrap(op, spec.ID, err)
+	}
+
+	labels := make(map[string]string, len(spec.Labels)+2)
+	for k, v := range spec.Labels {
+		labels[k] = v
+	}
+	labels[LabelManaged] = "true"
+	labels[LabelBundle] = dir
+	_, err = c.c.NewContainer(ctx, spec.ID,
+		client.WithSpec(s),
+		client.WithRuntime(c.cfg.Runtime, nil),
+		client.WithContainerLabels(labels))
+	if err != nil {
+		err = classify(err)
+		if !errdefs.IsAlreadyExists(err) {
+			// Another container with this ID would own the dir otherwise.
+			removeDir()
+		}
+		return wrap(op, spec.ID, err)
+	}
+	return nil
+}
+
+// StartTask creates and starts the container's task and returns the pid of
+// its init process. Output goes to the logging binary, which writes it to
+// st.LogPath (an absolute path); with an empty LogPath it is discarded.
+//
+// A task left from an earlier run that is stopped, or created but never
+// started (a start that was interrupted), is deleted first. Errors:
+// NotFound if there is no container; AlreadyExists if its task is running
+// or paused; InvalidArgument for a bad ID or LogPath. If the task was
+// created but could not be started, it is deleted again.
+func (c *Client) StartTask(ctx context.Context, id string, st Stdio) (uint32, error) {
+	const op = "start task"
+	if err := validateID(id); err != nil {
+		return 0, wrap(op, id, err)
+	}
+	ioc, err := c.ioCreator(st)
+	if err != nil {
+		return 0, wrap(op, id, err)
+	}
+	ctx = c.ns(ctx)
+	ctr, err := c.c.LoadContainer(ctx, id)
+	if err != nil {
+		return 0, wrap(op, id, err)
+	}
+	if err := c.clearOldTask(ctx, ctr); err != nil {
+		return 0, wrap(op, id, err)
+	}
+
+	task, err := ctr.NewTask(ctx, ioc)
+	if err != nil {
+		return 0, wrap(op, id, err)
+	}
+	if st.LogPath != "" {
+		// The logger creates the log before it reports ready, and the shim
+		// creates the task only after that report, or after the logger died.
+		if _, err := os.Stat(st.LogPath); err != nil {
+			c.deleteFailed(ctx, task)
+			return 0, wrap(op, id, fmt.Errorf("%w: logging binary %s did not start: %w",
+				errdefs.ErrFailedPrecondition, c.cfg.LoggerBinary, err))
+		}
+	}
+	if err := task.Start(ctx); err != nil {
+		c.deleteFailed(ctx, task)
+		return 0, wrap(op, id, err)
+	}
+	return task.Pid(), nil
+}
+
+// ioCreator returns how the shim should wire the task's stdio.
+func (c *Client) ioCreator(st Stdio) (cio.Creator, error) {
+	switch {
+	case st.LogPath == "":
+		return cio.NullIO, nil
+	case !filepath.IsAbs(st.LogPath):
+		return nil, invalid(fmt.Errorf("log path %q is not absolute", st.LogPath))
+	case c.cfg.LoggerBinary == "":
+		return nil, invalid(errors.New("a log path needs Config.LoggerBinary"))
+	}
+	return cio.BinaryIO(c.cfg.LoggerBinary, stdio.LoggerArgs(st.LogPath)), nil
+}
+
+// clearOldTask deletes a stopped or never started task of ctr and refuses
+// a live one.
+func (c *Client) clearOldTask(ctx context.Context, ctr client.Container) error {
+	task, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	s, err := task.Status(ctx)
+	if errdefs.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	switch s.Status {
+	case client.Stopped:
+		_, err = task.Delete(ctx)
+	case client.Created:
+		_, err = task.Delete(ctx, client.WithProcessKill)
+	default:
+		return fmt.Errorf("%w: task is %s", errdefs.ErrAlreadyExists, s.Status)
+	}
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// deleteFailed kills and deletes a task that could not be started, even if
+// ctx is already cancelled.
+func (c *Client) deleteFailed(ctx context.Context, task client.Task) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
+	defer cancel()
+	task.Delete(ctx, client.WithProcessKill)
+}
+
+// Kill sends sig to the task's init process. Errors: NotFound if there is
+// no task or no container.
+func (c *Client) Kill(ctx context.Context, id string, sig syscall.Signal) error {
+	const op = "kill task"
+	if err := validateID(id); err != nil {
+		return wrap(op, id, err)
+	}
+	_, err := c.c.TaskService().Kill(c.ns(ctx), &tasksapi.KillRequest{ContainerID: id, Signal: uint32(sig)})
+	return wrap(op, id, err)
+}
+
+// TaskStatus reports the container's task. A container without a task gives
+// TaskAbsent; NotFound only if the container does not exist.
+func (c *Client) TaskStatus(ctx context.Context, id string) (TaskStatus, error) {
+	const op = "task status"
+	if err := validateID(id); err != nil {
+		return TaskStatus{}, wrap(op, id, err)
+	}
+	ctx = c.ns(ctx)
+	r, err := c.c.TaskService().Get(ctx, &tasksapi.GetRequest{ContainerID: id})
+	if err != nil {
+		err = classify(err)
+		if !errdefs.IsNotFound(err) {
+			return TaskStatus{}, wrap(op, id, err)
+		}
+		if _, err := c.c.ContainerService().Get(ctx, id); err != nil {
+			return TaskStatus{}, wrap(op, id, err)
+		}
+		return TaskStatus{State: TaskAbsent}, nil
+	}
+	p := r.GetProcess()
+	ts := TaskStatus{State: taskState(p.GetStatus()), Pid: p.GetPid()}
+	if ts.State == TaskStopped {
+		ts.ExitCode = p.GetExitStatus()
+		ts.ExitedAt = timeOf(p.GetExitedAt())
+	}
+	return ts, nil
+}
+
+// taskState maps containerd's task status to vigil's.
+func taskState(s tasktypes.Status) TaskState {
+	switch s {
+	case tasktypes.Status_CREATED:
+		return TaskCreated
+	case tasktypes.Status_RUNNING:
+		return TaskRunning
+	case tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
+		return TaskPaused
+	case tasktypes.Status_STOPPED:
+		return TaskStopped
+	default:
+		return TaskUnknown
+	}
+}
+
+// timeOf converts a protobuf time; an unset one is the zero time.
+func timeOf(ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	t := ts.AsTime()
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t
+}
+
+// DeleteTask deletes the container's stopped task. No task (or no
+// container) is not an error. Errors: FailedPrecondition if the task is
+// still running, paused or created.
+func (c *Client) DeleteTask(ctx context.Context, id string) error {
+	const op = "delete task"
+	if err := validateID(id); err != nil {
+		return wrap(op, id, err)
+	}
+	ctx = c.ns(ctx)
+	ctr, err := c.c.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return wrap(op, id, err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return wrap(op, id, err)
+	}
+	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		return wrap(op, id, err)
+	}
+	return nil
+}
+
+// DeleteContainer kills (SIGKILL, all processes) and deletes the task if
+// there is one, deletes the container and removes its bundle dir. A missing
+// container is not an error; its bundle dir is still removed. The wait for
+// the killed task to exit is bounded (10 s); past that the error is
+// DeadlineExceeded-class and the container is left for a later call.
+func (c *Client) DeleteContainer(ctx context.Context, id string) error {
+	const op = "delete container"
+	// The ID goes into a path that is removed: check it before anything.
+	if err := validateID(id); err != nil {
+		return wrap(op, id, err)
+	}
+	ctx = c.ns(ctx)
+	ctr, err := c.c.LoadContainer(ctx, id)
+	switch {
+	case errdefs.IsNotFound(err):
+	case err != nil:
+		return wrap(op, id, err)
+	default:
+		if err := c.deleteTaskForce(ctx, ctr); err != nil {
+			return wrap(op, id, err)
+		}
+		if err := ctr.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+			return wrap(op, id, err)
+		}
+	}
+	if err := os.RemoveAll(c.bundleDir(id)); err != nil {
+		return wrap(op, id, fmt.Errorf("remove bundle dir: %w", err))
+	}
+	return nil
+}
+
+// deleteTaskForce kills and deletes ctr's task, if any.
+func (c *Client) deleteTaskForce(ctx context.Context, ctr client.Container) error {
+	task, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	// WithProcessKill sends SIGKILL to all processes of the task (runc
+	// thaws a paused one for that) and waits for the task to exit.
+	kctx, cancel := context.WithTimeout(ctx, killTimeout)
+	defer cancel()
+	if _, err := task.Delete(kctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// Containers lists the IDs, sorted, of the containers in the namespace that
+// carry LabelManaged.
+func (c *Client) Containers(ctx context.Context) ([]string, error) {
+	list, err := c.c.ContainerService().List(c.ns(ctx), fmt.Sprintf("labels.%q==%q", LabelManaged, "true"))
+	if err != nil {
+		return nil, fmt.Errorf("c8dbridge: list containers: %w", classify(err))
+	}
+	ids := make([]string, 0, len(list))
+	for _, r := range list {
+		ids = append(ids, r.ID)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}

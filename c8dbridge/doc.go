@@ -1,0 +1,40 @@
+// Package c8dbridge is vigil's edge to containerd: the only package that
+// imports containerd's client. It speaks to the rest of vigil in vigil's own
+// words (the Runtime interface in runtime.go) and keeps containerd's types,
+// gRPC and protobuf on this side of the line.
+//
+// What it owns:
+//
+//  1. Every call to containerd: containers, tasks, signals and the /tasks/
+//     event stream, always in the one containerd namespace of its Config.
+//  2. Error classification at the edge. Every error it returns carries a
+//     github.com/containerd/errdefs class (gRPC statuses are converted here,
+//     a containerd that cannot be reached is Unavailable) and is wrapped with
+//     the operation and the container ID, e.g.
+//     `c8dbridge: start task "web": ...`. Callers test the class with
+//     errdefs.IsNotFound, errdefs.IsAlreadyExists and so on, or with the
+//     predicates IsGone and IsTransient, never by comparing strings.
+//  3. Bundle dirs: BundleRoot/<ID>, holding config.json, the OCI spec the
+//     container was created with. CreateContainer makes it, DeleteContainer
+//     removes it. An ID is checked with containerid.Validate before it is
+//     joined into any path.
+//  4. The OCI spec: SpecFor builds it from a ContainerSpec with containerd's
+//     oci helpers, from a rootfs directory, never from an image.
+//
+// What it never does: journal anything, retry, or decide. It does not know
+// whether a container should run; it reports what containerd says and does
+// what it is told, once. Deciding what an error or an event means for a
+// container is the caller's job.
+//
+// The caller's obligations:
+//
+//  1. Call Dial once per process and Close the Client when done; one Client
+//     is safe for concurrent use by many goroutines.
+//  2. Pass IDs that passed containerid.Validate (they are checked again here,
+//     and refused with an InvalidArgument-class error otherwise).
+//  3. Run Subscribe before acting on containers whose events it needs, and
+//     after the error channel reports, subscribe again and reconcile with
+//     TaskStatus: events sent while no subscription was open are lost.
+//  4. Point Config.LoggerBinary at a binary that runs package stdio's logger
+//     when its first argument is stdio.LoggerCommand (cmd/supervisor does).
+package c8dbridge

@@ -1,0 +1,147 @@
+package c8dbridge
+
+import (
+	"context"
+	"syscall"
+	"time"
+)
+
+// Labels vigil puts on every containerd container it creates.
+const (
+	// LabelManaged marks a container as created by vigil.
+	LabelManaged = "io.vigil.managed"
+	// LabelBundle records the container's bundle dir under the state dir.
+	LabelBundle = "io.vigil.bundle"
+)
+
+// ContainerSpec is what vigil asks containerd to create, in vigil's words.
+// The OCI spec is built from it with containerd's oci helpers.
+type ContainerSpec struct {
+	ID     string            // validated container ID
+	Rootfs string            // absolute path of the root filesystem
+	Args   []string          // process args; Args[0] is the program
+	Env    []string          // KEY=VALUE; the default PATH is added when PATH is missing
+	Cwd    string            // working directory inside the container; "/" when empty
+	Labels map[string]string // user labels, stored on the containerd container
+}
+
+// Stdio says where a task's output goes.
+type Stdio struct {
+	// LogPath is the JSON-lines log file of a detached task, written by the
+	// logging binary (see package stdio), which outlives the supervisor.
+	LogPath string
+}
+
+// TaskState is the state containerd reports for a container's task.
+type TaskState int
+
+const (
+	TaskAbsent  TaskState = iota // the container exists but has no task
+	TaskCreated                  // the task exists and was not started
+	TaskRunning
+	TaskPaused
+	TaskStopped // the task exited; ExitCode and ExitedAt are valid
+	TaskUnknown
+)
+
+func (s TaskState) String() string {
+	switch s {
+	case TaskAbsent:
+		return "absent"
+	case TaskCreated:
+		return "created"
+	case TaskRunning:
+		return "running"
+	case TaskPaused:
+		return "paused"
+	case TaskStopped:
+		return "stopped"
+	default:
+		return "unknown"
+	}
+}
+
+// TaskStatus is a container's task as containerd reports it.
+type TaskStatus struct {
+	State    TaskState
+	Pid      uint32
+	ExitCode uint32
+	ExitedAt time.Time
+}
+
+// Event is a containerd task event, decoded into vigil's own types:
+// TaskStarted, TaskExited, TaskOOM, TaskWasPaused, TaskResumed, TaskDeleted.
+type Event interface{ ContainerID() string }
+
+// TaskStarted reports that a task's init process started.
+type TaskStarted struct {
+	Container string
+	Pid       uint32
+}
+
+// TaskExited reports that a process of a task exited. ProcessID equals
+// Container for the init process and is the exec ID otherwise.
+type TaskExited struct {
+	Container string
+	ProcessID string
+	Pid       uint32
+	ExitCode  uint32
+	ExitedAt  time.Time
+}
+
+// TaskOOM reports an out-of-memory event in a container.
+type TaskOOM struct{ Container string }
+
+// TaskWasPaused reports that a task was paused. (The name TaskPaused is
+// taken by the TaskState constant.)
+type TaskWasPaused struct{ Container string }
+
+// TaskResumed reports that a task was resumed.
+type TaskResumed struct{ Container string }
+
+// TaskDeleted reports that a task (or exec process) was deleted.
+type TaskDeleted struct {
+	Container string
+	Pid       uint32
+	ExitCode  uint32
+	ExitedAt  time.Time
+}
+
+func (e TaskStarted) ContainerID() string   { return e.Container }
+func (e TaskExited) ContainerID() string    { return e.Container }
+func (e TaskOOM) ContainerID() string       { return e.Container }
+func (e TaskWasPaused) ContainerID() string { return e.Container }
+func (e TaskResumed) ContainerID() string   { return e.Container }
+func (e TaskDeleted) ContainerID() string   { return e.Container }
+
+// Runtime is everything vigil needs from containerd. Errors are classified
+// with github.com/containerd/errdefs: test them with errdefs.IsNotFound,
+// errdefs.IsAlreadyExists, errdefs.IsUnavailable and so on.
+type Runtime interface {
+	// CreateContainer creates the container and its bundle dir. Returns
+	// AlreadyExists if a container with that ID exists in the namespace.
+	CreateContainer(ctx context.Context, spec ContainerSpec) error
+	// StartTask creates and starts the container's task with the given
+	// stdio and returns the pid of its init process. A stopped task left
+	// from an earlier run is deleted first. NotFound if no container.
+	StartTask(ctx context.Context, id string, stdio Stdio) (pid uint32, err error)
+	// Kill sends sig to the task's init process. NotFound if there is no
+	// task (or no container).
+	Kill(ctx context.Context, id string, sig syscall.Signal) error
+	// TaskStatus reports the task. A container without a task gives
+	// TaskAbsent and no error; NotFound only if the container is gone.
+	TaskStatus(ctx context.Context, id string) (TaskStatus, error)
+	// DeleteTask deletes a stopped task. No task is not an error.
+	DeleteTask(ctx context.Context, id string) error
+	// DeleteContainer kills (SIGKILL) and deletes any task, deletes the
+	// container and removes its bundle dir. No container is not an error.
+	DeleteContainer(ctx context.Context, id string) error
+	// Containers lists the IDs of the containers in the namespace that
+	// carry LabelManaged.
+	Containers(ctx context.Context) ([]string, error)
+	// Subscribe streams the namespace's /tasks/ events until ctx ends or the
+	// connection breaks; then the error channel receives one error.
+	Subscribe(ctx context.Context) (<-chan Event, <-chan error)
+	// Close closes the connection.
+	Close() error
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Usage: scripts/test.sh [go test flags and packages]
+#
+# Runs all of vigil's tests, the integration tests against a real containerd
+# and runc included. On a fresh machine it first installs what is missing
+# (scripts/deps.sh), builds the busybox rootfs (testdata/mkrootfs.sh) and
+# starts a private containerd (scripts/containerd.sh); a containerd it
+# started is stopped again at the end, with the shims it started.
+#
+# Set VIGIL_REQUIRE_INTEGRATION=1 (CI does) to turn every skipped
+# integration test into a failure.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+bash scripts/deps.sh
+rootfs=$(bash testdata/mkrootfs.sh | tail -n 1)
+
+started=0
+if ! bash scripts/containerd.sh status >/dev/null 2>&1; then
+	bash scripts/containerd.sh start
+	started=1
+fi
+cleanup() {
+	if ((started)); then
+		bash scripts/containerd.sh stop --all || true
+	fi
+}
+trap cleanup EXIT
+
+export VIGIL_CONTAINERD_ADDRESS
+VIGIL_CONTAINERD_ADDRESS=$(bash scripts/containerd.sh address)
+export VIGIL_ROOTFS=$rootfs
+
+if (($# == 0)); then
+	set -- ./...
+fi
+go test -race -count=1 -timeout 20m "$@"

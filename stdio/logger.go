@@ -1,0 +1,273 @@
+package stdio
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// File descriptors the containerd shim passes to the logging binary.
+const (
+	fdStdout = 3 // read end of the container's stdout pipe
+	fdStderr = 4 // read end of the container's stderr pipe
+	fdReady  = 5 // write end of the pipe the shim waits on
+)
+
+// readSize is the most bytes taken from a pipe at once: a Linux pipe's
+// default capacity, so that one read usually empties it.
+const readSize = 64 << 10
+
+// Exit codes of RunLogger.
+const (
+	exitOK    = 0
+	exitError = 1 // some output could not be written; the log misses it
+	exitUsage = 2 // the logger could not start; nothing was captured
+)
+
+// RunLogger is the main function of the logging binary; it returns the exit
+// code. args is what follows LoggerCommand on the command line: the log
+// path. It opens the log, signals readiness on fd 5, and copies the
+// container's stdout (fd 3) and stderr (fd 4) into the log until both reach
+// end of file. SIGINT, SIGTERM, SIGHUP and SIGPIPE are ignored: the logger
+// ends only when the shim closes the pipes, so that nothing still in them
+// is lost. Errors are reported on os.Stderr.
+func RunLogger(args []string) int {
+	// Ignore before signaling readiness: from then on the shim may signal us.
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	return runLogger(args, os.Stderr)
+}
+
+func runLogger(args []string, diag io.Writer) int {
+	prefix := "vigil logger"
+	if id := os.Getenv("CONTAINER_ID"); id != "" {
+		prefix = fmt.Sprintf("vigil logger (container %s/%s)", os.Getenv("CONTAINER_NAMESPACE"), id)
+	}
+	report := func(format string, a ...any) {
+		fmt.Fprintf(diag, "%s: %s\n", prefix, fmt.Sprintf(format, a...))
+	}
+
+	if len(args) != 1 || !filepath.IsAbs(args[0]) {
+		report("usage: %s <absolute log path>; got arguments %q", LoggerCommand, args)
+		return exitUsage
+	}
+	path := args[0]
+
+	var pipes [3]*os.File
+	for i, fd := range []uintptr{fdStdout, fdStderr, fdReady} {
+		// The Go runtime itself may hold low fds when they were free at
+		// start, so an open fd is not enough: the shim passes pipes.
+		f := os.NewFile(fd, fmt.Sprintf("fd %d", fd))
+		if st, err := f.Stat(); err != nil || st.Mode().Type() != os.ModeNamedPipe {
+			report("fd %d is not a pipe: the logger must be started by the containerd shim", fd)
+			return exitUsage
+		}
+		pipes[i] = f
+	}
+	stdout, stderr, ready := pipes[0], pipes[1], pipes[2]
+
+	logFile, torn, err := openLog(path)
+	if err != nil {
+		report("%v", err)
+		return exitUsage
+	}
+
+	// Ready: the shim starts the container once it reads from this pipe. A
+	// byte then end of file satisfies both the "binary" scheme (which waits
+	// for end of file) and "binary-v2" (which wants a byte).
+	_, _ = ready.Write([]byte{0})
+	if err := ready.Close(); err != nil {
+		report("signal readiness: %v", err)
+	}
+
+	// Begin on a line of our own, so that a record cut short by a crash
+	// damages only itself.
+	s := newSink(logFile, torn, report)
+	if torn {
+		report("%s does not end with a newline (an earlier write was cut short); starting on a new line", path)
+	}
+	var wg sync.WaitGroup
+	for _, p := range []struct {
+		f      *os.File
+		stream string
+	}{{stdout, Stdout}, {stderr, Stderr}} {
+		wg.Go(func() {
+			defer p.f.Close()
+			if err := copyStream(s, p.f, p.stream, time.Now); err != nil {
+				report("read %s: %v", p.stream, err)
+				s.failed()
+			}
+		})
+	}
+	wg.Wait()
+
+	code := exitOK
+	if s.lost > 0 {
+		report("%d bytes of output could not be written to %s", s.lost, path)
+		code = exitError
+	}
+	if s.failures > 0 {
+		code = exitError
+	}
+	if err := logFile.Sync(); err != nil {
+		report("sync %s: %v", path, err)
+		code = exitError
+	}
+	if err := logFile.Close(); err != nil {
+		report("close %s: %v", path, err)
+		code = exitError
+	}
+	return code
+}
+
+// openLog opens the log file for appending, creating it (but not its
+// directory) when missing. torn reports that the file does not end with a
+// newline: a crash cut a record short.
+func openLog(path string) (f *os.File, torn bool, err error) {
+	f, err = os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+	if err != nil {
+		return nil, false, fmt.Errorf("open log: %w", err)
+	}
+	// The write-only descriptor cannot read; a second one checks the end.
+	// When that fails there is no evidence of damage, so assume none.
+	if r, err := os.Open(path); err == nil {
+		if st, err := r.Stat(); err == nil && st.Size() > 0 {
+			var last [1]byte
+			if _, err := r.ReadAt(last[:], st.Size()-1); err == nil {
+				torn = last[0] != '\n'
+			}
+		}
+		r.Close()
+	}
+	return f, torn, nil
+}
+
+// sink is the log file shared by both streams. Each write holds whole
+// records and is one write call made under the mutex, so the records of the
+// two streams never interleave.
+type sink struct {
+	mu       sync.Mutex
+	w        io.Writer
+	torn     bool // the file does not end with '\n'
+	reported bool // a write error was reported
+	lost     int64
+	failures int
+	report   func(format string, a ...any)
+}
+
+func newSink(w io.Writer, torn bool, report func(string, ...any)) *sink {
+	return &sink{w: w, torn: torn, report: report}
+}
+
+// write appends p, which holds whole records, to the log. On error the
+// records are dropped and counted: the logger must keep draining the pipes
+// or the container would block on its output.
+func (s *sink) write(p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	records := len(p)
+	if s.torn {
+		p = append([]byte{'\n'}, p...)
+	}
+	n, err := s.w.Write(p)
+	if n > 0 {
+		s.torn = p[n-1] != '\n'
+	}
+	if err != nil {
+		s.lost += int64(min(len(p)-n, records))
+		if !s.reported {
+			s.reported = true
+			s.report("write log: %v (further errors are counted, not reported)", err)
+		}
+	}
+}
+
+func (s *sink) failed() {
+	s.mu.Lock()
+	s.failures++
+	s.mu.Unlock()
+}
+
+// copyStream copies r into s as records of the given stream until end of
+// file. After each read it writes the records of every complete line read
+// so far, so nothing waits in a buffer while the next read blocks; only an
+// unfinished line is held back, up to MaxRecordLog bytes. At end of file a
+// last unfinished line is written as it is.
+func copyStream(s *sink, r io.Reader, stream string, now func() time.Time) error {
+	c := copier{stream: stream}
+	buf := make([]byte, readSize)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			c.feed(buf[:n], now())
+		}
+		if err != nil && len(c.pending) > 0 {
+			c.stampAt(now())
+			c.out = appendRecordStamp(c.out, c.stamp, c.stream, c.pending, false)
+			c.pending = c.pending[:0]
+		}
+		if len(c.out) > 0 {
+			s.write(c.out)
+			c.out = c.out[:0]
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// copier turns one stream's output into records.
+type copier struct {
+	stream  string
+	pending []byte // start of a line whose end was not read yet, < MaxRecordLog bytes
+	out     []byte // records ready to be written
+	stamp   []byte // the time of the records being made, formatted
+}
+
+func (c *copier) stampAt(t time.Time) { c.stamp = appendStamp(c.stamp[:0], t) }
+
+// feed encodes the complete lines of data, and full-sized pieces of a long
+// line, into c.out; the rest waits in c.pending.
+func (c *copier) feed(data []byte, t time.Time) {
+	c.stampAt(t)
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			c.pending = append(c.pending, data...)
+			rest := c.emitLong(c.pending)
+			c.pending = append(c.pending[:0], rest...) // rest lies within pending
+			return
+		}
+		line := data[:i+1]
+		data = data[i+1:]
+		if len(c.pending) > 0 {
+			c.pending = append(c.pending, line...)
+			line = c.pending
+		}
+		line = c.emitLong(line)
+		c.out = appendRecordStamp(c.out, c.stamp, c.stream, line, false)
+		c.pending = c.pending[:0]
+	}
+}
+
+// emitLong encodes full-sized partial records from the front of line as
+// long as more than a record's worth of it is left, and returns the rest,
+// which is at most MaxRecordLog bytes when line ends with '\n' and less
+// otherwise.
+func (c *copier) emitLong(line []byte) []byte {
+	for len(line) > MaxRecordLog || (len(line) == MaxRecordLog && line[len(line)-1] != '\n') {
+		n := cutPoint(line[:MaxRecordLog])
+		c.out = appendRecordStamp(c.out, c.stamp, c.stream, line[:n], true)
+		line = line[n:]
+	}
+	return line
+}

@@ -1,0 +1,424 @@
+// Package vigil is the embeddable supervisor: a Go program opens it
+// in-process, creates containers, and talks to each container's actor
+// through its PID with typed messages (see package actors). The
+// `supervisor daemon` command is a thin HTTP layer over this same API.
+//
+// Open replays the journal, reconciles every container with containerd
+// (adopting tasks that still run, recording exits that happened while no
+// supervisor was up) and only then returns. Close stops the actors and
+// leaves the containers running; the next Open picks them up again.
+package vigil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/vigilhq/vigil/actors"
+	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/c8dbridge"
+	"github.com/vigilhq/vigil/internal/containerid"
+	"github.com/vigilhq/vigil/journal"
+	"github.com/vigilhq/vigil/stdio"
+)
+
+// DefaultNamespace is the containerd namespace vigil uses unless told.
+const DefaultNamespace = "vigil"
+
+// Errors of the API, tested with errors.Is. Errors from containerd keep
+// their errdefs class (errdefs.IsUnavailable and so on).
+var (
+	ErrNotFound          = actors.ErrNotFound             // no such container
+	ErrAlreadyExists     = actors.ErrAlreadyExists        // the ID is in use
+	ErrInvalidArgument   = lifecycle.ErrInvalidArgument   // a bad value in a request
+	ErrInvalidTransition = lifecycle.ErrInvalidTransition // the request does not fit the container's state
+	ErrInvalidID         = containerid.ErrInvalid         // a malformed container ID
+	ErrTimeout           = errors.New("vigil: request timed out")
+)
+
+// Config configures Open.
+type Config struct {
+	// ContainerdAddress is containerd's socket. Required.
+	ContainerdAddress string
+	// Namespace is the containerd namespace; DefaultNamespace when empty.
+	Namespace string
+	// StateDir holds the journal (journal.db) and one directory per
+	// container (containers/ID: the bundle and the log). Required.
+	StateDir string
+	// LoggerBinary is the program containerd's shim runs to capture a
+	// container's output; it must run stdio.RunLogger when its first
+	// argument is stdio.LoggerCommand. Empty: this executable.
+	LoggerBinary string
+	// Logger receives the supervisor's own logs; nil discards them.
+	Logger *slog.Logger
+	// Clock stamps commands; nil is time.Now.
+	Clock func() time.Time
+	// RequestTimeout bounds one request to an actor; 0 is one minute.
+	RequestTimeout time.Duration
+}
+
+// Supervisor is an open vigil supervisor.
+type Supervisor struct {
+	cfg        Config
+	system     *actor.ActorSystem
+	sup        *actor.PID
+	journal    *journal.Bolt
+	runtime    *c8dbridge.Client
+	cancel     context.CancelFunc
+	routerDone chan struct{}
+	log        *slog.Logger
+}
+
+// Open starts a supervisor: it opens the journal, connects to containerd,
+// subscribes to its events, spawns one actor per journaled container and
+// reconciles each with containerd before it returns.
+func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
+	if cfg.ContainerdAddress == "" {
+		return nil, fmt.Errorf("vigil: %w: no containerd address", ErrInvalidArgument)
+	}
+	if cfg.StateDir == "" || !filepath.IsAbs(cfg.StateDir) {
+		return nil, fmt.Errorf("vigil: %w: state dir %q must be an absolute path", ErrInvalidArgument, cfg.StateDir)
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = DefaultNamespace
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = time.Minute
+	}
+	if cfg.LoggerBinary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("vigil: find the logger binary: %w", err)
+		}
+		cfg.LoggerBinary = exe
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "containers"), 0o700); err != nil {
+		return nil, fmt.Errorf("vigil: state dir: %w", err)
+	}
+
+	s := &Supervisor{cfg: cfg, log: cfg.Logger, routerDone: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	s.journal, err = journal.Open(filepath.Join(cfg.StateDir, "journal.db"), journal.Options{Clock: cfg.Clock})
+	if err != nil {
+		return nil, fmt.Errorf("vigil: %w", err)
+	}
+	s.runtime, err = c8dbridge.Dial(ctx, c8dbridge.Config{
+		Address:      cfg.ContainerdAddress,
+		Namespace:    cfg.Namespace,
+		BundleRoot:   s.bundleRoot(),
+		LoggerBinary: cfg.LoggerBinary,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vigil: %w", err)
+	}
+
+	s.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return cfg.Logger.With("component", "actor")
+	}))
+	deps := &actors.Deps{
+		Runtime:     s.runtime,
+		Journal:     s.journal,
+		Clock:       cfg.Clock,
+		Log:         cfg.Logger,
+		LogPath:     s.LogPath,
+		CallTimeout: 30 * time.Second,
+	}
+	s.sup, err = s.system.Root.SpawnNamed(actors.NewSupervisorProps(deps), "containers")
+	if err != nil {
+		return nil, fmt.Errorf("vigil: spawn supervisor actor: %w", err)
+	}
+
+	rctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	ready := make(chan struct{})
+	router := &actors.Router{
+		Runtime:     s.runtime,
+		Root:        s.system.Root,
+		Supervisor:  s.sup,
+		Log:         cfg.Logger.With("component", "router"),
+		Reconnected: func(ctx context.Context) { s.reconcileAll(ctx) },
+	}
+	go func() {
+		defer close(s.routerDone)
+		router.Run(rctx, ready)
+	}()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+
+	if err := s.recover(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// recover spawns the actor of every journaled container and reconciles it.
+func (s *Supervisor) recover(ctx context.Context) error {
+	ids, err := s.journal.Containers()
+	if err != nil {
+		return fmt.Errorf("vigil: list journaled containers: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := s.spawn(ctx, id, false); err != nil {
+			return fmt.Errorf("vigil: recover container %q: %w", id, err)
+		}
+	}
+	s.reconcileAll(ctx)
+	s.log.Info("recovered", "journaled", len(ids))
+	return nil
+}
+
+// reconcileAll reconciles every container actor with containerd.
+func (s *Supervisor) reconcileAll(ctx context.Context) {
+	ids, pids, err := s.list(ctx)
+	if err != nil {
+		s.log.Error("reconcile: list containers", "err", err)
+		return
+	}
+	for i, pid := range pids {
+		if _, err := s.request(ctx, pid, actors.Reconcile{}); err != nil {
+			s.log.Error("reconcile failed", "container", ids[i], "err", err)
+		}
+	}
+}
+
+// Close stops the actors and the event router and closes the journal and
+// the containerd connection. Containers keep running.
+func (s *Supervisor) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.routerDone
+	}
+	if s.system != nil {
+		if s.sup != nil {
+			_ = s.system.Root.PoisonFuture(s.sup).Wait()
+		}
+		s.system.Shutdown()
+	}
+	var errs []error
+	if s.runtime != nil {
+		errs = append(errs, s.runtime.Close())
+	}
+	if s.journal != nil {
+		errs = append(errs, s.journal.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Root is the actor system's root context, for sending messages to the
+// PIDs that Create and PID return.
+func (s *Supervisor) Root() *actor.RootContext { return s.system.Root }
+
+func (s *Supervisor) bundleRoot() string { return filepath.Join(s.cfg.StateDir, "containers") }
+
+// LogPath is the JSON-lines log file of a container (see package stdio).
+// It is only meaningful for a valid ID.
+func (s *Supervisor) LogPath(id string) string {
+	return stdio.LogPath(filepath.Join(s.bundleRoot(), id))
+}
+
+// Create creates a container and returns the PID of its actor. The rootfs
+// must be an existing directory.
+func (s *Supervisor) Create(ctx context.Context, cfg lifecycle.Config) (*actor.PID, error) {
+	if err := lifecycle.ValidateConfig(cfg); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(cfg.Rootfs); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%w: rootfs %q is not a directory", ErrInvalidArgument, cfg.Rootfs)
+	}
+	pid, err := s.spawn(ctx, cfg.ID, true)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.request(ctx, pid, actors.Create{Config: cfg}); err != nil {
+		return nil, err
+	}
+	return pid, nil
+}
+
+func (s *Supervisor) spawn(ctx context.Context, id string, create bool) (*actor.PID, error) {
+	res, err := s.ask(ctx, s.sup, actors.Spawn{ID: id, Create: create})
+	if err != nil {
+		return nil, err
+	}
+	r := res.(actors.SpawnReply)
+	return r.PID, r.Err
+}
+
+// PID returns the PID of a container's actor.
+func (s *Supervisor) PID(ctx context.Context, id string) (*actor.PID, error) {
+	if err := containerid.Validate(id); err != nil {
+		return nil, err
+	}
+	res, err := s.ask(ctx, s.sup, actors.Lookup{ID: id})
+	if err != nil {
+		return nil, err
+	}
+	r := res.(actors.SpawnReply)
+	return r.PID, r.Err
+}
+
+func (s *Supervisor) list(ctx context.Context) ([]string, []*actor.PID, error) {
+	res, err := s.ask(ctx, s.sup, actors.List{})
+	if err != nil {
+		return nil, nil, err
+	}
+	r := res.(actors.ListReply)
+	return r.IDs, r.PIDs, nil
+}
+
+// ask sends msg to pid and waits for the answer, for at most
+// Config.RequestTimeout or until ctx ends.
+func (s *Supervisor) ask(ctx context.Context, pid *actor.PID, msg any) (any, error) {
+	timeout := s.cfg.RequestTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	return s.await(ctx, pid, msg, timeout)
+}
+
+func (s *Supervisor) await(ctx context.Context, pid *actor.PID, msg any, timeout time.Duration) (any, error) {
+	if timeout <= 0 {
+		return nil, fmt.Errorf("%w: %T", ErrTimeout, msg)
+	}
+	f := s.system.Root.RequestFuture(pid, msg, timeout)
+	type result struct {
+		v   any
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f.Result()
+		done <- result{v, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-done:
+		if errors.Is(r.err, actor.ErrTimeout) {
+			return nil, fmt.Errorf("%w: %T after %v", ErrTimeout, msg, timeout)
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		if _, dead := r.v.(*actor.DeadLetterResponse); dead {
+			return nil, fmt.Errorf("%w: its actor is gone", ErrNotFound)
+		}
+		return r.v, nil
+	}
+}
+
+// request sends a container message and unpacks the Reply.
+func (s *Supervisor) request(ctx context.Context, pid *actor.PID, msg any) (lifecycle.State, error) {
+	res, err := s.ask(ctx, pid, msg)
+	if err != nil {
+		return lifecycle.State{}, err
+	}
+	r, ok := res.(actors.Reply)
+	if !ok {
+		return lifecycle.State{}, fmt.Errorf("vigil: unexpected answer %T to %T", res, msg)
+	}
+	return r.State, r.Err
+}
+
+func (s *Supervisor) send(ctx context.Context, id string, msg any) (lifecycle.State, error) {
+	pid, err := s.PID(ctx, id)
+	if err != nil {
+		return lifecycle.State{}, err
+	}
+	return s.request(ctx, pid, msg)
+}
+
+// Start starts a container's task.
+func (s *Supervisor) Start(ctx context.Context, id string) (lifecycle.State, error) {
+	return s.send(ctx, id, actors.Start{})
+}
+
+// Stop sends SIGTERM to a container's task, SIGKILL after timeout, and
+// waits until the task is no longer running.
+func (s *Supervisor) Stop(ctx context.Context, id string, timeout time.Duration) (lifecycle.State, error) {
+	if _, err := s.send(ctx, id, actors.Stop{Timeout: timeout}); err != nil {
+		return lifecycle.State{}, err
+	}
+	return s.Wait(ctx, id, actors.WaitNotRunning)
+}
+
+// Kill sends signal sig to a container's task.
+func (s *Supervisor) Kill(ctx context.Context, id string, sig int) (lifecycle.State, error) {
+	return s.send(ctx, id, actors.Kill{Signal: sig})
+}
+
+// Remove deletes a container; force kills a running task first.
+func (s *Supervisor) Remove(ctx context.Context, id string, force bool) error {
+	_, err := s.send(ctx, id, actors.Remove{Force: force})
+	return err
+}
+
+// Inspect returns a container's state.
+func (s *Supervisor) Inspect(ctx context.Context, id string) (lifecycle.State, error) {
+	return s.send(ctx, id, actors.Inspect{})
+}
+
+// List returns the state of every container, sorted by ID.
+func (s *Supervisor) List(ctx context.Context) ([]lifecycle.State, error) {
+	_, pids, err := s.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]lifecycle.State, 0, len(pids))
+	for _, pid := range pids {
+		st, err := s.request(ctx, pid, actors.Inspect{})
+		if errors.Is(err, ErrNotFound) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		if st.Status == lifecycle.StatusNone || st.Status == lifecycle.StatusRemoved {
+			continue
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Wait waits until cond holds for a container, or ctx ends. It is not
+// bounded by Config.RequestTimeout.
+func (s *Supervisor) Wait(ctx context.Context, id string, cond actors.WaitCondition) (lifecycle.State, error) {
+	pid, err := s.PID(ctx, id)
+	if err != nil {
+		return lifecycle.State{}, err
+	}
+	timeout := 365 * 24 * time.Hour
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	res, err := s.await(ctx, pid, actors.Wait{Condition: cond}, timeout)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) && cond == actors.WaitRemoved {
+			return lifecycle.State{ID: id, Status: lifecycle.StatusRemoved}, nil
+		}
+		return lifecycle.State{}, err
+	}
+	r := res.(actors.Reply)
+	return r.State, r.Err
+}
