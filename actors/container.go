@@ -37,6 +37,12 @@ type container struct {
 	broken  error // replay failure
 	waiters []waiter
 	timer   *time.Timer
+
+	// The exit watcher: a WaitTask call on containerd for the running
+	// task, a second path for its exit besides the event stream (and the
+	// faster one).
+	watchPid    uint32
+	watchCancel context.CancelFunc
 }
 
 func newContainerProps(id string, deps *Deps) *actor.Props {
@@ -63,12 +69,14 @@ func (c *container) Receive(ctx actor.Context) {
 		}
 	case *actor.Stopping:
 		c.stopTimer()
+		c.stopWatch()
 		for _, w := range c.waiters {
 			ctx.Send(w.sender, Reply{State: c.state})
 		}
 		c.waiters = nil
 	case *actor.Restarting:
 		c.stopTimer()
+		c.stopWatch()
 	case Create:
 		c.respond(ctx, lifecycle.Create{Config: m.Config, At: c.deps.now()})
 	case Start:
@@ -87,6 +95,10 @@ func (c *container) Receive(ctx actor.Context) {
 		err := c.reconcile(ctx)
 		c.afterCommand(ctx)
 		ctx.Respond(Reply{State: c.state, Err: err})
+	case watchEnded:
+		if m.pid == c.watchPid {
+			c.stopWatch()
+		}
 	case stopTimerFired:
 		c.handle(ctx, lifecycle.StopTimeout{Pid: m.pid, At: c.deps.now()})
 	case c8dbridge.TaskExited:
@@ -158,6 +170,7 @@ func (c *container) handle(ctx actor.Context, cmd lifecycle.Command) error {
 			}
 		}
 		c.notifyWaiters(ctx)
+		c.syncWatch(ctx)
 	}
 	var first error
 	for _, eff := range d.Effects {
@@ -234,6 +247,41 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 	return fmt.Errorf("actors: unknown effect %T", eff)
 }
 
+// syncWatch keeps one exit watcher on the running task, and none when no
+// task runs.
+func (c *container) syncWatch(ctx actor.Context) {
+	if c.state.Status != lifecycle.StatusRunning {
+		c.stopWatch()
+		return
+	}
+	if c.watchCancel != nil && c.watchPid == c.state.Pid {
+		return
+	}
+	c.stopWatch()
+	wctx, cancel := context.WithCancel(context.Background())
+	c.watchCancel, c.watchPid = cancel, c.state.Pid
+	self, root, pid, id, rt := ctx.Self(), ctx.ActorSystem().Root, c.state.Pid, c.id, c.deps.Runtime
+	log := c.log()
+	go func() {
+		st, err := rt.WaitTask(wctx, id)
+		if err != nil {
+			if wctx.Err() == nil {
+				log.Debug("exit watcher ended; the event stream and reconciliation remain", "err", err)
+			}
+			root.Send(self, watchEnded{pid: pid})
+			return
+		}
+		root.Send(self, c8dbridge.TaskExited{Container: id, ProcessID: id, Pid: pid, ExitCode: st.ExitCode, ExitedAt: st.ExitedAt})
+	}()
+}
+
+func (c *container) stopWatch() {
+	if c.watchCancel != nil {
+		c.watchCancel()
+		c.watchCancel, c.watchPid = nil, 0
+	}
+}
+
 func (c *container) stopTimer() {
 	if c.timer != nil {
 		c.timer.Stop()
@@ -281,6 +329,7 @@ func (c *container) reconcile(ctx actor.Context) error {
 	}
 	before := c.state.Status
 	err = c.handle(ctx, lifecycle.Reconcile{Observed: o, At: c.deps.now()})
+	c.syncWatch(ctx) // adopt a running task, or re-arm a watcher that ended
 	if c.state.Status != before {
 		c.log().Info("reconciled with containerd", "was", before, "now", c.state.Status)
 	}

@@ -25,7 +25,8 @@ type fakeRuntime struct {
 }
 
 type fakeContainer struct {
-	task c8dbridge.TaskStatus
+	task   c8dbridge.TaskStatus
+	exited chan struct{} // closed when the task exits
 }
 
 var _ c8dbridge.Runtime = (*fakeRuntime)(nil)
@@ -58,6 +59,7 @@ func (f *fakeRuntime) StartTask(_ context.Context, id string, _ c8dbridge.Stdio)
 	}
 	f.nextPid++
 	c.task = c8dbridge.TaskStatus{State: c8dbridge.TaskRunning, Pid: f.nextPid}
+	c.exited = make(chan struct{})
 	return f.nextPid, nil
 }
 
@@ -82,8 +84,29 @@ func (f *fakeRuntime) exit(id string, code uint32) {
 	c.task.State = c8dbridge.TaskStopped
 	c.task.ExitCode = code
 	pid := c.task.Pid
+	close(c.exited)
 	f.mu.Unlock()
 	f.events <- c8dbridge.TaskExited{Container: id, ProcessID: id, Pid: pid, ExitCode: code}
+}
+
+// WaitTask returns when exit is called for the task, like containerd.
+func (f *fakeRuntime) WaitTask(ctx context.Context, id string) (c8dbridge.TaskStatus, error) {
+	f.mu.Lock()
+	c, ok := f.containers[id]
+	if !ok || c.exited == nil {
+		f.mu.Unlock()
+		return c8dbridge.TaskStatus{}, fmt.Errorf("fake: %q: %w", id, errdefs.ErrNotFound)
+	}
+	exited := c.exited
+	f.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return c8dbridge.TaskStatus{}, ctx.Err()
+	case <-exited:
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return c.task, nil
 }
 
 func (f *fakeRuntime) sent() []syscall.Signal {

@@ -78,6 +78,7 @@ func ParseWaitCondition(s string) (WaitCondition, bool) {
 // internal messages
 type (
 	stopTimerFired struct{ pid uint32 }
+	watchEnded     struct{ pid uint32 }
 	childGone      struct {
 		id  string
 		pid *actor.PID

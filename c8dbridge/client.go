@@ -203,11 +203,9 @@ func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) error 
 		client.WithRuntime(c.cfg.Runtime, nil),
 		client.WithContainerLabels(labels))
 	if err != nil {
-		err = classify(err)
-		if !errdefs.IsAlreadyExists(err) {
-			// Another container with this ID would own the dir otherwise.
-			removeDir()
-		}
+		// Even for AlreadyExists: the dir did not exist before this call, so
+		// the existing container has none, and one with this spec would lie.
+		removeDir()
 		return wrap(op, spec.ID, err)
 	}
 	return nil
@@ -236,17 +234,23 @@ func (c *Client) StartTask(ctx context.Context, id string, st Stdio) (uint32, er
 	if err != nil {
 		return 0, wrap(op, id, err)
 	}
-	if err := c.clearOldTask(ctx, ctr); err != nil {
-		return 0, wrap(op, id, err)
-	}
-
+	// Most starts find no old task: try at once, and clear a leftover task
+	// only when containerd says there is one (this saves a round trip).
 	task, err := ctr.NewTask(ctx, ioc)
+	if errdefs.IsAlreadyExists(classify(err)) {
+		if err := c.clearOldTask(ctx, ctr); err != nil {
+			return 0, wrap(op, id, err)
+		}
+		task, err = ctr.NewTask(ctx, ioc)
+	}
 	if err != nil {
 		return 0, wrap(op, id, err)
 	}
 	if st.LogPath != "" {
 		// The logger creates the log before it reports ready, and the shim
 		// creates the task only after that report, or after the logger died.
+		// (A log left by an earlier run of the container hides a logger that
+		// died; the shim gives no other sign of it.)
 		if _, err := os.Stat(st.LogPath); err != nil {
 			c.deleteFailed(ctx, task)
 			return 0, wrap(op, id, fmt.Errorf("%w: logging binary %s did not start: %w",
@@ -321,6 +325,20 @@ func (c *Client) Kill(ctx context.Context, id string, sig syscall.Signal) error 
 	return wrap(op, id, err)
 }
 
+// WaitTask waits for the exit of the task's init process. Errors: NotFound
+// if there is no task; ctx's error when it ends first.
+func (c *Client) WaitTask(ctx context.Context, id string) (TaskStatus, error) {
+	const op = "wait task"
+	if err := validateID(id); err != nil {
+		return TaskStatus{}, wrap(op, id, err)
+	}
+	r, err := c.c.TaskService().Wait(c.ns(ctx), &tasksapi.WaitRequest{ContainerID: id})
+	if err != nil {
+		return TaskStatus{}, wrap(op, id, err)
+	}
+	return TaskStatus{State: TaskStopped, ExitCode: r.GetExitStatus(), ExitedAt: timeOf(r.GetExitedAt())}, nil
+}
+
 // TaskStatus reports the container's task. A container without a task gives
 // TaskAbsent; NotFound only if the container does not exist.
 func (c *Client) TaskStatus(ctx context.Context, id string) (TaskStatus, error) {
@@ -377,31 +395,27 @@ func timeOf(ts *timestamppb.Timestamp) time.Time {
 	return t
 }
 
-// DeleteTask deletes the container's stopped task. No task (or no
+// DeleteTask deletes the container's stopped task, or a created one that
+// never started (what an interrupted start leaves). No task (or no
 // container) is not an error. Errors: FailedPrecondition if the task is
-// still running, paused or created.
+// running or paused.
 func (c *Client) DeleteTask(ctx context.Context, id string) error {
 	const op = "delete task"
 	if err := validateID(id); err != nil {
 		return wrap(op, id, err)
 	}
+	// One call to the task service: nothing on the client side holds the
+	// task's IO (the shim owns the logging binary).
 	ctx = c.ns(ctx)
-	ctr, err := c.c.LoadContainer(ctx, id)
-	if errdefs.IsNotFound(err) {
+	_, err := c.c.TaskService().Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: id})
+	if err = classify(err); err == nil || errdefs.IsNotFound(err) {
 		return nil
-	} else if err != nil {
-		return wrap(op, id, err)
 	}
-	task, err := ctr.Task(ctx, nil)
-	if errdefs.IsNotFound(err) {
-		return nil
-	} else if err != nil {
-		return wrap(op, id, err)
+	// containerd 1.6 answers Unknown for a live task: say what it is.
+	if st, serr := c.TaskStatus(ctx, id); serr == nil && st.State != TaskStopped && st.State != TaskAbsent {
+		err = fmt.Errorf("%w: task is %s", errdefs.ErrFailedPrecondition, st.State)
 	}
-	if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
-		return wrap(op, id, err)
-	}
-	return nil
+	return wrap(op, id, err)
 }
 
 // DeleteContainer kills (SIGKILL, all processes) and deletes the task if
@@ -416,6 +430,15 @@ func (c *Client) DeleteContainer(ctx context.Context, id string) error {
 		return wrap(op, id, err)
 	}
 	ctx = c.ns(ctx)
+	// Fast path: no task, or a stopped one, then the container: two calls.
+	// A live task (FailedPrecondition) takes the path that kills it.
+	_, err := c.c.TaskService().Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: id})
+	if err = classify(err); err == nil || errdefs.IsNotFound(err) {
+		err = c.c.ContainerService().Delete(ctx, id)
+		if err = classify(err); err == nil || errdefs.IsNotFound(err) {
+			return c.removeBundle(op, id)
+		}
+	}
 	ctr, err := c.c.LoadContainer(ctx, id)
 	switch {
 	case errdefs.IsNotFound(err):
@@ -429,6 +452,12 @@ func (c *Client) DeleteContainer(ctx context.Context, id string) error {
 			return wrap(op, id, err)
 		}
 	}
+	return c.removeBundle(op, id)
+}
+
+// removeBundle removes the bundle dir of a container whose ID passed
+// validateID.
+func (c *Client) removeBundle(op, id string) error {
 	if err := os.RemoveAll(c.bundleDir(id)); err != nil {
 		return wrap(op, id, fmt.Errorf("remove bundle dir: %w", err))
 	}

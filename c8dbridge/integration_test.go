@@ -340,6 +340,9 @@ func TestCreateAlreadyExists(t *testing.T) {
 	if err := e.c.CreateContainer(ctxT(t), e.spec(id, "/bin/true")); !errdefs.IsAlreadyExists(err) {
 		t.Fatalf("CreateContainer without bundle dir: %v, want AlreadyExists", err)
 	}
+	if _, err := os.Stat(filepath.Join(e.bundle, id)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("bundle dir made for the refused create is still there (stat: %v)", err)
+	}
 }
 
 func TestNotFound(t *testing.T) {
@@ -533,8 +536,13 @@ func TestCreatedTaskLeftOver(t *testing.T) {
 	if st, err := e.c.TaskStatus(ctx, "restart"); err != nil || st.State != TaskRunning || st.Pid != pid {
 		t.Errorf("TaskStatus after StartTask = %+v, %v; want running with pid %d", st, err, pid)
 	}
-	if err := e.c.DeleteTask(ctx, "remove"); !errdefs.IsFailedPrecondition(err) {
-		t.Errorf("DeleteTask of a created task: %v, want FailedPrecondition", err)
+	// A created, never started task is what an interrupted start leaves:
+	// DeleteTask clears it.
+	if err := e.c.DeleteTask(ctx, "remove"); err != nil {
+		t.Errorf("DeleteTask of a created task: %v", err)
+	}
+	if st, err := e.c.TaskStatus(ctx, "remove"); err != nil || st.State != TaskAbsent {
+		t.Errorf("TaskStatus after DeleteTask = %+v, %v; want absent", st, err)
 	}
 	if err := e.c.DeleteContainer(ctx, "remove"); err != nil {
 		t.Fatalf("DeleteContainer with a created task: %v", err)

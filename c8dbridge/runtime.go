@@ -131,7 +131,12 @@ type Runtime interface {
 	// TaskStatus reports the task. A container without a task gives
 	// TaskAbsent and no error; NotFound only if the container is gone.
 	TaskStatus(ctx context.Context, id string) (TaskStatus, error)
-	// DeleteTask deletes a stopped task. No task is not an error.
+	// WaitTask blocks until the task's init process exits (at once if it
+	// already has) or ctx ends, and returns the exit as TaskStopped with
+	// ExitCode and ExitedAt. NotFound if there is no task.
+	WaitTask(ctx context.Context, id string) (TaskStatus, error)
+	// DeleteTask deletes a stopped task, or a created one that never
+	// started. No task is not an error; FailedPrecondition if it runs.
 	DeleteTask(ctx context.Context, id string) error
 	// DeleteContainer kills (SIGKILL) and deletes any task, deletes the
 	// container and removes its bundle dir. No container is not an error.

@@ -14,7 +14,8 @@
 #             to 20 s until it answers
 #   stop      SIGTERM the daemon, SIGKILL after 10 s. Shims (and so the
 #             containers they run) outlive it, as they would in production;
-#             "stop --all" also kills the shims started by this daemon
+#             "stop --all" also kills the shims started by this daemon and
+#             their containers
 #   status    say whether it serves; exit 0 if it does, 1 if not
 #   address   print the socket path, e.g. for VIGIL_CONTAINERD_ADDRESS
 #
@@ -43,7 +44,7 @@ daemon_pid() {
 	pid=$(<"$pidfile")
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
 	# Make sure the pid is still our containerd, not a recycled pid.
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--address $sock" || return 1
+	tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- "--address $sock" || return 1
 	echo "$pid"
 }
 
@@ -52,10 +53,23 @@ daemon_pid() {
 shim_pids() {
 	local p cmdline
 	for p in /proc/[0-9]*; do
-		cmdline=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+		cmdline=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
 		case $cmdline in
 		*containerd-shim-runc-v2*"-address $sock "*) echo "${p#/proc/}" ;;
 		esac
+	done
+}
+
+# Pids of the direct children of pid $1: for a shim, the init processes of
+# its containers (killing one ends its whole PID namespace) and the logging
+# binaries.
+children_of() {
+	local p stat rest
+	for p in /proc/[0-9]*; do
+		{ stat=$(<"$p/stat"); } 2>/dev/null || continue
+		rest=${stat##*) } # fields after "pid (comm) "
+		read -r _ ppid _ <<<"$rest"
+		[[ $ppid == "$1" ]] && echo "${p#/proc/}"
 	done
 }
 
@@ -133,10 +147,16 @@ stop() {
 	if $all; then
 		local shims
 		mapfile -t shims < <(shim_pids)
-		if ((${#shims[@]} > 0)); then
-			echo "killing ${#shims[@]} shim(s) of $sock: ${shims[*]}"
-			kill -KILL "${shims[@]}" 2>/dev/null || true
-		fi
+		local shim kids
+		for shim in "${shims[@]}"; do
+			mapfile -t kids < <(children_of "$shim")
+			echo "killing shim $shim of $sock and its children: ${kids[*]:-none}"
+			# Children first: a container outlives a shim killed before it.
+			if ((${#kids[@]} > 0)); then
+				kill -KILL "${kids[@]}" 2>/dev/null || true
+			fi
+			kill -KILL "$shim" 2>/dev/null || true
+		done
 	fi
 }
 

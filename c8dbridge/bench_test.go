@@ -1,0 +1,142 @@
+package c8dbridge_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+
+	"github.com/vigilhq/vigil"
+	"github.com/vigilhq/vigil/actors"
+	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/internal/testenv"
+	"github.com/vigilhq/vigil/stdio"
+)
+
+// BenchmarkLifecycle measures create+start+wait+delete of /bin/true, once
+// through vigil's embedded API (journal, actor, logger) and once through a
+// plain containerd client doing the same containerd work with the same
+// logging binary, in the same run. The ratio of the two is the figure that
+// matters (docs/BENCHMARKS.md).
+func BenchmarkLifecycle(b *testing.B) {
+	addr := testenv.Containerd(b)
+	rootfs := testenv.Rootfs(b)
+	logger, err := os.Executable() // TestMain runs the logger
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, par := range []int{1, 8} {
+		b.Run(fmt.Sprintf("containerd/par=%d", par), func(b *testing.B) {
+			benchContainerd(b, addr, rootfs, logger, par)
+		})
+		b.Run(fmt.Sprintf("vigil/par=%d", par), func(b *testing.B) {
+			benchVigil(b, addr, rootfs, logger, par)
+		})
+	}
+}
+
+// runPar runs op b.N times in all, par at a time.
+func runPar(b *testing.B, par int, op func(i int64) error) {
+	var n atomic.Int64
+	errs := make(chan error, par)
+	b.ResetTimer()
+	for w := 0; w < par; w++ {
+		go func() {
+			for {
+				i := n.Add(1)
+				if i > int64(b.N) {
+					errs <- nil
+					return
+				}
+				if err := op(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for w := 0; w < par; w++ {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "containers/s")
+}
+
+func benchContainerd(b *testing.B, addr, rootfs, logger string, par int) {
+	ns := testenv.Namespace(b)
+	c, err := client.New(addr, client.WithDefaultNamespace(ns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := namespaces.WithNamespace(context.Background(), ns)
+	logDir := b.TempDir()
+	runPar(b, par, func(i int64) error {
+		id := fmt.Sprintf("raw-%d", i)
+		ctr, err := c.NewContainer(ctx, id, client.WithNewSpec(
+			oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/true"), oci.WithDefaultPathEnv))
+		if err != nil {
+			return err
+		}
+		task, err := ctr.NewTask(ctx, cio.BinaryIO(logger, stdio.LoggerArgs(logDir+"/"+id+".log")))
+		if err != nil {
+			return err
+		}
+		exitCh, err := task.Wait(ctx)
+		if err != nil {
+			return err
+		}
+		if err := task.Start(ctx); err != nil {
+			return err
+		}
+		st := <-exitCh
+		if st.ExitCode() != 0 {
+			return fmt.Errorf("%s exited %d", id, st.ExitCode())
+		}
+		if _, err := task.Delete(ctx); err != nil {
+			return err
+		}
+		return ctr.Delete(ctx)
+	})
+}
+
+func benchVigil(b *testing.B, addr, rootfs, logger string, par int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	sup, err := vigil.Open(ctx, vigil.Config{
+		ContainerdAddress: addr,
+		Namespace:         testenv.Namespace(b),
+		StateDir:          b.TempDir(),
+		LoggerBinary:      logger,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sup.Close()
+	runPar(b, par, func(i int64) error {
+		id := fmt.Sprintf("vig-%d", i)
+		if _, err := sup.Create(ctx, lifecycle.Config{ID: id, Rootfs: rootfs, Args: []string{"/bin/true"}}); err != nil {
+			return err
+		}
+		if _, err := sup.Start(ctx, id); err != nil {
+			return err
+		}
+		st, err := sup.Wait(ctx, id, actors.WaitNotRunning)
+		if err != nil {
+			return err
+		}
+		if st.Exit == nil || st.Exit.Code != 0 {
+			return fmt.Errorf("%s: %+v", id, st.Exit)
+		}
+		return sup.Remove(ctx, id, false)
+	})
+}

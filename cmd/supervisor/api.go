@@ -1,0 +1,607 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/containerd/errdefs"
+
+	"github.com/vigilhq/vigil"
+	"github.com/vigilhq/vigil/actors"
+	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/c8dbridge"
+	"github.com/vigilhq/vigil/stdio"
+)
+
+// Backend is what the HTTP API needs from the supervisor. *vigil.Supervisor
+// satisfies it; unit tests of the transport use a stub. Its errors are
+// vigil's: see statusOf for how they map to HTTP statuses.
+type Backend interface {
+	Create(ctx context.Context, cfg lifecycle.Config) (*actor.PID, error)
+	Start(ctx context.Context, id string) (lifecycle.State, error)
+	Stop(ctx context.Context, id string, timeout time.Duration) (lifecycle.State, error)
+	Kill(ctx context.Context, id string, sig int) (lifecycle.State, error)
+	Remove(ctx context.Context, id string, force bool) error
+	Inspect(ctx context.Context, id string) (lifecycle.State, error)
+	List(ctx context.Context) ([]lifecycle.State, error)
+	Wait(ctx context.Context, id string, cond actors.WaitCondition) (lifecycle.State, error)
+	LogPath(id string) string
+}
+
+var _ Backend = (*vigil.Supervisor)(nil)
+
+const (
+	// maxBody is the largest request body accepted.
+	maxBody = 1 << 20
+	// defaultStopTimeout is how long stop waits before SIGKILL, in seconds.
+	defaultStopTimeout = 10
+	// donePoll is how often a following log stream asks whether the
+	// container still runs.
+	donePoll = 200 * time.Millisecond
+	// contentNDJSON is the media type of a log stream.
+	contentNDJSON = "application/x-ndjson"
+)
+
+// containerJSON is a container's state as the API shows it: the fields of
+// lifecycle.State, with the status by name ("running") rather than number.
+type containerJSON struct {
+	lifecycle.State
+	Status string `json:"status"`
+}
+
+func stateJSON(s lifecycle.State) containerJSON {
+	return containerJSON{State: s, Status: s.Status.String()}
+}
+
+// createRequest is the body of POST /v1/containers.
+type createRequest struct {
+	ID     string            `json:"id"`
+	Rootfs string            `json:"rootfs"`
+	Args   []string          `json:"args"`
+	Env    []string          `json:"env,omitempty"`
+	Cwd    string            `json:"cwd,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Start  bool              `json:"start,omitempty"`
+}
+
+// infoJSON is the answer of GET /v1/info.
+type infoJSON struct {
+	Namespace         string `json:"namespace"`
+	ContainerdAddress string `json:"containerd_address"`
+	StateDir          string `json:"state_dir"`
+	Version           string `json:"version"`
+	Containers        int    `json:"containers"`
+	Running           int    `json:"running"`
+}
+
+// errorJSON is the body of every error answer.
+type errorJSON struct {
+	Error string `json:"error"`
+}
+
+// requestError is an error in the request itself, answered with Status.
+type requestError struct {
+	Status int
+	Msg    string
+}
+
+func (e *requestError) Error() string { return e.Msg }
+
+func badRequest(format string, a ...any) error {
+	return &requestError{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, a...)}
+}
+
+// errShutdown ends the requests still running when the daemon stops.
+var errShutdown = errors.New("the daemon is shutting down")
+
+// statusOf maps an error to the HTTP status of its answer.
+func statusOf(err error) int {
+	var re *requestError
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.As(err, &re):
+		return re.Status
+	case errors.Is(err, vigil.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, vigil.ErrAlreadyExists), errors.Is(err, vigil.ErrInvalidTransition),
+		errdefs.IsAlreadyExists(err):
+		return http.StatusConflict
+	case errors.Is(err, vigil.ErrInvalidArgument), errors.Is(err, vigil.ErrInvalidID),
+		errdefs.IsInvalidArgument(err):
+		return http.StatusBadRequest
+	case errors.Is(err, errShutdown), errdefs.IsUnavailable(err):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, vigil.ErrTimeout), errdefs.IsDeadlineExceeded(err):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// serverInfo is what GET /v1/info tells besides the container counts.
+type serverInfo struct {
+	Namespace         string
+	ContainerdAddress string
+	StateDir          string
+	Version           string
+}
+
+// server is the HTTP API over a Backend.
+type server struct {
+	b    Backend
+	info serverInfo
+	log  *slog.Logger
+	mux  *http.ServeMux
+}
+
+// route is one endpoint of the API.
+type route struct {
+	method, path string
+	handle       func(s *server, w http.ResponseWriter, r *http.Request) error
+}
+
+var routes = []route{
+	{"GET", "/v1/info", (*server).getInfo},
+	{"GET", "/v1/containers", (*server).list},
+	{"POST", "/v1/containers", (*server).create},
+	{"GET", "/v1/containers/{id}", (*server).inspect},
+	{"DELETE", "/v1/containers/{id}", (*server).remove},
+	{"POST", "/v1/containers/{id}/start", (*server).start},
+	{"POST", "/v1/containers/{id}/stop", (*server).stop},
+	{"POST", "/v1/containers/{id}/kill", (*server).kill},
+	{"POST", "/v1/containers/{id}/wait", (*server).wait},
+	{"GET", "/v1/containers/{id}/logs", (*server).logs},
+}
+
+// newServer returns the API's handler. Every answer, errors included, is
+// JSON; a panic in a handler is logged and answered with 500.
+func newServer(b Backend, info serverInfo, log *slog.Logger) *server {
+	s := &server{b: b, info: info, log: log, mux: http.NewServeMux()}
+	allowed := map[string][]string{}
+	var paths []string
+	for _, rt := range routes {
+		s.mux.Handle(rt.method+" "+rt.path, s.endpoint(rt.handle))
+		if allowed[rt.path] == nil {
+			paths = append(paths, rt.path)
+		}
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+	}
+	// A pattern with a method wins over the same pattern without one, so
+	// these catch the other methods of each path.
+	for _, p := range paths {
+		allow := strings.Join(allowed[p], ", ")
+		s.mux.Handle(p, s.endpoint(func(_ *server, w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", allow)
+			return &requestError{Status: http.StatusMethodNotAllowed,
+				Msg: fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)}
+		}))
+	}
+	s.mux.Handle("/", s.endpoint(func(_ *server, _ http.ResponseWriter, r *http.Request) error {
+		return &requestError{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)}
+	}))
+	return s
+}
+
+// ServeHTTP serves one request, recovering from a panic.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &recorder{ResponseWriter: w}
+	start := time.Now()
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic while serving a request", "method", r.Method, "path", r.URL.Path,
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if rec.status != 0 {
+				panic(http.ErrAbortHandler) // the answer has begun: cut it short
+			}
+			writeJSON(rec, http.StatusInternalServerError,
+				errorJSON{Error: "internal error while serving the request; the daemon's log has the details"})
+		}
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
+			"status", rec.status, "duration", time.Since(start))
+	}()
+	s.mux.ServeHTTP(rec, r)
+}
+
+// endpoint turns a handler that returns an error into an http.Handler that
+// answers the error as JSON.
+func (s *server) endpoint(h func(*server, http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(s, w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		if errors.Is(context.Cause(r.Context()), errShutdown) {
+			err = fmt.Errorf("%w: %s %s did not finish", errShutdown, r.Method, r.URL.Path)
+		} else {
+			s.log.Debug("client went away", "method", r.Method, "path", r.URL.Path)
+			return
+		}
+	}
+	status := statusOf(err)
+	if status >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	if rec, ok := w.(*recorder); ok && rec.status != 0 {
+		return // too late for an error answer
+	}
+	writeJSON(w, status, errorJSON{Error: err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := marshalJSON(v, "  ")
+	if err != nil {
+		status = http.StatusInternalServerError
+		body, _ = marshalJSON(errorJSON{Error: "encode the answer: " + err.Error()}, "  ")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// marshalJSON encodes v as indented JSON followed by a newline, leaving
+// characters such as '<' and '&' as they are.
+func marshalJSON(v any, indent string) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", indent)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// recorder remembers the status of an answer.
+type recorder struct {
+	http.ResponseWriter
+	status int // 0 until the header is written
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the Flusher underneath.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// decodeBody decodes the JSON object in r's body into v, refusing unknown
+// fields, trailing data and bodies larger than maxBody.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return badRequest("request body is larger than %d bytes (1 MiB)", tooLarge.Limit)
+	}
+	if err != nil {
+		return badRequest("read the request body: %v", err)
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return badRequest("request body is empty: expected a JSON object")
+	}
+	if data[0] != '{' {
+		return badRequest("request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syntax):
+			return badRequest("request body is not valid JSON: %v (at byte %d)", err, syntax.Offset)
+		case errors.As(err, &typ) && typ.Field != "":
+			return badRequest("request body: field %q must be %s, not %s", typ.Field, jsonKind(typ.Type.String()), typ.Value)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return badRequest("request body is not valid JSON: it ends too early")
+		}
+		return badRequest("request body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.InputOffset() != int64(len(data)) {
+		return badRequest("request body has data after the JSON object")
+	}
+	return nil
+}
+
+// jsonKind names a Go type of a request field in JSON's words.
+func jsonKind(goType string) string {
+	switch goType {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "[]string":
+		return "an array of strings"
+	case "map[string]string":
+		return "an object whose values are strings"
+	}
+	return goType
+}
+
+// Query parameters.
+
+func queryBool(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, badRequest("query parameter %s=%q: use 1, true, 0 or false", name, v)
+	}
+	return b, nil
+}
+
+// queryCount parses a non-negative integer; def when absent.
+func queryCount(r *http.Request, name string, def int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, badRequest("query parameter %s=%q: want a whole number, 0 or more", name, v)
+	}
+	return n, nil
+}
+
+// Handlers.
+
+func (s *server) getInfo(w http.ResponseWriter, r *http.Request) error {
+	states, err := s.b.List(r.Context())
+	if err != nil {
+		return err
+	}
+	info := infoJSON{
+		Namespace:         s.info.Namespace,
+		ContainerdAddress: s.info.ContainerdAddress,
+		StateDir:          s.info.StateDir,
+		Version:           s.info.Version,
+		Containers:        len(states),
+	}
+	for _, st := range states {
+		if st.Alive() {
+			info.Running++
+		}
+	}
+	writeJSON(w, http.StatusOK, info)
+	return nil
+}
+
+func (s *server) list(w http.ResponseWriter, r *http.Request) error {
+	states, err := s.b.List(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]containerJSON, len(states))
+	for i, st := range states {
+		out[i] = stateJSON(st)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *server) create(w http.ResponseWriter, r *http.Request) error {
+	var req createRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	cfg := lifecycle.Config{ID: req.ID, Rootfs: req.Rootfs, Args: req.Args, Env: req.Env, Cwd: req.Cwd, Labels: req.Labels}
+	if err := lifecycle.ValidateConfig(cfg); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if _, err := s.b.Create(ctx, cfg); err != nil {
+		return err
+	}
+	var st lifecycle.State
+	var err error
+	if req.Start {
+		st, err = s.b.Start(ctx, cfg.ID)
+		if err != nil {
+			return fmt.Errorf("container %q was created but did not start: %w", cfg.ID, err)
+		}
+	} else if st, err = s.b.Inspect(ctx, cfg.ID); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, stateJSON(st))
+	return nil
+}
+
+func (s *server) inspect(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.b.Inspect(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, stateJSON(st))
+	return nil
+}
+
+func (s *server) remove(w http.ResponseWriter, r *http.Request) error {
+	force, err := queryBool(r, "force")
+	if err != nil {
+		return err
+	}
+	if err := s.b.Remove(r.Context(), r.PathValue("id"), force); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) start(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.b.Start(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, stateJSON(st))
+	return nil
+}
+
+func (s *server) stop(w http.ResponseWriter, r *http.Request) error {
+	secs, err := queryCount(r, "timeout", defaultStopTimeout)
+	if err != nil {
+		return err
+	}
+	st, err := s.b.Stop(r.Context(), r.PathValue("id"), time.Duration(secs)*time.Second)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, stateJSON(st))
+	return nil
+}
+
+func (s *server) kill(w http.ResponseWriter, r *http.Request) error {
+	name := r.URL.Query().Get("signal")
+	if name == "" {
+		name = "KILL"
+	}
+	sig, err := c8dbridge.ParseSignal(name)
+	if err != nil {
+		return err
+	}
+	st, err := s.b.Kill(r.Context(), r.PathValue("id"), int(sig))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, stateJSON(st))
+	return nil
+}
+
+func (s *server) wait(w http.ResponseWriter, r *http.Request) error {
+	v := r.URL.Query().Get("condition")
+	cond, ok := actors.ParseWaitCondition(v)
+	if !ok {
+		return badRequest("query parameter condition=%q: use not-running, next-exit or removed", v)
+	}
+	st, err := s.b.Wait(r.Context(), r.PathValue("id"), cond)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, stateJSON(st))
+	return nil
+}
+
+// logs streams a container's log records as JSON lines. With follow=1 it
+// goes on while the container runs, and ends once it no longer does and
+// the log is drained. An error after the stream began is sent as a last
+// line {"error": "..."}.
+func (s *server) logs(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	follow, err := queryBool(r, "follow")
+	if err != nil {
+		return err
+	}
+	tail := 0
+	if v := r.URL.Query().Get("tail"); v != "all" {
+		if tail, err = queryCount(r, "tail", 0); err != nil {
+			return err
+		}
+	}
+	if _, err := s.b.Inspect(ctx, id); err != nil {
+		return err
+	}
+
+	opts := stdio.ReadOptions{Follow: follow, Tail: tail, Done: s.notAlive(ctx, id)}
+	opts.OnMalformed = func(off int64, err error) {
+		s.log.Warn("skipped a damaged log record", "container", id, "offset", off, "err", err)
+	}
+	w.Header().Set("Content-Type", contentNDJSON)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if follow {
+		_ = rc.Flush() // the client sees the answer begin before any output
+	}
+	bw := bufio.NewWriter(w)
+	err = stdio.Read(ctx, s.b.LogPath(id), opts, func(e stdio.Entry) error {
+		line, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		bw.Write(line)
+		if err := bw.WriteByte('\n'); err != nil {
+			return err // the client is gone
+		}
+		if follow {
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			return rc.Flush()
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) && !follow {
+		err = nil // never started: no log yet
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("read log", "container", id, "err", err)
+		line, _ := json.Marshal(errorJSON{Error: err.Error()})
+		bw.Write(append(line, '\n'))
+	}
+	if err := bw.Flush(); err != nil {
+		return nil // the client is gone: nothing to tell it
+	}
+	_ = rc.Flush()
+	return nil
+}
+
+// notAlive returns the Done function of a log stream: it reports whether
+// the container no longer runs, asking the backend at most every donePoll.
+func (s *server) notAlive(ctx context.Context, id string) func() bool {
+	var (
+		mu   sync.Mutex
+		last time.Time
+		done bool
+	)
+	return func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if done || time.Since(last) < donePoll {
+			return done
+		}
+		last = time.Now()
+		st, err := s.b.Inspect(ctx, id)
+		switch {
+		case errors.Is(err, vigil.ErrNotFound):
+			done = true // removed
+		case err != nil:
+			s.log.Debug("log stream: inspect failed; asking again", "container", id, "err", err)
+		default:
+			done = !st.Alive()
+		}
+		return done
+	}
+}

@@ -1,0 +1,513 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/internal/containerid"
+	"github.com/vigilhq/vigil/stdio"
+)
+
+// listFlag is a flag that may be given many times.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// createFlags are the flags of run and create.
+type createFlags struct {
+	name   string
+	rootfs string
+	env    listFlag
+	cwd    string
+	labels listFlag
+}
+
+func (f *createFlags) define(fs *flag.FlagSet) {
+	fs.StringVar(&f.name, "name", "", "container ID (default: 12 random hex digits)")
+	fs.StringVar(&f.rootfs, "rootfs", "", "root filesystem directory (required)")
+	fs.Var(&f.env, "e", "environment variable `K=V`; a bare `K` passes this program's K (repeatable)")
+	fs.StringVar(&f.cwd, "w", "", "working directory inside the container (absolute)")
+	fs.Var(&f.labels, "l", "label `K=V` (repeatable)")
+}
+
+// request builds the create request for the command line args.
+func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (createRequest, error) {
+	named := false
+	fs.Visit(func(fl *flag.Flag) { named = named || fl.Name == "name" })
+	if f.rootfs == "" {
+		return createRequest{}, usageErrorf("--rootfs is required")
+	}
+	if len(args) == 0 {
+		return createRequest{}, usageErrorf("no command given: put it after the flags, e.g. -- sh -c 'echo hi'")
+	}
+	id := f.name
+	if !named {
+		id = randomID()
+	}
+	if err := containerid.Validate(id); err != nil {
+		return createRequest{}, err
+	}
+	rootfs, err := filepath.Abs(f.rootfs)
+	if err != nil {
+		return createRequest{}, fmt.Errorf("--rootfs: %w", err)
+	}
+	req := createRequest{ID: id, Rootfs: rootfs, Args: args, Cwd: f.cwd}
+	for _, e := range f.env {
+		if strings.Contains(e, "=") {
+			req.Env = append(req.Env, e)
+		} else if v, ok := lookupEnv(a, e); ok {
+			req.Env = append(req.Env, e+"="+v)
+		}
+	}
+	for _, l := range f.labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return createRequest{}, usageErrorf("label %q: want K=V", l)
+		}
+		if req.Labels == nil {
+			req.Labels = map[string]string{}
+		}
+		req.Labels[k] = v
+	}
+	return req, nil
+}
+
+// lookupEnv looks a variable up in the program's environment.
+func lookupEnv(a *app, name string) (string, bool) {
+	v := a.getenv(name)
+	return v, v != ""
+}
+
+// randomID returns 12 random hex digits.
+func randomID() string {
+	var b [6]byte
+	rand.Read(b[:]) // never fails
+	return hex.EncodeToString(b[:])
+}
+
+func (a *app) client() *client { return newClient(a.cfg.Socket) }
+
+// checkIDs validates container IDs given on the command line.
+func checkIDs(ids []string) error {
+	if len(ids) == 0 {
+		return usageErrorf("no container ID given")
+	}
+	for _, id := range ids {
+		if err := containerid.Validate(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forEach runs fn for each ID, reporting each failure; it fails when any
+// did.
+func (a *app) forEach(ids []string, fn func(id string) error) error {
+	if err := checkIDs(ids); err != nil {
+		return err
+	}
+	failed := false
+	for _, id := range ids {
+		if err := fn(id); err != nil {
+			a.errorf("%s: %v", id, err)
+			failed = true
+		}
+	}
+	if failed {
+		return errReported
+	}
+	return nil
+}
+
+var runCommand = &command{
+	name:     "run",
+	synopsis: "[-d] [--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--] CMD [ARG...]",
+	summary:  "create and start a container",
+	details: `
+Without -d, run prints the container's output as it comes (its stdout on
+stdout, its stderr on stderr) and exits with the container's exit code. The
+container keeps running if run is interrupted. With -d it prints the ID and
+returns at once.`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		var f createFlags
+		f.define(fs)
+		detach := fs.Bool("d", false, "detach: print the container ID and return")
+		return func(ctx context.Context, a *app, args []string) error {
+			req, err := f.request(fs, a, args)
+			if err != nil {
+				return err
+			}
+			req.Start = true
+			c := a.client()
+			if _, err := c.create(ctx, req); err != nil {
+				return err
+			}
+			if *detach {
+				fmt.Fprintln(a.stdout, req.ID)
+				return nil
+			}
+			if err := c.logs(ctx, req.ID, true, 0, a.printEntry(false)); err != nil {
+				return err
+			}
+			st, err := c.wait(ctx, req.ID, "not-running")
+			if err != nil {
+				return err
+			}
+			return exitCode(exitCodeOf(st))
+		}
+	},
+}
+
+// exitCodeOf is the exit code of a container that no longer runs.
+func exitCodeOf(st containerJSON) int {
+	if st.Exit == nil {
+		return 0
+	}
+	return st.Exit.Code
+}
+
+var createCommand = &command{
+	name:     "create",
+	synopsis: "[--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--] CMD [ARG...]",
+	summary:  "create a container without starting it; prints its ID",
+	setup: func(fs *flag.FlagSet) runFunc {
+		var f createFlags
+		f.define(fs)
+		return func(ctx context.Context, a *app, args []string) error {
+			req, err := f.request(fs, a, args)
+			if err != nil {
+				return err
+			}
+			if _, err := a.client().create(ctx, req); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, req.ID)
+			return nil
+		}
+	},
+}
+
+var startCommand = &command{
+	name:     "start",
+	synopsis: "ID...",
+	summary:  "start created or exited containers",
+	setup: func(fs *flag.FlagSet) runFunc {
+		return func(ctx context.Context, a *app, ids []string) error {
+			c := a.client()
+			return a.forEach(ids, func(id string) error {
+				if _, err := c.start(ctx, id); err != nil {
+					return err
+				}
+				fmt.Fprintln(a.stdout, id)
+				return nil
+			})
+		}
+	},
+}
+
+var stopCommand = &command{
+	name:     "stop",
+	synopsis: "[-t SECONDS] ID...",
+	summary:  "stop containers: SIGTERM, then SIGKILL after a timeout",
+	setup: func(fs *flag.FlagSet) runFunc {
+		timeout := fs.Int("t", defaultStopTimeout, "seconds to wait before SIGKILL")
+		return func(ctx context.Context, a *app, ids []string) error {
+			if *timeout < 0 {
+				return usageErrorf("-t %d: the timeout cannot be negative", *timeout)
+			}
+			c := a.client()
+			return a.forEach(ids, func(id string) error {
+				if _, err := c.stop(ctx, id, *timeout); err != nil {
+					return err
+				}
+				fmt.Fprintln(a.stdout, id)
+				return nil
+			})
+		}
+	},
+}
+
+var killCommand = &command{
+	name:     "kill",
+	synopsis: "[-s SIGNAL] ID...",
+	summary:  "send a signal to containers",
+	setup: func(fs *flag.FlagSet) runFunc {
+		sig := fs.String("s", "KILL", "signal by name (TERM, SIGTERM) or number (15)")
+		return func(ctx context.Context, a *app, ids []string) error {
+			c := a.client()
+			return a.forEach(ids, func(id string) error {
+				if _, err := c.kill(ctx, id, *sig); err != nil {
+					return err
+				}
+				fmt.Fprintln(a.stdout, id)
+				return nil
+			})
+		}
+	},
+}
+
+var rmCommand = &command{
+	name:     "rm",
+	synopsis: "[-f] ID...",
+	summary:  "remove containers with their logs",
+	setup: func(fs *flag.FlagSet) runFunc {
+		force := fs.Bool("f", false, "kill a running container first")
+		return func(ctx context.Context, a *app, ids []string) error {
+			c := a.client()
+			return a.forEach(ids, func(id string) error {
+				if err := c.remove(ctx, id, *force); err != nil {
+					return err
+				}
+				fmt.Fprintln(a.stdout, id)
+				return nil
+			})
+		}
+	},
+}
+
+var waitCommand = &command{
+	name:     "wait",
+	synopsis: "[--condition C] ID...",
+	summary:  "wait for containers and print their exit codes",
+	details: `
+Conditions: not-running (the default: answered at once when the container
+does not run), next-exit (the next exit, even of a container not started
+yet) and removed. A container that never exited prints 0.`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		cond := fs.String("condition", "not-running", "not-running, next-exit or removed")
+		return func(ctx context.Context, a *app, ids []string) error {
+			c := a.client()
+			return a.forEach(ids, func(id string) error {
+				st, err := c.wait(ctx, id, *cond)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(a.stdout, exitCodeOf(st))
+				return nil
+			})
+		}
+	},
+}
+
+var inspectCommand = &command{
+	name:     "inspect",
+	synopsis: "ID...",
+	summary:  "print the state of containers as a JSON array",
+	setup: func(fs *flag.FlagSet) runFunc {
+		return func(ctx context.Context, a *app, ids []string) error {
+			if err := checkIDs(ids); err != nil {
+				return err
+			}
+			c := a.client()
+			out := []containerJSON{}
+			failed := false
+			for _, id := range ids {
+				st, err := c.inspect(ctx, id)
+				if err != nil {
+					a.errorf("%s: %v", id, err)
+					failed = true
+					continue
+				}
+				out = append(out, st)
+			}
+			if err := printJSON(a.stdout, out); err != nil {
+				return err
+			}
+			if failed {
+				return errReported
+			}
+			return nil
+		}
+	},
+}
+
+func printJSON(w io.Writer, v any) error {
+	data, err := marshalJSON(v, "    ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(data)
+	return err
+}
+
+var logsCommand = &command{
+	name:     "logs",
+	synopsis: "[-f] [--tail N] [--timestamps] ID",
+	summary:  "print a container's output",
+	details: `
+The container's stdout goes to stdout and its stderr to stderr. With -f,
+logs follows the output until the container no longer runs.`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		follow := fs.Bool("f", false, "follow the output while the container runs")
+		tail := fs.Int("tail", 0, "print only the last `N` records (0: all)")
+		stamps := fs.Bool("timestamps", false, "begin each line with the time it was read")
+		return func(ctx context.Context, a *app, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("logs takes one container ID")
+			}
+			if *tail < 0 {
+				return usageErrorf("--tail %d: cannot be negative", *tail)
+			}
+			if err := checkIDs(args); err != nil {
+				return err
+			}
+			return a.client().logs(ctx, args[0], *follow, *tail, a.printEntry(*stamps))
+		}
+	},
+}
+
+// printEntry returns a function that prints log records to stdout or
+// stderr by their stream.
+func (a *app) printEntry(stamps bool) func(stdio.Entry) error {
+	midLine := map[string]bool{} // the stream's last record was partial
+	return func(e stdio.Entry) error {
+		w := a.stdout
+		if e.Stream == stdio.Stderr {
+			w = a.stderr
+		}
+		if stamps && !midLine[e.Stream] {
+			if _, err := io.WriteString(w, e.Time.Format(time.RFC3339Nano)+" "); err != nil {
+				return err
+			}
+		}
+		midLine[e.Stream] = e.Partial
+		_, err := io.WriteString(w, e.Log)
+		return err
+	}
+}
+
+var psCommand = &command{
+	name:     "ps",
+	synopsis: "[-a] [--json]",
+	summary:  "list running containers (all with -a)",
+	setup: func(fs *flag.FlagSet) runFunc {
+		all := fs.Bool("a", false, "list all containers, not only running ones")
+		asJSON := fs.Bool("json", false, "print a JSON array of states")
+		return func(ctx context.Context, a *app, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("ps takes no arguments")
+			}
+			sts, err := a.client().list(ctx)
+			if err != nil {
+				return err
+			}
+			shown := []containerJSON{}
+			for _, st := range sts {
+				if *all || isAlive(st) {
+					shown = append(shown, st)
+				}
+			}
+			if *asJSON {
+				return printJSON(a.stdout, shown)
+			}
+			return printTable(a.stdout, shown, time.Now())
+		}
+	},
+}
+
+// isAlive reports whether a container may have a running task.
+func isAlive(st containerJSON) bool {
+	return st.Status == lifecycle.StatusRunning.String() || st.Status == lifecycle.StatusStarting.String()
+}
+
+// maxCommandWidth is how much of a command ps shows.
+const maxCommandWidth = 40
+
+func printTable(w io.Writer, sts []containerJSON, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tPID\tCREATED\tCOMMAND")
+	for _, st := range sts {
+		pid := "-"
+		if st.Pid != 0 {
+			pid = strconv.FormatUint(uint64(st.Pid), 10)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", st.ID, statusText(st), pid, ago(now, st.CreatedAt), commandText(st.Config.Args))
+	}
+	return tw.Flush()
+}
+
+// statusText is the STATUS column of ps.
+func statusText(st containerJSON) string {
+	if st.Status == lifecycle.StatusExited.String() && st.Exit != nil {
+		return fmt.Sprintf("%s (%d)", st.Status, st.Exit.Code)
+	}
+	return st.Status
+}
+
+// commandText is the COMMAND column of ps: the arguments quoted as needed,
+// cut at maxCommandWidth characters.
+func commandText(args []string) string {
+	parts := make([]string, len(args))
+	for i, arg := range args {
+		if arg == "" || strings.ContainsAny(arg, " \t\n\"'\\$;&|<>()*?") {
+			arg = strconv.Quote(arg)
+		}
+		parts[i] = arg
+	}
+	s := strings.Join(parts, " ")
+	if r := []rune(s); len(r) > maxCommandWidth {
+		s = string(r[:maxCommandWidth-1]) + "…"
+	}
+	return s
+}
+
+// ago says how long before now t was, for people.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	plural := func(n int, unit string) string {
+		if n == 1 {
+			return "1 " + unit + " ago"
+		}
+		return fmt.Sprintf("%d %ss ago", n, unit)
+	}
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return plural(int(d/time.Second), "second")
+	case d < time.Hour:
+		return plural(int(d/time.Minute), "minute")
+	case d < 48*time.Hour:
+		return plural(int(d/time.Hour), "hour")
+	}
+	return plural(int(d/(24*time.Hour)), "day")
+}
+
+var infoCommand = &command{
+	name:     "info",
+	synopsis: "",
+	summary:  "show what the daemon serves",
+	setup: func(fs *flag.FlagSet) runFunc {
+		return func(ctx context.Context, a *app, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("info takes no arguments")
+			}
+			info, err := a.client().info(ctx)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 8, 2, ' ', 0)
+			fmt.Fprintf(tw, "Socket:\t%s\n", a.cfg.Socket)
+			fmt.Fprintf(tw, "Namespace:\t%s\n", info.Namespace)
+			fmt.Fprintf(tw, "Containerd:\t%s\n", info.ContainerdAddress)
+			fmt.Fprintf(tw, "State dir:\t%s\n", info.StateDir)
+			fmt.Fprintf(tw, "Version:\t%s\n", info.Version)
+			fmt.Fprintf(tw, "Containers:\t%d (%d running)\n", info.Containers, info.Running)
+			return tw.Flush()
+		}
+	},
+}

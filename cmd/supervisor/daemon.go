@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/vigilhq/vigil"
+)
+
+// version is the program's version; release builds set it with
+// -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+const (
+	// shutdownTimeout bounds the wait for requests to end on shutdown.
+	shutdownTimeout = 10 * time.Second
+	// probeTimeout bounds the check whether a daemon answers on a socket.
+	probeTimeout = 2 * time.Second
+)
+
+var daemonCommand = &command{
+	name:     "daemon",
+	synopsis: "[--socket-mode MODE]",
+	summary:  "run the supervisor and serve its API on the unix socket",
+	details: `
+Opens the supervisor (replaying its journal and reconciling every container
+with containerd), then serves the HTTP API of docs/API.md on --socket.
+SIGTERM or SIGINT stops serving and closes the supervisor; the containers
+keep running, and the next daemon picks them up again.
+
+The socket's mode is set to --socket-mode: whoever may connect to it may run
+any program as root in a container, so keep it 0600 (root only) or grant a
+trusted group with 0660.`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		mode := fs.String("socket-mode", "0600", "permissions of the socket file, in octal")
+		return func(ctx context.Context, a *app, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("daemon takes no arguments; got %q", args)
+			}
+			perm, err := parseMode(*mode)
+			if err != nil {
+				return usageErrorf("%v", err)
+			}
+			return a.daemon(ctx, perm)
+		}
+	},
+}
+
+func parseMode(s string) (os.FileMode, error) {
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || m > 0o777 {
+		return 0, fmt.Errorf("--socket-mode %q: want octal permissions such as 0600 or 0660", s)
+	}
+	return os.FileMode(m), nil
+}
+
+// daemon runs the supervisor until SIGTERM or SIGINT.
+func (a *app) daemon(ctx context.Context, perm os.FileMode) error {
+	log := newLogger(a.cfg, a.stderr)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	ln, err := listenUnix(a.cfg.Socket, perm, log)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // removes the socket file
+
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find this program for the logger: %w", err)
+	}
+	log.Info("opening the supervisor", "containerd", a.cfg.Containerd, "namespace", a.cfg.Namespace,
+		"state_dir", a.cfg.StateDir)
+	sup, err := vigil.Open(ctx, vigil.Config{
+		ContainerdAddress: a.cfg.Containerd,
+		Namespace:         a.cfg.Namespace,
+		StateDir:          a.cfg.StateDir,
+		LoggerBinary:      exe,
+		Logger:            log,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped before the supervisor was open", "cause", context.Cause(ctx))
+			return nil
+		}
+		return fmt.Errorf("open the supervisor: %w", err)
+	}
+
+	// Requests still running at shutdown (waits, followed logs) end when
+	// their context does.
+	base, endRequests := context.WithCancelCause(context.Background())
+	srv := &http.Server{
+		Handler: newServer(sup, serverInfo{
+			Namespace:         a.cfg.Namespace,
+			ContainerdAddress: a.cfg.Containerd,
+			StateDir:          a.cfg.StateDir,
+			Version:           versionString(),
+		}, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(func() { endRequests(errShutdown) })
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("serving", "socket", a.cfg.Socket, "mode", fmt.Sprintf("%#o", perm), "version", versionString())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down; containers keep running", "cause", context.Cause(ctx))
+	case serveErr = <-served:
+		log.Error("serving failed", "err", serveErr)
+	}
+	stop() // a second signal ends the program at once
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests did not end in time; closing their connections", "err", err)
+		srv.Close()
+	}
+	endRequests(errShutdown)
+	if err := sup.Close(); err != nil {
+		return fmt.Errorf("close the supervisor: %w", err)
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve on %s: %w", a.cfg.Socket, serveErr)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// listenUnix listens on the unix socket at path with permissions perm. A
+// socket file left by a daemon that died is removed first, but only when
+// nothing answers on it.
+func listenUnix(path string, perm os.FileMode, log *slog.Logger) (*net.UnixListener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("socket directory: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("%s exists and is not a socket; remove it or choose another --socket", path)
+		}
+		conn, err := net.DialTimeout("unix", path, probeTimeout)
+		if err == nil {
+			conn.Close()
+			return nil, fmt.Errorf("another daemon is already serving at %s; stop it first or choose another --socket", path)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("cannot tell whether a daemon serves at %s: %w", path, err)
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("remove the stale socket: %w", err)
+		}
+		log.Info("removed a stale socket that nothing answered on", "socket", path)
+	}
+
+	// Create the socket without access for others, then give it its mode:
+	// nobody can connect in between.
+	old := syscall.Umask(0o177)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, perm); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("set the mode of %s: %w", path, err)
+	}
+	return ln, nil
+}

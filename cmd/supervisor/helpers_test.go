@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/internal/testenv"
+)
+
+// The binary under test, built once per test process by buildBinary and
+// removed by TestMain.
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildPath string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// buildBinary builds this package into a temporary directory, once per test
+// process, and returns the binary's path. Under -race the binary is built
+// with the race detector too.
+func buildBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = fmt.Errorf("the go command is needed to build the binary under test: %w", err)
+			return
+		}
+		buildDir, buildErr = os.MkdirTemp("", "vigil-supervisor-")
+		if buildErr != nil {
+			return
+		}
+		buildPath = filepath.Join(buildDir, "supervisor")
+		args := []string{"build", "-o", buildPath}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command(goTool, append(args, ".")...).CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build the supervisor: %v", buildErr)
+	}
+	return buildPath
+}
+
+// daemon is a `supervisor daemon` process started by a test.
+type daemon struct {
+	Cmd       *exec.Cmd
+	Socket    string
+	StateDir  string
+	Namespace string
+	Address   string
+	// Stderr is the daemon's log (JSON lines). Read it after Stop or Kill9;
+	// while the daemon runs, use Log.
+	Stderr *bytes.Buffer
+
+	binary string
+	mu     sync.Mutex    // guards Stderr while the daemon writes to it
+	exited chan struct{} // closed once Cmd.Wait returned
+}
+
+// lockedWriter writes to w under mu.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Log returns what the daemon logged so far.
+func (d *daemon) Log() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.Stderr.String()
+}
+
+// startDaemon starts `supervisor daemon` on a socket of its own, with the
+// containerd of testenv.Containerd, and waits until it serves. The daemon
+// is stopped with SIGTERM when the test ends.
+func startDaemon(t *testing.T, stateDir, namespace string) *daemon {
+	t.Helper()
+	// A unix socket path must be shorter than 108 bytes: t.TempDir's
+	// paths can be longer.
+	dir, err := os.MkdirTemp("", "vg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return startDaemonAt(t, filepath.Join(dir, "sock"), stateDir, namespace)
+}
+
+// startDaemonAt is startDaemon on a given socket path.
+func startDaemonAt(t *testing.T, socket, stateDir, namespace string) *daemon {
+	t.Helper()
+	d := &daemon{
+		Socket:    socket,
+		StateDir:  stateDir,
+		Namespace: namespace,
+		Address:   testenv.Containerd(t),
+		Stderr:    new(bytes.Buffer),
+		binary:    buildBinary(t),
+		exited:    make(chan struct{}),
+	}
+	d.Cmd = exec.Command(d.binary, d.globalArgs("--log-format", "json", "--log-level", "debug", "daemon")...)
+	d.Cmd.Env = testEnv()
+	d.Cmd.Stderr = lockedWriter{&d.mu, d.Stderr}
+	if err := d.Cmd.Start(); err != nil {
+		t.Fatalf("start the daemon: %v", err)
+	}
+	go func() {
+		d.Cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		d.Stop()
+		log := d.Stderr.String()
+		if strings.Contains(log, "WARNING: DATA RACE") {
+			t.Errorf("the daemon reported a data race:\n%s", log)
+		} else if t.Failed() {
+			t.Logf("daemon log (socket %s):\n%s", d.Socket, log)
+		}
+	})
+
+	deadline := time.Now().Add(30 * time.Second)
+	c := newClient(d.Socket)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.info(ctx)
+		cancel()
+		if err == nil {
+			return d
+		}
+		select {
+		case <-d.exited:
+			t.Fatalf("the daemon exited before it served (%v):\n%s", d.Cmd.ProcessState, d.Stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not serve on %s within 30 s: %v\n%s", d.Socket, err, d.Log())
+		}
+	}
+}
+
+// globalArgs returns the global flags that point the binary at this
+// daemon, followed by args.
+func (d *daemon) globalArgs(args ...string) []string {
+	return append([]string{
+		"--containerd", d.Address,
+		"--namespace", d.Namespace,
+		"--state-dir", d.StateDir,
+		"--socket", d.Socket,
+	}, args...)
+}
+
+// testEnv is the environment of the processes tests start: this one's,
+// without vigil's own settings, which the tests give as flags.
+func testEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "VIGIL_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// Kill9 kills the daemon with SIGKILL, as a crash would, and waits for it.
+func (d *daemon) Kill9() {
+	d.Cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+}
+
+// Stop sends SIGTERM and waits for the daemon to exit; after 30 s it kills
+// it. d.Cmd.ProcessState tells how it ended. Stopping a daemon that has
+// exited does nothing.
+func (d *daemon) Stop() {
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		d.Kill9()
+	}
+}
+
+// CLI runs the supervisor binary against the daemon with args and returns
+// its output and exit status. It fails the test if the binary cannot run
+// or takes more than a minute.
+func (d *daemon) CLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, d.binary, d.globalArgs(args...)...)
+	cmd.Env = testEnv()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		t.Fatalf("supervisor %q: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("supervisor %q did not finish within a minute; stderr:\n%s", args, errb.String())
+	}
+	code = cmd.ProcessState.ExitCode()
+	t.Logf("supervisor %s: exit %d", strings.Join(args, " "), code)
+	if strings.Contains(errb.String(), "WARNING: DATA RACE") {
+		t.Errorf("supervisor %q reported a data race:\n%s", args, errb.String())
+	}
+	return out.String(), errb.String(), code
+}
