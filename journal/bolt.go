@@ -135,27 +135,28 @@ func (b *Bolt) Append(container string, events ...any) ([]Record, error) {
 	if err := checkContainer(container); err != nil {
 		return nil, fmt.Errorf("journal: append to %q: %w", container, err)
 	}
-	if b.readOnly && !b.isClosed() {
-		return nil, fmt.Errorf("journal: append to %q: %w", container, ErrReadOnly)
-	}
 	enc, err := encodeEvents(events)
 	if err != nil {
 		return nil, fmt.Errorf("journal: append to %q: %w", container, err)
 	}
 	req := &appendReq{container: container, events: events, enc: enc, done: make(chan struct{})}
 	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return nil, fmt.Errorf("journal: append to %q: %w", container, ErrClosed)
+	switch {
+	case b.closed:
+		err = ErrClosed
+	case b.readOnly:
+		err = ErrReadOnly
+	case len(events) > 0:
+		b.queue = append(b.queue, req)
+		b.cond.Signal()
+	}
+	b.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("journal: append to %q: %w", container, err)
 	}
 	if len(events) == 0 {
-		b.mu.Unlock()
 		return nil, nil
 	}
-	b.queue = append(b.queue, req)
-	b.cond.Signal()
-	b.mu.Unlock()
-
 	<-req.done
 	return req.recs, req.err
 }

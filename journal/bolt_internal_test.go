@@ -257,3 +257,55 @@ func TestMemoryCorrupt(t *testing.T) {
 		t.Errorf("replay visited %v before the damage, want [1]", seen)
 	}
 }
+
+// TestBoltReplayChunks replays a container longer than one replay chunk:
+// every record once, in order; damage in a later chunk is found; records
+// appended while the replay runs are not visited.
+func TestBoltReplayChunks(t *testing.T) {
+	const n = 2*replayChunkRecords + 300
+	b := openTest(t, nil)
+	batch := make([]any, 500)
+	for done := 0; done < n; done += len(batch) {
+		for i := range batch {
+			batch[i] = groupEvent{N: done + i + 1}
+		}
+		if _, err := b.Append("c", batch[:min(len(batch), n-done)]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	visited := 0
+	err := b.Replay("c", func(r Record) error {
+		visited++
+		if r.Seq != uint64(visited) || r.Event.(groupEvent).N != visited {
+			t.Fatalf("record %d: seq %d, event %v", visited, r.Seq, r.Event)
+		}
+		if visited == replayChunkRecords/2 || visited == n-1 {
+			_, err := b.Append("c", groupEvent{N: -1})
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if visited != n {
+		t.Fatalf("replay visited %d records, want the %d that existed when it began", visited, n)
+	}
+
+	const damaged = replayChunkRecords + 77
+	if err := b.db.Update(func(tx *bolt.Tx) error {
+		bkt := tx.Bucket(bucketContainers).Bucket([]byte("c"))
+		v := append([]byte(nil), bkt.Get(storedKey(damaged))...)
+		v[len(v)/2] ^= 1
+		return bkt.Put(storedKey(damaged), v)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	visited = 0
+	err = b.Replay("c", func(Record) error { visited++; return nil })
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.Seq != damaged || visited != damaged-1 {
+		t.Errorf("Replay: %v after %d records, want a *CorruptError at %d after %d", err, visited, damaged, damaged-1)
+	}
+}

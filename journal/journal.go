@@ -55,7 +55,7 @@ type Record struct {
 // ErrNewerFormat) and to the underlying cause.
 type CorruptError struct {
 	Container string
-	Seq       uint64
+	Seq       uint64 // the damaged or missing record; 0 if the damage is not in one record
 	Err       error
 }
 

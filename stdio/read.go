@@ -233,17 +233,27 @@ type tailLine struct {
 // how many bytes it reads at a time.
 func lastLines(f io.ReaderAt, size int64, n, chunk int) (lines []tailLine, end int64, err error) {
 	end = -1
-	pos := size    // bytes before pos are not read yet
-	var buf []byte // the bytes from pos on that are still to be split into lines
+	pos := size // bytes before pos are not read yet
+	// back[lo:] holds the bytes from pos on that are still to be split into
+	// lines; the free space before lo takes the next chunk, so that a long
+	// line read in many chunks costs no more than reading it.
+	var back []byte
+	lo := 0
 	skipping := false
 	found := 0
+	// Only the first fresh bytes of back[lo:] may hold a '\n' other than
+	// the last byte: the rest is one line whose start is not read yet.
+	fresh := 0
 	for pos > 0 && found < n {
-		k := int64(chunk)
-		if k > pos {
-			k = pos
+		k := int(min(int64(chunk), pos))
+		pos -= int64(k)
+		if lo < k {
+			held := len(back) - lo
+			nb := make([]byte, 2*(held+k))
+			copy(nb[len(nb)-held:], back[lo:])
+			back, lo = nb, len(nb)-held
 		}
-		pos -= k
-		data := make([]byte, int(k), int(k)+len(buf))
+		data := back[lo-k : lo]
 		if _, err := f.ReadAt(data, pos); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF // the file shrank while read
@@ -257,9 +267,8 @@ func lastLines(f io.ReaderAt, size int64, n, chunk int) (lines []tailLine, end i
 				continue
 			}
 			end = pos + int64(i) + 1
-			data = data[:i+1]
-		}
-		if skipping {
+			back, lo, fresh = back[:lo-k+i+1], lo-k, i
+		} else if skipping {
 			// Inside a line too long to hold; look for its start.
 			i := bytes.LastIndexByte(data, '\n')
 			if i < 0 {
@@ -267,28 +276,31 @@ func lastLines(f io.ReaderAt, size int64, n, chunk int) (lines []tailLine, end i
 			}
 			lines = append(lines, tailLine{off: pos + int64(i) + 1, tooLong: true})
 			skipping = false
-			data = data[:i+1]
+			back, lo, fresh = back[:lo-k+i+1], lo-k, i
+		} else {
+			lo, fresh = lo-k, k
 		}
-		buf = append(data, buf...)
-		// buf ends with '\n'. Take complete lines from its end: a line is
-		// complete when the byte before it, a '\n', was read too, or when it
-		// starts the file.
-		for len(buf) > 0 && found < n {
-			j := bytes.LastIndexByte(buf[:len(buf)-1], '\n')
+		// back[lo:] ends with '\n'. Take complete lines from its end: a line
+		// is complete when the byte before it, a '\n', was read too, or
+		// when it starts the file.
+		for len(back) > lo && found < n {
+			buf := back[lo:]
+			j := bytes.LastIndexByte(buf[:min(fresh, len(buf)-1)], '\n')
 			if j < 0 && pos > 0 {
+				fresh = 0
 				break
 			}
-			line := buf[j+1 : len(buf)-1]
+			fresh = max(j, 0)
 			l := tailLine{off: pos + int64(j) + 1}
-			l.entry, l.err = decodeRecord(line)
+			l.entry, l.err = decodeRecord(buf[j+1 : len(buf)-1])
 			if l.err == nil {
 				found++
 			}
 			lines = append(lines, l)
-			buf = buf[:j+1]
+			back = back[:lo+j+1]
 		}
-		if len(buf) > maxLine {
-			buf = nil
+		if len(back)-lo > maxLine {
+			back = back[:lo]
 			skipping = true
 		}
 	}

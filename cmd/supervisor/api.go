@@ -530,6 +530,7 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	// Inspect validates the ID before it becomes part of a path.
 	if _, err := s.b.Inspect(ctx, id); err != nil {
 		return err
 	}

@@ -595,3 +595,39 @@ func TestInfo(t *testing.T) {
 		t.Errorf("info %+v", info)
 	}
 }
+
+// FuzzHandler sends arbitrary requests: the API must answer each without
+// a server error, and every error as JSON.
+func FuzzHandler(f *testing.F) {
+	f.Add("POST", "/v1/containers", `{"id":"c1","rootfs":"/","args":["true"],"start":true}`)
+	f.Add("POST", "/v1/containers", `{"id":"c1","rootfs":"/","args":["true"],"labels":{"a":1}}`)
+	f.Add("POST", "/v1/containers", `{"id":"c1"`)
+	f.Add("GET", "/v1/containers/c1/logs?tail=3&follow=0", "")
+	f.Add("POST", "/v1/containers/c1/kill?signal=%00", "")
+	f.Add("POST", "/v1/containers/c1/stop?timeout=99999999999999999999", "")
+	f.Add("DELETE", "/v1/containers/..%2F..%2Fetc?force=true", "")
+	f.Add("PATCH", "/v1/containers/c1/wait?condition=removed", "{}")
+	f.Add("GET", "//v1//info", "")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f.Fuzz(func(t *testing.T, method, target, body string) {
+		if !strings.HasPrefix(target, "/") {
+			return
+		}
+		req, err := http.NewRequest(method, "http://vigil"+target, strings.NewReader(body))
+		if err != nil {
+			return // not a request a client could send
+		}
+		b := &stub{logPath: filepath.Join(t.TempDir(), stdio.LogFileName)}
+		rec := httptest.NewRecorder()
+		newServer(b, serverInfo{}, log).ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Errorf("%s %s %q: status %d: %s", method, target, body, rec.Code, rec.Body)
+		}
+		if rec.Code >= 400 {
+			var e errorJSON
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+				t.Errorf("%s %s: status %d with a body that is not a JSON error: %q", method, target, rec.Code, rec.Body)
+			}
+		}
+	})
+}

@@ -111,6 +111,15 @@ func checkIDs(ids []string) error {
 	return nil
 }
 
+// errorFor is the message of err about container id, naming the
+// container unless the message does already.
+func errorFor(id string, err error) string {
+	if msg := err.Error(); strings.Contains(msg, strconv.Quote(id)) {
+		return msg
+	}
+	return fmt.Sprintf("%s: %v", id, err)
+}
+
 // forEach runs fn for each ID, reporting each failure; it fails when any
 // did.
 func (a *app) forEach(ids []string, fn func(id string) error) error {
@@ -120,7 +129,7 @@ func (a *app) forEach(ids []string, fn func(id string) error) error {
 	failed := false
 	for _, id := range ids {
 		if err := fn(id); err != nil {
-			a.errorf("%s: %v", id, err)
+			a.errorf("%s", errorFor(id, err))
 			failed = true
 		}
 	}
@@ -315,7 +324,7 @@ var inspectCommand = &command{
 			for _, id := range ids {
 				st, err := c.inspect(ctx, id)
 				if err != nil {
-					a.errorf("%s: %v", id, err)
+					a.errorf("%s", errorFor(id, err))
 					failed = true
 					continue
 				}

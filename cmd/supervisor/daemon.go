@@ -36,6 +36,9 @@ func versionString() string {
 const (
 	// shutdownTimeout bounds the wait for requests to end on shutdown.
 	shutdownTimeout = 10 * time.Second
+	// maxSocketPath is the longest path of a unix socket on Linux (the
+	// size of sun_path, less its terminating NUL).
+	maxSocketPath = 107
 	// probeTimeout bounds the check whether a daemon answers on a socket.
 	probeTimeout = 2 * time.Second
 )
@@ -158,6 +161,10 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode) error {
 // socket file left by a daemon that died is removed first, but only when
 // nothing answers on it.
 func listenUnix(path string, perm os.FileMode, log *slog.Logger) (*net.UnixListener, error) {
+	if len(path) > maxSocketPath {
+		return nil, fmt.Errorf("the socket path %s is %d bytes long; a unix socket's path may have at most %d",
+			path, len(path), maxSocketPath)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("socket directory: %w", err)
 	}

@@ -80,6 +80,7 @@ type daemon struct {
 	binary string
 	mu     sync.Mutex    // guards Stderr while the daemon writes to it
 	exited chan struct{} // closed once Cmd.Wait returned
+	killed bool          // by Kill9
 }
 
 // lockedWriter writes to w under mu.
@@ -141,9 +142,12 @@ func startDaemonAt(t *testing.T, socket, stateDir, namespace string) *daemon {
 	t.Cleanup(func() {
 		d.Stop()
 		log := d.Stderr.String()
-		if strings.Contains(log, "WARNING: DATA RACE") {
+		switch {
+		case strings.Contains(log, "WARNING: DATA RACE"):
 			t.Errorf("the daemon reported a data race:\n%s", log)
-		} else if t.Failed() {
+		case !d.killed && d.Cmd.ProcessState.ExitCode() != 0:
+			t.Errorf("the daemon ended with %v, want exit status 0 on SIGTERM:\n%s", d.Cmd.ProcessState, log)
+		case t.Failed():
 			t.Logf("daemon log (socket %s):\n%s", d.Socket, log)
 		}
 	})
@@ -180,19 +184,27 @@ func (d *daemon) globalArgs(args ...string) []string {
 }
 
 // testEnv is the environment of the processes tests start: this one's,
-// without vigil's own settings, which the tests give as flags.
+// without vigil's own settings, which the tests give as flags. A binary
+// built with the race detector sleeps a second before a successful exit
+// unless told not to.
 func testEnv() []string {
 	var env []string
+	gorace := "atexit_sleep_ms=0"
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "VIGIL_") {
+		switch {
+		case strings.HasPrefix(kv, "VIGIL_"):
+		case strings.HasPrefix(kv, "GORACE="):
+			gorace = strings.TrimPrefix(kv, "GORACE=") + " " + gorace
+		default:
 			env = append(env, kv)
 		}
 	}
-	return env
+	return append(env, "GORACE="+gorace)
 }
 
 // Kill9 kills the daemon with SIGKILL, as a crash would, and waits for it.
 func (d *daemon) Kill9() {
+	d.killed = true
 	d.Cmd.Process.Signal(syscall.SIGKILL)
 	<-d.exited
 }
@@ -205,7 +217,9 @@ func (d *daemon) Stop() {
 	select {
 	case <-d.exited:
 	case <-time.After(30 * time.Second):
-		d.Kill9()
+		// Not Kill9: the test's cleanup reports the daemon's hang.
+		d.Cmd.Process.Signal(syscall.SIGKILL)
+		<-d.exited
 	}
 }
 
