@@ -169,7 +169,6 @@ func (c *container) handle(ctx actor.Context, cmd lifecycle.Command) error {
 				c.log().Info("task exited", "pid", x.Pid, "code", x.Code, "reason", x.Reason)
 			}
 		}
-		c.notifyWaiters(ctx)
 		c.syncWatch(ctx)
 	}
 	var first error
@@ -177,6 +176,12 @@ func (c *container) handle(ctx actor.Context, cmd lifecycle.Command) error {
 		if err := c.perform(ctx, eff); err != nil && first == nil {
 			first = err
 		}
+	}
+	// Waiters hear of a change only after its effects: a waiter told of an
+	// exit finds the task deleted, and so its log complete (the shim waits
+	// for the logging binary to drain when the task is deleted).
+	if len(d.Events) > 0 {
+		c.notifyWaiters(ctx)
 	}
 	return first
 }

@@ -49,6 +49,17 @@ func TestStatusString(t *testing.T) {
 	if StatusRunning.String() != "running" || Status(99).String() != "Status(99)" {
 		t.Fatal(StatusRunning.String(), Status(99).String())
 	}
+	b, err := json.Marshal(State{Status: StatusExited})
+	if err != nil || !strings.Contains(string(b), `"status":"exited"`) {
+		t.Fatalf("%s %v", b, err)
+	}
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil || s.Status != StatusExited {
+		t.Fatalf("%+v %v", s, err)
+	}
+	if err := json.Unmarshal([]byte(`{"status":"bogus"}`), &s); err == nil {
+		t.Fatal("parsed a bogus status")
+	}
 }
 
 func TestDecideTable(t *testing.T) {

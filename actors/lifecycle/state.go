@@ -30,6 +30,20 @@ func (s Status) String() string {
 	return statusNames[s]
 }
 
+// MarshalText makes a Status read as its name in JSON.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses a Status name.
+func (s *Status) UnmarshalText(b []byte) error {
+	for i, n := range statusNames {
+		if n == string(b) {
+			*s = Status(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unknown status %q", ErrInvalidArgument, b)
+}
+
 // transitions is the one table of allowed status changes.
 var transitions = map[Status][]Status{
 	StatusNone:     {StatusCreating},
