@@ -17,9 +17,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/containerd/errdefs"
 
 	"github.com/vigilhq/vigil/actors"
 	"github.com/vigilhq/vigil/actors/lifecycle"
@@ -72,13 +75,20 @@ type Supervisor struct {
 	journal    *journal.Bolt
 	runtime    *c8dbridge.Client
 	cancel     context.CancelFunc
+	router     *actors.Router
 	routerDone chan struct{}
 	log        *slog.Logger
+
+	lastReconcile atomic.Int64 // unix nanos of the last complete reconcile
 }
 
-// Open starts a supervisor: it opens the journal, connects to containerd,
-// subscribes to its events, spawns one actor per journaled container and
-// reconciles each with containerd before it returns.
+// Open starts a supervisor: it opens the journal, spawns one actor per
+// journaled container (each replays its journal), subscribes to
+// containerd's events and reconciles every container before it returns.
+// If containerd does not answer, Open returns at once all the same: the
+// supervisor answers Inspect, List, Wait and logs from the journal, refuses
+// what needs containerd with an Unavailable-class error, and reconciles as
+// soon as containerd answers.
 func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 	if cfg.ContainerdAddress == "" {
 		return nil, fmt.Errorf("vigil: %w: no containerd address", ErrInvalidArgument)
@@ -119,11 +129,14 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("vigil: %w", err)
 	}
-	s.runtime, err = c8dbridge.Dial(ctx, c8dbridge.Config{
+	// The client connects in the background: a containerd that is down now
+	// does not keep the supervisor from serving what the journal knows.
+	s.runtime, err = c8dbridge.New(c8dbridge.Config{
 		Address:      cfg.ContainerdAddress,
 		Namespace:    cfg.Namespace,
 		BundleRoot:   s.bundleRoot(),
 		LoggerBinary: cfg.LoggerBinary,
+		DialTimeout:  2 * time.Second,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("vigil: %w", err)
@@ -144,34 +157,44 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("vigil: spawn supervisor actor: %w", err)
 	}
+	if err := s.recover(ctx); err != nil {
+		return nil, err
+	}
 
+	// The router subscribes to containerd's events and reconciles every
+	// container after each subscription, the first one included. Open
+	// returns after that first reconcile, or at once if containerd does
+	// not answer: then the supervisor serves what the journal knows and
+	// refuses what needs containerd until it is back.
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	ready := make(chan struct{})
-	router := &actors.Router{
+	first := make(chan struct{})
+	s.router = &actors.Router{
 		Runtime:     s.runtime,
 		Root:        s.system.Root,
 		Supervisor:  s.sup,
 		Log:         cfg.Logger.With("component", "router"),
-		Reconnected: func(ctx context.Context) { s.reconcileAll(ctx) },
+		Reconnected: s.reconcileAll,
 	}
 	go func() {
 		defer close(s.routerDone)
-		router.Run(rctx, ready)
+		s.router.Run(rctx, first)
 	}()
 	select {
-	case <-ready:
+	case <-first:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-
-	if err := s.recover(ctx); err != nil {
-		return nil, err
+	if !s.router.Up() {
+		s.log.Warn("containerd is unavailable; serving the journal's view until it answers",
+			"containerd", cfg.ContainerdAddress)
 	}
 	return s, nil
 }
 
-// recover spawns the actor of every journaled container and reconciles it.
+// recover spawns the actor of every journaled container; each replays its
+// journal. Reconciliation with containerd follows when the router
+// subscribes.
 func (s *Supervisor) recover(ctx context.Context) error {
 	ids, err := s.journal.Containers()
 	if err != nil {
@@ -182,23 +205,116 @@ func (s *Supervisor) recover(ctx context.Context) error {
 			return fmt.Errorf("vigil: recover container %q: %w", id, err)
 		}
 	}
-	s.reconcileAll(ctx)
-	s.log.Info("recovered", "journaled", len(ids))
+	s.log.Info("replayed the journal", "containers", len(ids))
 	return nil
 }
 
-// reconcileAll reconciles every container actor with containerd.
+// reconcileAll reconciles every container actor with containerd, then
+// removes orphans: containers in the namespace that carry vigil's label
+// but that no actor owns (see removeOrphans).
 func (s *Supervisor) reconcileAll(ctx context.Context) {
+	// containerd's list first: a container that exists now had its actor
+	// registered before containerd created it, so it is in the registry
+	// read below unless it is an orphan.
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	inContainerd, lerr := s.runtime.Containers(lctx)
+	cancel()
 	ids, pids, err := s.list(ctx)
 	if err != nil {
 		s.log.Error("reconcile: list containers", "err", err)
 		return
 	}
+	failed := 0
 	for i, pid := range pids {
 		if _, err := s.request(ctx, pid, actors.Reconcile{}); err != nil {
+			failed++
 			s.log.Error("reconcile failed", "container", ids[i], "err", err)
 		}
 	}
+	if lerr != nil {
+		s.log.Error("reconcile: list containerd's containers", "err", lerr)
+		failed++
+	} else {
+		s.removeOrphans(ctx, inContainerd, ids)
+	}
+	if failed == 0 {
+		s.lastReconcile.Store(s.cfg.Clock().UTC().UnixNano())
+	}
+	s.log.Info("reconciled", "containers", len(ids), "failed", failed)
+}
+
+// removeOrphans deletes the containers of the namespace that carry vigil's
+// label but have no actor: vigil never runs what its journal does not
+// know. They come from a journal that was lost or replaced; a crash
+// cannot make one, because the journal holds a container's intent before
+// containerd holds the container, and drops it only after containerd did.
+func (s *Supervisor) removeOrphans(ctx context.Context, inContainerd, known []string) {
+	for _, id := range inContainerd {
+		if slices.Contains(known, id) {
+			continue
+		}
+		if err := containerid.Validate(id); err != nil {
+			s.log.Warn("orphan container with an invalid ID left alone", "container", id, "err", err)
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := s.runtime.DeleteContainer(dctx, id)
+		cancel()
+		if err != nil {
+			s.log.Error("cannot remove orphan container", "container", id, "err", err)
+			continue
+		}
+		s.log.Warn("removed orphan container: labelled by vigil but unknown to the journal", "container", id)
+	}
+}
+
+// Health says how the supervisor sees containerd.
+type Health struct {
+	ContainerdReachable bool      `json:"containerd_reachable"`
+	ContainerdVersion   string    `json:"containerd_version,omitempty"`
+	ContainerdError     string    `json:"containerd_error,omitempty"`
+	LastReconcile       time.Time `json:"last_reconcile,omitzero"`
+	Containers          int       `json:"containers"`
+	Running             int       `json:"running"`
+}
+
+// Health reports whether containerd answers, its version, when every
+// container was last reconciled, and how many containers there are. The
+// error is List's.
+func (s *Supervisor) Health(ctx context.Context) (Health, error) {
+	var h Health
+	vctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	v, err := s.runtime.Version(vctx)
+	cancel()
+	if err != nil {
+		h.ContainerdError = err.Error()
+	} else {
+		h.ContainerdReachable, h.ContainerdVersion = true, v
+	}
+	if n := s.lastReconcile.Load(); n != 0 {
+		h.LastReconcile = time.Unix(0, n).UTC()
+	}
+	list, err := s.List(ctx)
+	if err != nil {
+		return h, err
+	}
+	h.Containers = len(list)
+	for _, st := range list {
+		if st.Alive() {
+			h.Running++
+		}
+	}
+	return h, nil
+}
+
+// needContainerd refuses a command that needs containerd while the router
+// has no subscription (containerd is down or not yet reconciled).
+func (s *Supervisor) needContainerd() error {
+	if s.router != nil && s.router.Up() {
+		return nil
+	}
+	return fmt.Errorf("%w: containerd unavailable at %s: waiting for it to come back",
+		errdefs.ErrUnavailable, s.cfg.ContainerdAddress)
 }
 
 // Close stops the actors and the event router and closes the journal and
@@ -244,6 +360,9 @@ func (s *Supervisor) Create(ctx context.Context, cfg lifecycle.Config) (*actor.P
 	}
 	if fi, err := os.Stat(cfg.Rootfs); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("%w: rootfs %q is not a directory", ErrInvalidArgument, cfg.Rootfs)
+	}
+	if err := s.needContainerd(); err != nil {
+		return nil, err
 	}
 	pid, err := s.spawn(ctx, cfg.ID, true)
 	if err != nil {
@@ -344,6 +463,13 @@ func (s *Supervisor) send(ctx context.Context, id string, msg any) (lifecycle.St
 	pid, err := s.PID(ctx, id)
 	if err != nil {
 		return lifecycle.State{}, err
+	}
+	switch msg.(type) {
+	case actors.Inspect, actors.Wait:
+	default:
+		if err := s.needContainerd(); err != nil {
+			return lifecycle.State{}, err
+		}
 	}
 	return s.request(ctx, pid, msg)
 }

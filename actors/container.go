@@ -37,12 +37,17 @@ type container struct {
 	broken  error // replay failure
 	waiters []waiter
 	timer   *time.Timer
+	// restartTimer is the timer of the pending restart (State.NextRestart).
+	restartTimer *time.Timer
 
 	// The exit watcher: a WaitTask call on containerd for the running
 	// task, a second path for its exit besides the event stream (and the
 	// faster one).
 	watchPid    uint32
 	watchCancel context.CancelFunc
+
+	retry      *time.Timer // a pending self-reconcile, after an unknown outcome
+	retryDelay time.Duration
 }
 
 func newContainerProps(id string, deps *Deps) *actor.Props {
@@ -69,6 +74,8 @@ func (c *container) Receive(ctx actor.Context) {
 		}
 	case *actor.Stopping:
 		c.stopTimer()
+		c.stopRestartTimer()
+		c.stopRetry()
 		c.stopWatch()
 		for _, w := range c.waiters {
 			ctx.Send(w.sender, Reply{State: c.state})
@@ -76,6 +83,8 @@ func (c *container) Receive(ctx actor.Context) {
 		c.waiters = nil
 	case *actor.Restarting:
 		c.stopTimer()
+		c.stopRestartTimer()
+		c.stopRetry()
 		c.stopWatch()
 	case Create:
 		c.respond(ctx, lifecycle.Create{Config: m.Config, At: c.deps.now()})
@@ -99,13 +108,29 @@ func (c *container) Receive(ctx actor.Context) {
 		if m.pid == c.watchPid {
 			c.stopWatch()
 		}
+	case retryReconcile:
+		c.retry = nil
+		if err := c.reconcile(ctx); err != nil {
+			c.log().Debug("reconcile failed; retrying", "err", err)
+		}
+		c.afterCommand(ctx)
+		switch c.state.Status {
+		case lifecycle.StatusCreating, lifecycle.StatusStarting, lifecycle.StatusRemoving:
+			c.armReconcile(ctx)
+		default:
+			c.retryDelay = 0
+		}
+	case restartTimerFired:
+		if err := c.handle(ctx, lifecycle.RestartTimeout{Attempt: m.attempt, Due: m.due, At: c.deps.now()}); err != nil {
+			c.log().Warn("restart failed", "attempt", m.attempt, "err", err)
+		}
 	case stopTimerFired:
 		c.handle(ctx, lifecycle.StopTimeout{Pid: m.pid, At: c.deps.now()})
 	case c8dbridge.TaskExited:
 		if m.ProcessID != "" && m.ProcessID != c.id {
 			return // an exec process: not the task's init
 		}
-		c.handle(ctx, lifecycle.ObserveExit{Pid: m.Pid, Code: int(m.ExitCode), ExitedAt: m.ExitedAt})
+		c.handle(ctx, lifecycle.ObserveExit{Pid: m.Pid, Code: int(m.ExitCode), ExitedAt: m.ExitedAt, At: c.deps.now()})
 	case c8dbridge.Event:
 		c.log().Debug("containerd event", "event", fmt.Sprintf("%T", m))
 	}
@@ -164,10 +189,18 @@ func (c *container) handle(ctx actor.Context, cmd lifecycle.Command) error {
 		}
 		for _, e := range d.Events {
 			c.state = lifecycle.Apply(c.state, e)
-			if x, ok := e.(lifecycle.TaskExited); ok {
+			switch x := e.(type) {
+			case lifecycle.TaskExited:
 				c.exits++
 				c.log().Info("task exited", "pid", x.Pid, "code", x.Code, "reason", x.Reason)
+			case lifecycle.RestartScheduled:
+				c.log().Info("restart scheduled", "attempt", x.Attempt, "due", x.Due, "reason", x.Reason)
+			case lifecycle.RestartCanceled:
+				c.log().Info("restart canceled", "attempt", x.Attempt, "reason", x.Reason)
 			}
+		}
+		if c.state.NextRestart == nil {
+			c.stopRestartTimer() // canceled, replaced by a start, or done
 		}
 		c.syncWatch(ctx)
 	}
@@ -198,6 +231,9 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 	case lifecycle.CreateContainer:
 		if err := c.deps.Runtime.CreateContainer(cctx, specOf(e.Config)); err != nil {
 			err = fmt.Errorf("create container %q: %w", c.id, err)
+			if c8dbridge.IsTransient(err) {
+				return c.outcomeUnknown(ctx, err)
+			}
 			if ferr := c.handle(ctx, lifecycle.RecordCreateFailed{Err: err.Error(), At: c.deps.now()}); ferr != nil {
 				return errors.Join(err, ferr)
 			}
@@ -217,6 +253,9 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 		}
 		if err != nil {
 			err = fmt.Errorf("start container %q: %w", c.id, err)
+			if c8dbridge.IsTransient(err) {
+				return c.outcomeUnknown(ctx, err)
+			}
 			if ferr := c.handle(ctx, lifecycle.RecordStartFailed{Err: err.Error(), At: c.deps.now()}); ferr != nil {
 				return errors.Join(err, ferr)
 			}
@@ -237,6 +276,12 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 		self, root, pid := ctx.Self(), ctx.ActorSystem().Root, e.Pid
 		c.timer = time.AfterFunc(e.After, func() { root.Send(self, stopTimerFired{pid: pid}) })
 		return nil
+	case lifecycle.ArmRestartTimer:
+		c.stopRestartTimer()
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		msg := restartTimerFired{attempt: e.Attempt, due: e.Due}
+		c.restartTimer = time.AfterFunc(e.After, func() { root.Send(self, msg) })
+		return nil
 	case lifecycle.DeleteTask:
 		if err := c.deps.Runtime.DeleteTask(cctx, c.id); err != nil {
 			c.log().Warn("cannot delete the exited task; will retry at the next reconcile", "err", err)
@@ -245,7 +290,11 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 	case lifecycle.DeleteContainer:
 		c.stopTimer()
 		if err := c.deps.Runtime.DeleteContainer(cctx, c.id); err != nil {
-			return fmt.Errorf("remove container %q: %w", c.id, err)
+			err = fmt.Errorf("remove container %q: %w", c.id, err)
+			if c8dbridge.IsTransient(err) {
+				return c.outcomeUnknown(ctx, err)
+			}
+			return err
 		}
 		return c.handle(ctx, lifecycle.RecordRemoved{At: c.deps.now()})
 	}
@@ -284,6 +333,44 @@ func (c *container) stopWatch() {
 	if c.watchCancel != nil {
 		c.watchCancel()
 		c.watchCancel, c.watchPid = nil, 0
+	}
+}
+
+// outcomeUnknown handles a containerd call that failed without saying
+// whether it took effect (containerd went away or did not answer in time).
+// The state stays at its journaled intent (creating, starting, removing):
+// recording a failure could be false, and a container that runs while the
+// journal says it failed is worse than one that is briefly "starting".
+// A reconcile settles it: the router's after containerd comes back, or the
+// actor's own, retried with a growing delay.
+func (c *container) outcomeUnknown(ctx actor.Context, err error) error {
+	c.log().Warn("containerd did not answer; the outcome is reconciled later", "err", err)
+	c.armReconcile(ctx)
+	return fmt.Errorf("%w (the outcome is unknown until containerd answers; it is reconciled then)", err)
+}
+
+// armReconcile schedules a reconcile of this container, with a delay that
+// doubles from 1 s to 30 s while the state stays an intent.
+func (c *container) armReconcile(ctx actor.Context) {
+	if c.retry != nil {
+		return
+	}
+	c.retryDelay = min(max(2*c.retryDelay, time.Second), 30*time.Second)
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	c.retry = time.AfterFunc(c.retryDelay, func() { root.Send(self, retryReconcile{}) })
+}
+
+func (c *container) stopRetry() {
+	if c.retry != nil {
+		c.retry.Stop()
+		c.retry = nil
+	}
+}
+
+func (c *container) stopRestartTimer() {
+	if c.restartTimer != nil {
+		c.restartTimer.Stop()
+		c.restartTimer = nil
 	}
 }
 

@@ -20,6 +20,7 @@ type fakeRuntime struct {
 	signals    []syscall.Signal
 	events     chan c8dbridge.Event
 
+	down    bool                                // Version fails: containerd is down
 	onKill  func(id string, sig syscall.Signal) // may panic, to test restarts
 	onStart func(id string) error
 }
@@ -154,6 +155,15 @@ func (f *fakeRuntime) Containers(context.Context) ([]string, error) {
 func (f *fakeRuntime) Subscribe(ctx context.Context) (<-chan c8dbridge.Event, <-chan error) {
 	errs := make(chan error, 1)
 	return f.events, errs
+}
+
+func (f *fakeRuntime) Version(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return "", fmt.Errorf("fake: %w", errdefs.ErrUnavailable)
+	}
+	return "fake", nil
 }
 
 func (f *fakeRuntime) Close() error { return nil }

@@ -77,8 +77,13 @@ func ParseWaitCondition(s string) (WaitCondition, bool) {
 
 // internal messages
 type (
-	stopTimerFired struct{ pid uint32 }
+	stopTimerFired    struct{ pid uint32 }
+	restartTimerFired struct {
+		attempt int
+		due     time.Time
+	}
 	watchEnded     struct{ pid uint32 }
+	retryReconcile struct{}
 	childGone      struct {
 		id  string
 		pid *actor.PID

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -12,24 +13,34 @@ import (
 
 // Router holds the one containerd event subscription of the supervisor and
 // routes every event to its container's actor, through the supervisor
-// actor. When the subscription breaks it waits for containerd with a
-// capped exponential backoff, subscribes again, and then calls Reconnected,
-// because containerd drops events it could not deliver meanwhile: only a
-// reconcile of every container finds them.
+// actor.
+//
+// It runs a loop: wait until containerd answers (with a capped exponential
+// backoff and a log line, not a busy loop), subscribe, call Reconnected to
+// reconcile every container, then route events until the subscription
+// breaks, and start over. Reconnected runs after every subscription, the
+// first included, because containerd keeps no backlog and its shim drops an
+// exit event after about 15 s: what happened while nobody listened is found
+// only by asking for every task's status.
 type Router struct {
 	Runtime     c8dbridge.Runtime
 	Root        *actor.RootContext
 	Supervisor  *actor.PID
 	Log         *slog.Logger
-	Reconnected func(ctx context.Context) // called after each resubscription
+	Reconnected func(ctx context.Context) // called after each subscription
 	MinBackoff  time.Duration             // default 100ms
 	MaxBackoff  time.Duration             // default 5s
+
+	up atomic.Bool
 }
 
-// Run subscribes and routes until ctx ends. ready is closed once the first
-// subscription is in place, so that a reconcile started after it misses
-// no event.
-func (r *Router) Run(ctx context.Context, ready chan<- struct{}) {
+// Up reports whether the router holds a subscription (containerd answers).
+func (r *Router) Up() bool { return r.up.Load() }
+
+// Run runs the loop until ctx ends. first is closed after the first
+// attempt: once the first reconcile is done, or once containerd was found
+// not to answer.
+func (r *Router) Run(ctx context.Context, first chan<- struct{}) {
 	minB, maxB := r.MinBackoff, r.MaxBackoff
 	if minB <= 0 {
 		minB = 100 * time.Millisecond
@@ -38,33 +49,68 @@ func (r *Router) Run(ctx context.Context, ready chan<- struct{}) {
 		maxB = 5 * time.Second
 	}
 	backoff := minB
-	first := true
+	signalFirst := func() {
+		if first != nil {
+			close(first)
+			first = nil
+		}
+	}
+	defer signalFirst()
+	waiting := false
 	for ctx.Err() == nil {
-		sctx, cancel := context.WithCancel(ctx)
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		version, err := r.Runtime.Version(pctx)
+		cancel()
+		if err != nil {
+			if !waiting {
+				r.Log.Warn("containerd does not answer; waiting for it", "err", err)
+				waiting = true
+			} else {
+				r.Log.Debug("containerd still does not answer", "err", err, "retry_in", backoff)
+			}
+			signalFirst()
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(backoff*2, maxB)
+			continue
+		}
+		waiting = false
+
+		sctx, cancelSub := context.WithCancel(ctx)
 		events, errs := r.Runtime.Subscribe(sctx)
-		if first {
-			close(ready)
-			first = false
-		} else if r.Reconnected != nil {
-			r.Log.Info("resubscribed to containerd events; reconciling every container")
+		r.up.Store(true)
+		r.Log.Info("subscribed to containerd events; reconciling every container", "containerd", version)
+		if r.Reconnected != nil {
 			r.Reconnected(ctx)
 		}
+		signalFirst()
 		start := time.Now()
-		err := r.route(sctx, events, errs)
-		cancel()
+		err = r.route(sctx, events, errs)
+		r.up.Store(false)
+		cancelSub()
 		if ctx.Err() != nil {
 			return
 		}
 		if time.Since(start) > 10*time.Second {
 			backoff = minB // the subscription was healthy for a while
 		}
-		r.Log.Warn("containerd event subscription broke; waiting for containerd", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
+		r.Log.Warn("containerd event subscription broke", "err", err, "retry_in", backoff)
+		if !sleep(ctx, backoff) {
 			return
-		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, maxB)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -77,12 +123,7 @@ func (r *Router) route(ctx context.Context, events <-chan c8dbridge.Event, errs 
 			return err
 		case ev, ok := <-events:
 			if !ok {
-				select {
-				case err := <-errs:
-					return err
-				default:
-					return nil
-				}
+				return <-errs
 			}
 			r.Root.Send(r.Supervisor, Route{Event: ev})
 		}

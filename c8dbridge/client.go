@@ -65,6 +65,40 @@ type Client struct {
 
 var _ Runtime = (*Client)(nil)
 
+// New returns a Client for the containerd at cfg.Address without waiting
+// for it: the connection is made, and remade after containerd restarts, in
+// the background, and until it stands every call fails with an
+// Unavailable-class error. Version tells whether containerd answers. A
+// Config that is not usable gives InvalidArgument.
+func New(cfg Config) (*Client, error) {
+	if cfg.Runtime == "" {
+		cfg.Runtime = DefaultRuntime
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("c8dbridge: new client: %w", err)
+	}
+	c, err := client.New(cfg.Address,
+		client.WithDefaultNamespace(cfg.Namespace),
+		client.WithDefaultRuntime(cfg.Runtime),
+		client.WithTimeout(cfg.DialTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("c8dbridge: new client for %s: %w: %w", cfg.Address, errdefs.ErrUnavailable, err)
+	}
+	return &Client{cfg: cfg, c: c}, nil
+}
+
+// Version asks containerd for its version: a cheap check that it answers.
+func (c *Client) Version(ctx context.Context) (string, error) {
+	v, err := c.c.Version(ctx)
+	if err != nil {
+		return "", fmt.Errorf("c8dbridge: version: %w", classify(err))
+	}
+	return v.Version, nil
+}
+
 // Dial connects to the containerd at cfg.Address and checks that it answers.
 // A containerd that does not answer within cfg.DialTimeout gives an
 // Unavailable-class error; a Config that is not usable gives

@@ -147,6 +147,9 @@ type Runtime interface {
 	// Subscribe streams the namespace's /tasks/ events until ctx ends or the
 	// connection breaks; then the error channel receives one error.
 	Subscribe(ctx context.Context) (<-chan Event, <-chan error)
+	// Version asks containerd for its version; an Unavailable-class error
+	// says it does not answer.
+	Version(ctx context.Context) (string, error)
 	// Close closes the connection.
 	Close() error
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,9 +16,27 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// bucketContainers is the top-level bucket; it holds one nested bucket per
-// container, whose keys are 8-byte big-endian sequence numbers.
-var bucketContainers = []byte("containers")
+// The top-level buckets of a journal file (see the package documentation).
+var (
+	// bucketContainers holds one nested bucket per container, whose keys
+	// are 8-byte big-endian sequence numbers.
+	bucketContainers = []byte("containers")
+	// bucketSnapshots maps a container to its newest snapshot.
+	bucketSnapshots = []byte("snapshots")
+	// bucketRetired maps a retired container to its retirement mark.
+	bucketRetired = []byte("retired")
+	// bucketRetiredIndex has a key per retirement mark, the 8-byte
+	// big-endian time of retirement followed by the container, in the
+	// order compaction visits them. Its bbolt sequence counts its keys.
+	bucketRetiredIndex = []byte("retired-index")
+	// bucketMeta holds keyFormat, the file format as a 4-byte big-endian
+	// number.
+	bucketMeta = []byte("meta")
+	keyFormat  = []byte("format")
+)
+
+// compactBatch bounds the retired containers one transaction deletes.
+const compactBatch = 64
 
 // Replay copies records out of bbolt in chunks and calls fn outside any
 // transaction, so that fn may append: a read transaction held across an
@@ -35,42 +56,60 @@ type Options struct {
 	// LockTimeout is how long Open waits for the file lock held by another
 	// process; 0 means 1s.
 	LockTimeout time.Duration
-	// ReadOnly opens the file for Replay and Containers only. Several
-	// read-only stores may share a file; none may while it is open for
-	// writing.
+	// ReadOnly opens the file for reading only: Replay, Recover,
+	// Containers, Verify. Several read-only stores may share a file; none
+	// may while it is open for writing.
 	ReadOnly bool
+	// Retention bounds the history of retired containers; the zero value
+	// keeps all of it. Ignored when ReadOnly.
+	Retention Retention
 }
 
-// Bolt is the durable Store: a bbolt file, with group commit. Appends from
-// any number of goroutines are queued for one committer goroutine, which
-// writes everything queued at that moment in one transaction and one pair of
-// fsyncs, then releases every caller with its own result. A lone writer
-// waits for exactly its own commit; concurrent writers share commits.
+// Bolt is the durable Store: a bbolt file, with group commit. Appends,
+// snapshots and retirements from any number of goroutines are queued for
+// one committer goroutine, which writes everything queued at that moment
+// in one transaction and one pair of fsyncs, then releases every caller
+// with its own result. A lone writer waits for exactly its own commit;
+// concurrent writers share commits.
 type Bolt struct {
-	db       *bolt.DB
-	path     string
-	clock    func() time.Time
-	readOnly bool
+	db        *bolt.DB
+	path      string
+	clock     func() time.Time
+	readOnly  bool
+	retention Retention
 
-	mu      sync.Mutex
-	cond    *sync.Cond // signalled when queue grows or closed is set
-	queue   []*appendReq
-	closed  bool
-	stopped chan struct{} // closed when the committer has returned
+	mu        sync.Mutex
+	cond      *sync.Cond // signalled when queue grows or closed is set
+	queue     []*request
+	closed    bool
+	stopped   chan struct{}  // closed when the committer has returned
+	replaying map[string]int // containers being replayed: compaction leaves them alone
 
 	commits atomic.Uint64 // transactions attempted, for tests and benchmarks
 	// beforeCommit, when set by a test, is called by the committer with each
 	// group before it is written.
-	beforeCommit func(group []*appendReq)
+	beforeCommit func(group []*request)
 }
 
 var _ Store = (*Bolt)(nil)
 
-// appendReq is one Append call waiting for the committer.
-type appendReq struct {
+// requestKind is what a queued request writes.
+type requestKind uint8
+
+const (
+	kindAppend requestKind = iota
+	kindSnapshot
+	kindRetire
+)
+
+// request is one Append, SaveSnapshot or Retire call waiting for the
+// committer.
+type request struct {
+	kind      requestKind
 	container string
-	events    []any
-	enc       []encodedEvent
+	events    []any          // kindAppend
+	enc       []encodedEvent // kindAppend: the encoded events; kindSnapshot: the state
+	seq       uint64         // kindSnapshot, kindRetire
 
 	// Set by the committer before done is closed.
 	recs []Record
@@ -80,7 +119,12 @@ type appendReq struct {
 
 // Open opens the journal file at path, creating it if needed (unless
 // opts.ReadOnly). If another process holds the file, Open gives up after
-// opts.LockTimeout with an error wrapping ErrInUse.
+// opts.LockTimeout with an error wrapping ErrInUse. A file whose structure
+// is damaged (bbolt cannot read it, or it is shorter than its pages
+// reach) is refused with a *CorruptError that names no container; a file
+// of a later FileFormat with one wrapping ErrNewerFormat. Opened for
+// writing, a file of layout 1 is upgraded to FileFormat, and retired
+// containers beyond opts.Retention are deleted.
 func Open(path string, opts Options) (*Bolt, error) {
 	return open(path, opts, nil)
 }
@@ -104,21 +148,166 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*Bolt, error) {
 	if tune != nil {
 		tune(bo)
 	}
-	db, err := bolt.Open(path, 0o600, bo)
-	if errors.Is(err, berrors.ErrTimeout) {
+	// bbolt makes a new journal of an empty file. An empty file where a
+	// journal should be is damage (or a crash of the very first start,
+	// before bbolt wrote anything): refuse it rather than start afresh.
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		return nil, fmt.Errorf("journal: open %s: %w", path, &CorruptError{
+			Err: fmt.Errorf("%w: the file is empty; if no supervisor ever used it, delete it", ErrCorrupt)})
+	}
+	var db *bolt.DB
+	err := guard(func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, bo)
+		return err
+	})
+	var corrupt *CorruptError
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("journal: open %s: %w: file lock not acquired within %s; stop the process using it or choose another journal file: %w",
 			path, ErrInUse, timeout, err)
-	}
-	if err != nil {
+	case errors.As(err, &corrupt):
+		return nil, fmt.Errorf("journal: open %s: %w", path, corrupt)
+	case isDamagedFile(err):
+		return nil, fmt.Errorf("journal: open %s: %w", path,
+			&CorruptError{Err: fmt.Errorf("%w: not a readable journal file: %w", ErrCorrupt, err)})
+	case err != nil:
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}
-	b := &Bolt{db: db, path: path, clock: clock, readOnly: opts.ReadOnly}
+	b := &Bolt{
+		db: db, path: path, clock: clock, readOnly: opts.ReadOnly, retention: opts.Retention,
+		replaying: make(map[string]int),
+	}
 	b.cond = sync.NewCond(&b.mu)
+	if err := b.checkFile(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+	}
 	if !opts.ReadOnly {
+		if err := b.prepare(); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("journal: open %s: %w", path, err)
+		}
 		b.stopped = make(chan struct{})
 		go b.commitLoop()
 	}
 	return b, nil
+}
+
+// isDamagedFile reports whether err is bbolt refusing a file it cannot
+// make sense of.
+func isDamagedFile(err error) bool {
+	return errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) ||
+		errors.Is(err, berrors.ErrVersionMismatch) ||
+		err != nil && strings.Contains(err.Error(), "file size too small")
+}
+
+// guard runs fn, which reads the file through bbolt, and turns a panic or
+// a memory fault (bbolt reads the file through a memory map, and follows
+// page numbers it finds there) into a *CorruptError of the file, so that a
+// damaged file is reported rather than crashing the program. bbolt rolls
+// back a transaction that panics.
+func guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = &CorruptError{Err: fmt.Errorf("%w: the file's structure is damaged (bbolt: %v)", ErrCorrupt, r)}
+		}
+	}()
+	return fn()
+}
+
+// checkFile refuses a file shorter than bbolt's pages reach, and a file of
+// a later layout. It runs at Open.
+func (b *Bolt) checkFile() error {
+	fi, err := os.Stat(b.path)
+	if err != nil {
+		return err
+	}
+	return guard(func() error {
+		return b.db.View(func(tx *bolt.Tx) error {
+			if size := tx.Size(); fi.Size() < size {
+				return &CorruptError{Err: fmt.Errorf("%w: the file is %d bytes long but its pages reach %d bytes: it was truncated",
+					ErrCorrupt, fi.Size(), size)}
+			}
+			_, err := fileFormat(tx)
+			return err
+		})
+	})
+}
+
+// fileFormat returns the layout of the file tx reads: 1 without a meta
+// bucket, else the number it holds.
+func fileFormat(tx *bolt.Tx) (uint32, error) {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return 1, nil
+	}
+	v := meta.Get(keyFormat)
+	if len(v) != 4 || binary.BigEndian.Uint32(v) == 0 {
+		return 0, &CorruptError{Err: fmt.Errorf("%w: the file format key holds %x", ErrCorrupt, v)}
+	}
+	f := binary.BigEndian.Uint32(v)
+	if f > FileFormat {
+		return 0, &CorruptError{Err: fmt.Errorf("%w: the file has format %d, this program reads up to %d: use the version of vigil that wrote it",
+			ErrNewerFormat, f, FileFormat)}
+	}
+	return f, nil
+}
+
+// prepare makes the buckets of FileFormat and deletes the retired
+// containers the retention no longer allows. It runs at Open, before the
+// committer starts.
+func (b *Bolt) prepare() error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		if _, err := openBuckets(tx); err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if meta.Get(keyFormat) == nil {
+			return meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, FileFormat))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("prepare the file: %w", err)
+	}
+	for {
+		n, err := b.Compact()
+		if err != nil {
+			return err
+		}
+		if n < compactBatch {
+			return nil
+		}
+	}
+}
+
+// buckets are the top-level buckets of a write transaction.
+type buckets struct {
+	containers, snapshots, retired, index *bolt.Bucket
+}
+
+func openBuckets(tx *bolt.Tx) (buckets, error) {
+	var bk buckets
+	for _, x := range []struct {
+		name []byte
+		b    **bolt.Bucket
+	}{
+		{bucketContainers, &bk.containers},
+		{bucketSnapshots, &bk.snapshots},
+		{bucketRetired, &bk.retired},
+		{bucketRetiredIndex, &bk.index},
+	} {
+		var err error
+		if *x.b, err = tx.CreateBucketIfNotExists(x.name); err != nil {
+			return buckets{}, fmt.Errorf("create bucket %q: %w", x.name, err)
+		}
+	}
+	return bk, nil
 }
 
 // Path returns the path of the journal file.
@@ -130,6 +319,29 @@ func (b *Bolt) isClosed() bool {
 	return b.closed
 }
 
+// enqueue hands req to the committer and waits for its result. op names
+// the call in errors.
+func (b *Bolt) enqueue(req *request, op string) error {
+	req.done = make(chan struct{})
+	b.mu.Lock()
+	var err error
+	switch {
+	case b.closed:
+		err = ErrClosed
+	case b.readOnly:
+		err = ErrReadOnly
+	default:
+		b.queue = append(b.queue, req)
+		b.cond.Signal()
+	}
+	b.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("journal: %s %q: %w", op, req.container, err)
+	}
+	<-req.done
+	return req.err
+}
+
 // Append implements Store. It returns once the records are fsync'd.
 func (b *Bolt) Append(container string, events ...any) ([]Record, error) {
 	if err := checkContainer(container); err != nil {
@@ -139,26 +351,39 @@ func (b *Bolt) Append(container string, events ...any) ([]Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: append to %q: %w", container, err)
 	}
-	req := &appendReq{container: container, events: events, enc: enc, done: make(chan struct{})}
-	b.mu.Lock()
-	switch {
-	case b.closed:
-		err = ErrClosed
-	case b.readOnly:
-		err = ErrReadOnly
-	case len(events) > 0:
-		b.queue = append(b.queue, req)
-		b.cond.Signal()
-	}
-	b.mu.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("journal: append to %q: %w", container, err)
-	}
 	if len(events) == 0 {
+		if b.isClosed() {
+			return nil, fmt.Errorf("journal: append to %q: %w", container, ErrClosed)
+		}
 		return nil, nil
 	}
-	<-req.done
-	return req.recs, req.err
+	req := &request{kind: kindAppend, container: container, events: events, enc: enc}
+	if err := b.enqueue(req, "append to"); err != nil {
+		return nil, err
+	}
+	return req.recs, nil
+}
+
+// SaveSnapshot implements Store. It returns once the snapshot is fsync'd.
+func (b *Bolt) SaveSnapshot(container string, seq uint64, state any) error {
+	if err := checkContainer(container); err != nil {
+		return fmt.Errorf("journal: snapshot %q: %w", container, err)
+	}
+	url, payload, err := encodeEvent(state)
+	if err != nil {
+		return fmt.Errorf("journal: snapshot %q: state %T: %w", container, state, err)
+	}
+	req := &request{kind: kindSnapshot, container: container, seq: seq, enc: []encodedEvent{{url, payload}}}
+	return b.enqueue(req, "snapshot")
+}
+
+// Retire implements Store. With a Retention set, the transaction that
+// stores the mark also deletes the retired containers it no longer allows.
+func (b *Bolt) Retire(container string, seq uint64) error {
+	if err := checkContainer(container); err != nil {
+		return fmt.Errorf("journal: retire %q: %w", container, err)
+	}
+	return b.enqueue(&request{kind: kindRetire, container: container, seq: seq}, "retire")
 }
 
 // commitLoop is the committer goroutine. It takes whatever is queued, without
@@ -185,7 +410,7 @@ func (b *Bolt) commitLoop() {
 // If the transaction fails, nothing of the group is stored; each request is
 // then retried in a transaction of its own, so that one request that cannot
 // be written (say, one too large for the file) fails alone.
-func (b *Bolt) commitGroup(group []*appendReq) {
+func (b *Bolt) commitGroup(group []*request) {
 	if b.beforeCommit != nil {
 		b.beforeCommit(group)
 	}
@@ -201,7 +426,7 @@ func (b *Bolt) commitGroup(group []*appendReq) {
 					continue // refused inside the group; the refusal stands
 				}
 				r.recs = nil
-				if err := b.write([]*appendReq{r}, nanos); err != nil {
+				if err := b.write([]*request{r}, nanos); err != nil {
 					r.fail(err)
 				}
 			}
@@ -212,46 +437,301 @@ func (b *Bolt) commitGroup(group []*appendReq) {
 	}
 }
 
-func (r *appendReq) fail(err error) {
+func (r *request) fail(err error) {
 	r.recs = nil
-	r.err = fmt.Errorf("journal: append to %q: %w", r.container, err)
+	op := map[requestKind]string{kindAppend: "append to", kindSnapshot: "snapshot", kindRetire: "retire"}[r.kind]
+	r.err = fmt.Errorf("journal: %s %q: %w", op, r.container, err)
 }
 
 // write stores the requests of group that have no error yet in one
 // transaction. A request that must be refused before anything of it is
-// written (its container's last record is damaged) gets its own error
-// without failing the transaction. Any other error fails the transaction,
-// and nothing of the group is stored.
-func (b *Bolt) write(group []*appendReq, nanos int64) error {
+// written (its container's last record is damaged, its sequence number is
+// out of range) gets its own error without failing the transaction. Any
+// other error fails the transaction, and nothing of the group is stored.
+// A group with a retirement also compacts, in the same transaction.
+func (b *Bolt) write(group []*request, nanos int64) error {
 	b.commits.Add(1)
 	return b.db.Update(func(tx *bolt.Tx) error {
-		top, err := tx.CreateBucketIfNotExists(bucketContainers)
+		bk, err := openBuckets(tx)
 		if err != nil {
-			return fmt.Errorf("create bucket %q: %w", bucketContainers, err)
+			return err
 		}
+		retired := false
 		for _, r := range group {
 			if r.err != nil {
 				continue
 			}
-			bkt, first, err := nextSeq(top, r.container)
+			var refused error
+			switch r.kind {
+			case kindAppend:
+				refused, err = writeAppend(bk, r, nanos)
+			case kindSnapshot:
+				refused, err = writeSnapshot(bk, r, nanos)
+			case kindRetire:
+				refused, err = writeRetire(bk, r, nanos)
+				retired = retired || refused == nil
+			}
 			if err != nil {
-				r.fail(err)
-				continue
+				return fmt.Errorf("container %q: %w", r.container, err)
 			}
-			stored, recs := buildRecords(r.container, first, nanos, r.events, r.enc)
-			for i, v := range stored {
-				if err := bkt.Put(storedKey(first+uint64(i)), v); err != nil {
-					return fmt.Errorf("container %q: put seq %d: %w", r.container, first+uint64(i), err)
-				}
+			if refused != nil {
+				r.fail(refused)
 			}
-			r.recs = recs
+		}
+		if retired && b.retention.limited() {
+			if _, err := compact(bk, nanos, b.retention, b.busy()); err != nil {
+				return fmt.Errorf("compact: %w", err)
+			}
 		}
 		return nil
 	})
 }
 
+// writeAppend stores the records of an append and cancels a retirement of
+// its container. refused is a reason to fail this request alone; err fails
+// the transaction.
+func writeAppend(bk buckets, r *request, nanos int64) (refused, err error) {
+	bkt, first, refused := nextSeq(bk.containers, r.container)
+	if refused != nil {
+		return refused, nil
+	}
+	stored, recs := buildRecords(r.container, first, nanos, r.events, r.enc)
+	for i, v := range stored {
+		if err := bkt.Put(storedKey(first+uint64(i)), v); err != nil {
+			return nil, fmt.Errorf("put seq %d: %w", first+uint64(i), err)
+		}
+	}
+	if err := unretire(bk, r.container); err != nil {
+		return nil, err
+	}
+	r.recs = recs
+	return nil, nil
+}
+
+// unretire removes the retirement mark of container, if any, and its
+// index key. A damaged mark is removed too: the records that follow it
+// say that the container lives, and its index key, if any, is dropped by
+// compaction, which finds no mark for it.
+func unretire(bk buckets, container string) error {
+	v := bk.retired.Get([]byte(container))
+	if v == nil {
+		return nil
+	}
+	if _, at, err := decodeRetired(container, v); err == nil {
+		if err := deleteIndexKey(bk.index, retiredKey(at, container)); err != nil {
+			return err
+		}
+	}
+	return bk.retired.Delete([]byte(container))
+}
+
+// retiredKey is the index key of a container retired at nanos.
+func retiredKey(nanos int64, container string) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(container)), uint64(nanos)), container...)
+}
+
+// deleteIndexKey deletes a key of the retirement index, if present, and
+// keeps the index's count.
+func deleteIndexKey(index *bolt.Bucket, k []byte) error {
+	if index.Get(k) == nil {
+		return nil
+	}
+	if err := index.Delete(k); err != nil {
+		return err
+	}
+	if n := index.Sequence(); n > 0 {
+		return index.SetSequence(n - 1)
+	}
+	return nil
+}
+
+// lastSeq returns the container's bucket and its last sequence number (0
+// without records). The bucket is nil when the container has none.
+func lastSeq(containers *bolt.Bucket, container string) (*bolt.Bucket, uint64, error) {
+	bkt := containers.Bucket([]byte(container))
+	if bkt == nil {
+		if containers.Get([]byte(container)) != nil {
+			return nil, 0, &CorruptError{Container: container, Err: fmt.Errorf("%w: container key holds a value, not a bucket", ErrCorrupt)}
+		}
+		return nil, 0, nil
+	}
+	k, v := bkt.Cursor().Last()
+	switch {
+	case k == nil:
+		return bkt, 0, nil
+	case len(k) != 8 || v == nil:
+		return nil, 0, &CorruptError{Container: container, Err: fmt.Errorf("%w: last key %x is not a record", ErrCorrupt, k)}
+	}
+	return bkt, binary.BigEndian.Uint64(k), nil
+}
+
+// writeSnapshot stores a snapshot, replacing the container's older one.
+func writeSnapshot(bk buckets, r *request, nanos int64) (refused, err error) {
+	_, last, err := lastSeq(bk.containers, r.container)
+	if err != nil {
+		return err, nil
+	}
+	if r.seq == 0 || r.seq > last {
+		return fmt.Errorf("%w: a snapshot covering record %d, but the last record is %d", ErrSeqRange, r.seq, last), nil
+	}
+	if old := bk.snapshots.Get([]byte(r.container)); old != nil {
+		// A damaged old snapshot is replaced: it holds nothing the
+		// records do not.
+		if o, err := decodeRecord(old); err == nil && o.seq > r.seq {
+			return fmt.Errorf("%w: a snapshot covering record %d would replace a newer one covering %d", ErrSeqRange, r.seq, o.seq), nil
+		}
+	}
+	if err := bk.snapshots.Put([]byte(r.container), encodeSnapshot(r.seq, nanos, r.enc[0])); err != nil {
+		return nil, fmt.Errorf("put snapshot: %w", err)
+	}
+	return nil, nil
+}
+
+// writeRetire stores a retirement mark and its index key. Retiring a
+// container again at the same record keeps the first mark.
+func writeRetire(bk buckets, r *request, nanos int64) (refused, err error) {
+	_, last, err := lastSeq(bk.containers, r.container)
+	if err != nil {
+		return err, nil
+	}
+	if r.seq == 0 || r.seq != last {
+		return fmt.Errorf("%w: retiring at record %d, but the last record is %d", ErrSeqRange, r.seq, last), nil
+	}
+	if old := bk.retired.Get([]byte(r.container)); old != nil {
+		if seq, _, err := decodeRetired(r.container, old); err == nil && seq == r.seq {
+			return nil, nil
+		}
+		if err := unretire(bk, r.container); err != nil {
+			return nil, err
+		}
+	}
+	if err := bk.retired.Put([]byte(r.container), encodeRetired(r.seq, nanos)); err != nil {
+		return nil, fmt.Errorf("put retirement mark: %w", err)
+	}
+	if err := bk.index.Put(retiredKey(nanos, r.container), nil); err != nil {
+		return nil, fmt.Errorf("put retirement index: %w", err)
+	}
+	return nil, bk.index.SetSequence(bk.index.Sequence() + 1)
+}
+
+// busy returns the containers being replayed now.
+func (b *Bolt) busy() map[string]bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string]bool, len(b.replaying))
+	for c := range b.replaying {
+		out[c] = true
+	}
+	return out
+}
+
+// compact deletes, oldest first, the retired containers that retention no
+// longer allows at now, at most compactBatch of them, skipping those in
+// busy. It returns how many index keys it visited and removed; fewer than
+// compactBatch means it is done for now.
+func compact(bk buckets, now int64, r Retention, busy map[string]bool) (int, error) {
+	if !r.limited() {
+		return 0, nil
+	}
+	count := int(bk.index.Sequence())
+	var victims [][]byte
+	c := bk.index.Cursor()
+	for k, _ := c.First(); k != nil && len(victims) < compactBatch; k, _ = c.Next() {
+		if len(k) <= 8 {
+			victims = append(victims, append([]byte(nil), k...)) // damaged: drop it
+			continue
+		}
+		at := int64(binary.BigEndian.Uint64(k))
+		expired := r.KeepFor > 0 && now-at > int64(r.KeepFor)
+		excess := r.KeepCount > 0 && count-len(victims) > r.KeepCount
+		if !expired && !excess {
+			break // the index is in order of time: the rest is newer
+		}
+		if busy[string(k[8:])] {
+			continue
+		}
+		victims = append(victims, append([]byte(nil), k...))
+	}
+	for _, k := range victims {
+		if len(k) > 8 {
+			if err := deleteRetired(bk, string(k[8:]), int64(binary.BigEndian.Uint64(k))); err != nil {
+				return 0, err
+			}
+		}
+		if err := deleteIndexKey(bk.index, k); err != nil {
+			return 0, err
+		}
+	}
+	return len(victims), nil
+}
+
+// deleteRetired deletes the records, snapshot and mark of a container
+// retired at nanos, if its mark still says so and no record follows it.
+// Otherwise the index key was stale, and nothing is deleted.
+func deleteRetired(bk buckets, container string, nanos int64) error {
+	v := bk.retired.Get([]byte(container))
+	if v == nil {
+		return nil
+	}
+	seq, at, err := decodeRetired(container, v)
+	if err != nil || at != nanos {
+		return nil
+	}
+	bkt, last, err := lastSeq(bk.containers, container)
+	if err != nil || last != seq {
+		return nil // damaged, or records follow: not this compaction's to delete
+	}
+	if bkt != nil {
+		if err := bk.containers.DeleteBucket([]byte(container)); err != nil {
+			return fmt.Errorf("delete container %q: %w", container, err)
+		}
+	}
+	if err := bk.snapshots.Delete([]byte(container)); err != nil {
+		return fmt.Errorf("delete snapshot of %q: %w", container, err)
+	}
+	return bk.retired.Delete([]byte(container))
+}
+
+// Compact deletes, in transactions of its own, the retired containers that
+// the store's Retention no longer allows now, and returns how many index
+// keys it removed. Retire and Open compact on their own; Compact is for
+// callers that want history past KeepFor gone on a machine where nothing
+// is removed.
+func (b *Bolt) Compact() (int, error) {
+	if b.isClosed() {
+		return 0, fmt.Errorf("journal: compact: %w", ErrClosed)
+	}
+	if b.readOnly {
+		return 0, fmt.Errorf("journal: compact: %w", ErrReadOnly)
+	}
+	if !b.retention.limited() {
+		return 0, nil
+	}
+	total := 0
+	for {
+		var n int
+		b.commits.Add(1)
+		err := b.db.Update(func(tx *bolt.Tx) error {
+			bk, err := openBuckets(tx)
+			if err != nil {
+				return err
+			}
+			n, err = compact(bk, b.clock().UnixNano(), b.retention, b.busy())
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("journal: compact: %w", err)
+		}
+		total += n
+		if n < compactBatch {
+			return total, nil
+		}
+	}
+}
+
 // nextSeq returns the bucket of container, created if needed, and the
-// sequence number its next record gets: its last key plus one.
+// sequence number its next record gets: its last key plus one. Its error
+// refuses the append.
 func nextSeq(top *bolt.Bucket, container string) (*bolt.Bucket, uint64, error) {
 	bkt, err := top.CreateBucketIfNotExists([]byte(container))
 	if errors.Is(err, berrors.ErrIncompatibleValue) {
@@ -279,26 +759,74 @@ func nextSeq(top *bolt.Bucket, container string) (*bolt.Bucket, uint64, error) {
 // Replay implements Store. It visits the records up to the container's last
 // one when Replay began, in chunks, with no transaction open while fn runs.
 func (b *Bolt) Replay(container string, fn func(Record) error) error {
+	return b.replay(container, nil, fn)
+}
+
+// Recover implements Store. The snapshot is read in the same transaction
+// as the first chunk of records after it.
+func (b *Bolt) Recover(container string, snap func(Snapshot) error, fn func(Record) error) error {
+	if snap == nil {
+		snap = func(Snapshot) error { return nil }
+	}
+	return b.replay(container, snap, fn)
+}
+
+// replay is Replay (snap nil) and Recover. While it runs, compaction
+// leaves the container alone. (A compaction whose transaction began before
+// the replay can still delete it; a replay that spans several chunks may
+// then end early. Only a retired container past its retention, replayed
+// at that moment, is exposed to this.)
+func (b *Bolt) replay(container string, snap func(Snapshot) error, fn func(Record) error) error {
+	op := "replay"
+	if snap != nil {
+		op = "recover"
+	}
 	if err := checkContainer(container); err != nil {
-		return fmt.Errorf("journal: replay %q: %w", container, err)
+		return fmt.Errorf("journal: %s %q: %w", op, container, err)
 	}
-	if b.isClosed() {
-		return fmt.Errorf("journal: replay %q: %w", container, ErrClosed)
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return fmt.Errorf("journal: %s %q: %w", op, container, ErrClosed)
 	}
+	b.replaying[container]++
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		if b.replaying[container]--; b.replaying[container] == 0 {
+			delete(b.replaying, container)
+		}
+		b.mu.Unlock()
+	}()
+
 	var (
 		next uint64 = 1              // the seq expected next
 		last uint64 = math.MaxUint64 // the last seq to visit, fixed by the first chunk
 	)
 	for first := true; ; first = false {
-		chunk, err := b.readChunk(container, next, &last, first)
+		chunk, snapBytes, err := b.readChunk(container, next, &last, first, snap != nil)
 		var corrupt *CorruptError
 		switch {
 		case errors.As(err, &corrupt):
 			return corrupt
 		case errors.Is(err, berrors.ErrDatabaseNotOpen):
-			return fmt.Errorf("journal: replay %q: %w", container, ErrClosed)
+			return fmt.Errorf("journal: %s %q: %w", op, container, ErrClosed)
 		case err != nil:
-			return fmt.Errorf("journal: replay %q: %w", container, err)
+			return fmt.Errorf("journal: %s %q: %w", op, container, err)
+		}
+		if first && snapBytes != nil {
+			s, err := decodeSnapshot(container, snapBytes)
+			if err != nil {
+				return err
+			}
+			if s.Seq > last {
+				return &CorruptError{Container: container, Seq: s.Seq,
+					Err: fmt.Errorf("snapshot: %w: it covers record %d, but the last record is %d", ErrCorrupt, s.Seq, last)}
+			}
+			if err := snap(s); err != nil {
+				return err
+			}
+			next = s.Seq + 1
 		}
 		for _, kv := range chunk {
 			if len(kv.key) != 8 || kv.value == nil {
@@ -319,6 +847,12 @@ func (b *Bolt) Replay(container string, fn func(Record) error) error {
 			next++
 		}
 		if len(chunk) == 0 || next > last {
+			if first && len(chunk) == 0 && next <= last && last != math.MaxUint64 {
+				// Records after the snapshot exist, but none was found
+				// where the next one belongs.
+				return &CorruptError{Container: container, Seq: next,
+					Err: fmt.Errorf("%w: record %d is missing", ErrCorrupt, next)}
+			}
 			return nil
 		}
 	}
@@ -327,52 +861,72 @@ func (b *Bolt) Replay(container string, fn func(Record) error) error {
 type keyValue struct{ key, value []byte }
 
 // readChunk copies records of container from seq next on, up to *last. The
-// first call sets *last to the container's last key. A nil value marks a
-// nested bucket, which a container bucket must not hold.
-func (b *Bolt) readChunk(container string, next uint64, last *uint64, first bool) ([]keyValue, error) {
-	var chunk []keyValue
-	err := b.db.View(func(tx *bolt.Tx) error {
-		top := tx.Bucket(bucketContainers)
-		if top == nil {
-			return nil
-		}
-		bkt := top.Bucket([]byte(container))
-		if bkt == nil {
-			if top.Get([]byte(container)) != nil {
-				return &CorruptError{Container: container, Err: fmt.Errorf("%w: container key holds a value, not a bucket", ErrCorrupt)}
+// first call sets *last to the container's last key and, with withSnap,
+// returns the stored snapshot (nil if none) and starts right after it. A
+// nil value marks a nested bucket, which a container bucket must not hold.
+func (b *Bolt) readChunk(container string, next uint64, last *uint64, first, withSnap bool) (chunk []keyValue, snap []byte, err error) {
+	err = guard(func() error {
+		return b.db.View(func(tx *bolt.Tx) error {
+			top := tx.Bucket(bucketContainers)
+			if top == nil {
+				return nil
+			}
+			bkt := top.Bucket([]byte(container))
+			if bkt == nil {
+				if top.Get([]byte(container)) != nil {
+					return &CorruptError{Container: container, Err: fmt.Errorf("%w: container key holds a value, not a bucket", ErrCorrupt)}
+				}
+				return nil
+			}
+			c := bkt.Cursor()
+			var k, v []byte
+			if first {
+				lastKey, _ := c.Last()
+				switch {
+				case lastKey == nil:
+					*last = 0
+				case len(lastKey) == 8:
+					*last = binary.BigEndian.Uint64(lastKey)
+				}
+				if withSnap {
+					if sb := tx.Bucket(bucketSnapshots); sb != nil {
+						if s := sb.Get([]byte(container)); s != nil {
+							snap = append([]byte(nil), s...)
+							if r, err := decodeRecord(s); err == nil {
+								next = r.seq + 1
+							}
+						}
+					}
+				}
+				if snap != nil {
+					k, v = c.Seek(storedKey(next))
+				} else {
+					// From the very first key, so that a stray key sorting
+					// before seq 1 is reported too.
+					k, v = c.First()
+				}
+			} else {
+				k, v = c.Seek(storedKey(next))
+			}
+			size := 0
+			for ; k != nil; k, v = c.Next() {
+				if len(k) == 8 && binary.BigEndian.Uint64(k) > *last {
+					break
+				}
+				kv := keyValue{key: append([]byte(nil), k...)}
+				if v != nil {
+					kv.value = append(make([]byte, 0, len(v)), v...)
+				}
+				chunk = append(chunk, kv)
+				size += len(v)
+				if len(chunk) == replayChunkRecords || size >= replayChunkBytes {
+					break
+				}
 			}
 			return nil
-		}
-		c := bkt.Cursor()
-		var k, v []byte
-		if first {
-			if lastKey, _ := c.Last(); len(lastKey) == 8 {
-				*last = binary.BigEndian.Uint64(lastKey)
-			}
-			// From the very first key, so that a stray key sorting before
-			// seq 1 is reported too.
-			k, v = c.First()
-		} else {
-			k, v = c.Seek(storedKey(next))
-		}
-		size := 0
-		for ; k != nil; k, v = c.Next() {
-			if len(k) == 8 && binary.BigEndian.Uint64(k) > *last {
-				break
-			}
-			kv := keyValue{key: append([]byte(nil), k...)}
-			if v != nil {
-				kv.value = append(make([]byte, 0, len(v)), v...)
-			}
-			chunk = append(chunk, kv)
-			size += len(v)
-			if len(chunk) == replayChunkRecords || size >= replayChunkBytes {
-				break
-			}
-		}
-		return nil
+		})
 	})
-	return chunk, err
+	return chunk, snap, err
 }
 
 // Containers implements Store.
@@ -381,20 +935,22 @@ func (b *Bolt) Containers() ([]string, error) {
 		return nil, fmt.Errorf("journal: list containers: %w", ErrClosed)
 	}
 	var names []string
-	err := b.db.View(func(tx *bolt.Tx) error {
-		top := tx.Bucket(bucketContainers)
-		if top == nil {
-			return nil
-		}
-		return top.ForEach(func(k, v []byte) error {
-			if v != nil {
-				return &CorruptError{Container: string(k), Err: fmt.Errorf("%w: container key holds a value, not a bucket", ErrCorrupt)}
+	err := guard(func() error {
+		return b.db.View(func(tx *bolt.Tx) error {
+			top := tx.Bucket(bucketContainers)
+			if top == nil {
+				return nil
 			}
-			if first, _ := top.Bucket(k).Cursor().First(); first == nil {
-				return nil // no records
-			}
-			names = append(names, string(k))
-			return nil
+			return top.ForEach(func(k, v []byte) error {
+				if v != nil {
+					return &CorruptError{Container: string(k), Err: fmt.Errorf("%w: container key holds a value, not a bucket", ErrCorrupt)}
+				}
+				if first, _ := top.Bucket(k).Cursor().First(); first == nil {
+					return nil // no records
+				}
+				names = append(names, string(k))
+				return nil
+			})
 		})
 	})
 	var corrupt *CorruptError

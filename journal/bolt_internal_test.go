@@ -29,7 +29,7 @@ func holdFirstCommit(b *Bolt) (release chan struct{}, sizes func() []int) {
 		seen  []int
 		first = true
 	)
-	b.beforeCommit = func(group []*appendReq) {
+	b.beforeCommit = func(group []*request) {
 		mu.Lock()
 		seen = append(seen, len(group))
 		wait := first

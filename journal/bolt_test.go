@@ -25,7 +25,7 @@ import (
 	"github.com/vigilhq/vigil/journal/journaltest"
 )
 
-var rewrite = flag.Bool("rewrite", false, "write testdata/v<FormatVersion>.journal anew")
+var rewrite = flag.Bool("rewrite", false, "write testdata/v<FileFormat>.journal anew")
 
 func mustOpen(t *testing.T, path string, opts journal.Options) *journal.Bolt {
 	t.Helper()
@@ -484,12 +484,17 @@ var v1Events = map[string][]any{
 
 var v1Time = time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC)
 
+// v2Snapshot is the snapshot of "web" in the files of format 2 and later,
+// covering its first record; "db" is retired there at its last record.
+var v2Snapshot = journaltest.Noted{Text: "web after its start", Values: []int64{100}}
+
 // TestOldFormats reads every journal file kept under testdata: files written
-// by each format version this program must still read.
+// by each file format this program must still read (vN.journal is of
+// FileFormat N). With -rewrite, it writes the file of the current format.
 func TestOldFormats(t *testing.T) {
 	journaltest.RegisterEvents()
 	if *rewrite {
-		path := filepath.Join("testdata", fmt.Sprintf("v%d.journal", journal.FormatVersion))
+		path := filepath.Join("testdata", fmt.Sprintf("v%d.journal", journal.FileFormat))
 		os.Remove(path)
 		s := mustOpen(t, path, journal.Options{Clock: func() time.Time { return v1Time }})
 		for _, c := range []string{"web", "db"} {
@@ -497,35 +502,114 @@ func TestOldFormats(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		if err := s.SaveSnapshot("web", 1, v2Snapshot); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Retire("db", uint64(len(v1Events["db"]))); err != nil {
+			t.Fatal(err)
+		}
 		mustClose(t, s)
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "v*.journal"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no journal files under testdata (%v); run with -rewrite", err)
+	if err != nil || len(files) < journal.FileFormat {
+		t.Fatalf("%d journal files under testdata (%v), want one per file format; run with -rewrite", len(files), err)
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
+			var format int
+			if _, err := fmt.Sscanf(filepath.Base(file), "v%d.journal", &format); err != nil {
+				t.Fatal(err)
+			}
 			path := filepath.Join(t.TempDir(), "journal.db")
 			copyFile(t, file, path)
 			s := mustOpen(t, path, journal.Options{ReadOnly: true})
-			names, err := s.Containers()
-			if err != nil || !slices.Equal(names, []string{"db", "web"}) {
-				t.Fatalf("Containers() = %q, %v", names, err)
+			checkOldContents(t, s, format)
+			mustClose(t, s)
+
+			// Opened for writing, the file is upgraded and works as a new one.
+			s = mustOpen(t, path, journal.Options{Retention: journal.Retention{KeepCount: 10}})
+			checkOldContents(t, s, format)
+			recs, err := s.Append("web", journaltest.Exited{Code: 7})
+			if err != nil || recs[0].Seq != uint64(len(v1Events["web"]))+1 {
+				t.Fatalf("append to an upgraded file: %v, %v", recs, err)
 			}
-			for c, want := range v1Events {
-				recs := journaltest.ReplayAll(t, s, c)
-				journaltest.CheckSequence(t, c, recs)
-				var got []any
-				for _, r := range recs {
-					got = append(got, r.Event)
-					if !r.Time.Equal(v1Time) || r.Version < 1 || r.Version > journal.FormatVersion {
-						t.Errorf("%s seq %d: version %d, time %v", c, r.Seq, r.Version, r.Time)
-					}
-				}
-				if !reflect.DeepEqual(got, want) {
-					t.Errorf("%s holds\n%#v\nwant\n%#v", c, got, want)
-				}
+			if err := s.SaveSnapshot("web", recs[0].Seq, journaltest.Noted{Text: "upgraded"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Retire("web", recs[0].Seq); err != nil {
+				t.Fatal(err)
+			}
+			mustClose(t, s)
+			s = mustOpen(t, path, journal.Options{ReadOnly: true})
+			if rep, err := s.Verify(journal.VerifyOptions{}); err != nil || len(rep.Problems) != 0 {
+				t.Errorf("the upgraded file does not verify: %v %v", rep.Problems, err)
+			}
+			got := journaltest.RecoverAll(t, s, "web")
+			if got.Snapshot == nil || got.Snapshot.State.(journaltest.Noted).Text != "upgraded" || len(got.Records) != 0 {
+				t.Errorf("after the upgrade, web recovers %+v", got)
 			}
 		})
+	}
+}
+
+// checkOldContents checks that s holds the contents of the testdata file of
+// the given format.
+func checkOldContents(t *testing.T, s *journal.Bolt, format int) {
+	t.Helper()
+	names, err := s.Containers()
+	if err != nil || !slices.Equal(names, []string{"db", "web"}) {
+		t.Fatalf("Containers() = %q, %v", names, err)
+	}
+	for c, want := range v1Events {
+		recs := journaltest.ReplayAll(t, s, c)
+		journaltest.CheckSequence(t, c, recs)
+		var got []any
+		for _, r := range recs {
+			got = append(got, r.Event)
+			if !r.Time.Equal(v1Time) || r.Version < 1 || r.Version > journal.FormatVersion {
+				t.Errorf("%s seq %d: version %d, time %v", c, r.Seq, r.Version, r.Time)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s holds\n%#v\nwant\n%#v", c, got, want)
+		}
+	}
+	web := journaltest.RecoverAll(t, s, "web")
+	if format < 2 {
+		if web.Snapshot != nil || len(web.Records) != len(v1Events["web"]) {
+			t.Errorf("web recovers %+v, want all its records and no snapshot", web)
+		}
+		return
+	}
+	if web.Snapshot == nil || web.Snapshot.Seq != 1 || !reflect.DeepEqual(web.Snapshot.State, v2Snapshot) ||
+		len(web.Records) != len(v1Events["web"])-1 {
+		t.Errorf("web recovers %+v, want the snapshot %+v at 1 and the records after it", web, v2Snapshot)
+	}
+	if rep, err := s.Verify(journal.VerifyOptions{}); err != nil || rep.Retired != 1 || rep.Snapshots != 1 || len(rep.Problems) != 0 {
+		t.Errorf("Verify: %+v, %v; want 1 snapshot, 1 retired container and no problems", rep, err)
+	}
+}
+
+// TestNewerFileFormat refuses a file of a later layout, for reading and for
+// writing, with a message that says so.
+func TestNewerFileFormat(t *testing.T) {
+	journaltest.RegisterEvents()
+	path := filepath.Join(t.TempDir(), "journal.db")
+	s := mustOpen(t, path, journal.Options{})
+	if _, err := s.Append("c", journaltest.Exited{}); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, s)
+	rawTx(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("format"), binary.BigEndian.AppendUint32(nil, journal.FileFormat+1))
+	})
+	for _, ro := range []bool{true, false} {
+		_, err := journal.Open(path, journal.Options{ReadOnly: ro})
+		if !errors.Is(err, journal.ErrNewerFormat) || errors.Is(err, journal.ErrCorrupt) {
+			t.Errorf("Open (read-only %v) of a newer file: %v, want ErrNewerFormat", ro, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("format %d, this program reads up to %d", journal.FileFormat+1, journal.FileFormat)) {
+			t.Errorf("message %q does not name the formats", err)
+		}
 	}
 }

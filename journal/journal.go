@@ -6,9 +6,17 @@ import (
 	"time"
 )
 
-// FormatVersion is the record format this code writes. Records carry it so
+// FormatVersion is the record format this code writes. Records (and
+// snapshots, and retirement marks, which share their layout) carry it so
 // that later versions can read old files and refuse newer ones.
 const FormatVersion = 1
+
+// FileFormat is the layout of the buckets of a journal file this code
+// writes: 1 is a file with records only (no "meta" bucket); 2 adds
+// snapshots, retirement marks and the "meta" bucket that names the layout.
+// A file of layout 1 is upgraded to 2 when it is opened for writing, which
+// only adds buckets. A file of a later layout is refused by Open.
+const FileFormat = 2
 
 // Sentinel errors. Callers test them with errors.Is.
 var (
@@ -32,6 +40,11 @@ var (
 	ErrReadOnly = errors.New("journal: opened read-only")
 	// ErrTooLarge marks an event whose encoding exceeds MaxEventSize.
 	ErrTooLarge = errors.New("journal: event too large")
+	// ErrSeqRange marks a snapshot or a retirement that names a sequence
+	// number the container's records do not allow: a snapshot beyond the
+	// last record or older than the snapshot it would replace, a
+	// retirement that is not at the last record.
+	ErrSeqRange = errors.New("journal: sequence number out of range")
 )
 
 // Limits checked by every store before anything is written.
@@ -60,10 +73,45 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
+	switch {
+	case e.Container == "":
+		return fmt.Sprintf("journal: %v", e.Err) // damage of the file, not of one container
+	case e.Seq == 0:
+		return fmt.Sprintf("journal: container %q: %v", e.Container, e.Err)
+	}
 	return fmt.Sprintf("journal: container %q record %d: %v", e.Container, e.Seq, e.Err)
 }
 
 func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Snapshot is the saved state of one container: the fold of its records 1
+// to Seq, so that recovery replays only the records after Seq. The journal
+// stores it without interpreting it; the caller decides what goes in and
+// when.
+type Snapshot struct {
+	Version   uint8     // format version the snapshot was written with
+	Container string    // container ID
+	Seq       uint64    // the last record the state covers
+	Time      time.Time // when the snapshot was saved (the store's clock)
+	State     any       // a value of a registered type
+}
+
+// Retention bounds the history kept of retired containers (see
+// Store.Retire). A retired container's records, snapshot and mark are
+// deleted once it has been retired for longer than KeepFor, or once more
+// than KeepCount containers retired after it; a zero or negative field sets
+// no limit of its kind, and the zero Retention keeps everything.
+//
+// Deletion happens in the transaction of a later Retire (at most
+// compactBatch containers at a time) and when a store is opened for
+// writing, so on a machine where nothing is removed, history past KeepFor
+// stays until the next removal or restart.
+type Retention struct {
+	KeepFor   time.Duration
+	KeepCount int
+}
+
+func (r Retention) limited() bool { return r.KeepFor > 0 || r.KeepCount > 0 }
 
 // Store is the journal. All implementations (bbolt, memory, the
 // error-injecting test store) pass the same contract suite.
@@ -87,8 +135,34 @@ type Store interface {
 	// replay with an error wrapping ErrUnknownType. Also returns
 	// ErrInvalidContainer, ErrClosed, or an I/O error.
 	Replay(container string, fn func(Record) error) error
-	// Containers lists the containers that have records, sorted bytewise.
-	// Returns ErrClosed, a *CorruptError, or an I/O error.
+	// Recover is how a container's state is rebuilt: if the container has
+	// a snapshot, Recover calls snap with it, then calls fn for each record
+	// after the snapshot's Seq (for each record, without one), in sequence
+	// order. Snapshot and records are read so that no compaction falls
+	// between them. Errors as for Replay; a damaged snapshot is a
+	// *CorruptError too (it is never skipped in favour of a full replay:
+	// that is for the caller to decide).
+	Recover(container string, snap func(Snapshot) error, fn func(Record) error) error
+	// SaveSnapshot stores state, a value of a registered type, as the
+	// snapshot of container covering its records 1 to seq, replacing the
+	// one it had. It returns once the snapshot is durable; on error the
+	// previous snapshot stands. seq must be at least 1, at most the
+	// container's last record and not below the current snapshot's Seq
+	// (ErrSeqRange otherwise). Also returns ErrUnknownType,
+	// ErrInvalidContainer, ErrTooLarge, ErrClosed, ErrReadOnly, or an I/O
+	// error.
+	SaveSnapshot(container string, seq uint64, state any) error
+	// Retire marks the history of container as complete at seq, its last
+	// record: the container no longer exists, and the store may delete
+	// its records and snapshot once its Retention allows. A later Append
+	// to the container (its ID used again) cancels the mark. Retire
+	// returns once the mark is durable. seq must be the container's last
+	// record (ErrSeqRange otherwise). Also returns ErrInvalidContainer,
+	// ErrClosed, ErrReadOnly, or an I/O error.
+	Retire(container string, seq uint64) error
+	// Containers lists the containers that have records, sorted bytewise;
+	// retired ones too, until they are deleted. Returns ErrClosed, a
+	// *CorruptError, or an I/O error.
 	Containers() ([]string, error)
 	// Close releases the store. Appends under way finish first. A second
 	// Close returns ErrClosed.

@@ -12,11 +12,14 @@ import (
 // store and decodes them on replay, so codec and registry are exercised, but
 // nothing survives the process.
 type Memory struct {
-	clock func() time.Time
+	clock     func() time.Time
+	retention Retention
 
-	mu     sync.RWMutex
-	closed bool
-	logs   map[string][][]byte // container -> stored records, seq i+1 at index i
+	mu      sync.RWMutex
+	closed  bool
+	logs    map[string][][]byte // container -> stored records, seq i+1 at index i
+	snaps   map[string][]byte   // container -> stored snapshot
+	retired map[string][]byte   // container -> stored retirement mark
 }
 
 var _ Store = (*Memory)(nil)
@@ -27,10 +30,20 @@ func NewMemory() *Memory { return NewMemoryWithClock(nil) }
 // NewMemoryWithClock returns an empty in-memory store that stamps records
 // with clock; nil means time.Now.
 func NewMemoryWithClock(clock func() time.Time) *Memory {
+	return NewMemoryWithOptions(Options{Clock: clock})
+}
+
+// NewMemoryWithOptions returns an empty in-memory store with the Clock and
+// Retention of opts; its other fields do not apply.
+func NewMemoryWithOptions(opts Options) *Memory {
+	clock := opts.Clock
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Memory{clock: clock, logs: make(map[string][][]byte)}
+	return &Memory{
+		clock: clock, retention: opts.Retention,
+		logs: make(map[string][][]byte), snaps: make(map[string][]byte), retired: make(map[string][]byte),
+	}
 }
 
 // Append implements Store.
@@ -53,6 +66,7 @@ func (m *Memory) Append(container string, events ...any) ([]Record, error) {
 	log := m.logs[container]
 	stored, recs := buildRecords(container, uint64(len(log))+1, m.clock().UnixNano(), events, enc)
 	m.logs[container] = append(log, stored...)
+	delete(m.retired, container)
 	return recs, nil
 }
 
@@ -67,10 +81,15 @@ func (m *Memory) Replay(container string, fn func(Record) error) error {
 	if closed {
 		return fmt.Errorf("journal: replay %q: %w", container, ErrClosed)
 	}
-	// Stored records are never modified, and appends beyond len(log) are
-	// not seen: log is the snapshot this replay visits.
-	for i, b := range log {
-		rec, err := decodeStored(container, uint64(i)+1, b)
+	return replayStored(container, log, 0, fn)
+}
+
+// replayStored decodes and hands out the records of log after seq after.
+// Stored records are never modified, and appends beyond len(log) are not
+// seen: log is the snapshot this replay visits.
+func replayStored(container string, log [][]byte, after uint64, fn func(Record) error) error {
+	for i := after; i < uint64(len(log)); i++ {
+		rec, err := decodeStored(container, i+1, log[i])
 		if err != nil {
 			return err
 		}
@@ -79,6 +98,138 @@ func (m *Memory) Replay(container string, fn func(Record) error) error {
 		}
 	}
 	return nil
+}
+
+// Recover implements Store.
+func (m *Memory) Recover(container string, snap func(Snapshot) error, fn func(Record) error) error {
+	if err := checkContainer(container); err != nil {
+		return fmt.Errorf("journal: recover %q: %w", container, err)
+	}
+	m.mu.RLock()
+	closed, log, stored := m.closed, m.logs[container], m.snaps[container]
+	m.mu.RUnlock()
+	if closed {
+		return fmt.Errorf("journal: recover %q: %w", container, ErrClosed)
+	}
+	var after uint64
+	if stored != nil {
+		s, err := decodeSnapshot(container, stored)
+		if err != nil {
+			return err
+		}
+		if s.Seq > uint64(len(log)) {
+			return &CorruptError{Container: container, Seq: s.Seq,
+				Err: fmt.Errorf("snapshot: %w: it covers record %d, but the last record is %d", ErrCorrupt, s.Seq, len(log))}
+		}
+		if snap != nil {
+			if err := snap(s); err != nil {
+				return err
+			}
+		}
+		after = s.Seq
+	}
+	return replayStored(container, log, after, fn)
+}
+
+// SaveSnapshot implements Store.
+func (m *Memory) SaveSnapshot(container string, seq uint64, state any) error {
+	if err := checkContainer(container); err != nil {
+		return fmt.Errorf("journal: snapshot %q: %w", container, err)
+	}
+	url, payload, err := encodeEvent(state)
+	if err != nil {
+		return fmt.Errorf("journal: snapshot %q: state %T: %w", container, state, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("journal: snapshot %q: %w", container, ErrClosed)
+	}
+	last := uint64(len(m.logs[container]))
+	if seq == 0 || seq > last {
+		return fmt.Errorf("journal: snapshot %q: %w: a snapshot covering record %d, but the last record is %d", container, ErrSeqRange, seq, last)
+	}
+	if old, ok := m.snaps[container]; ok {
+		if o, err := decodeRecord(old); err == nil && o.seq > seq {
+			return fmt.Errorf("journal: snapshot %q: %w: a snapshot covering record %d would replace a newer one covering %d", container, ErrSeqRange, seq, o.seq)
+		}
+	}
+	m.snaps[container] = encodeSnapshot(seq, m.clock().UnixNano(), encodedEvent{url, payload})
+	return nil
+}
+
+// Retire implements Store. With a Retention set, it deletes the retired
+// containers the retention no longer allows.
+func (m *Memory) Retire(container string, seq uint64) error {
+	if err := checkContainer(container); err != nil {
+		return fmt.Errorf("journal: retire %q: %w", container, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("journal: retire %q: %w", container, ErrClosed)
+	}
+	last := uint64(len(m.logs[container]))
+	if seq == 0 || seq != last {
+		return fmt.Errorf("journal: retire %q: %w: retiring at record %d, but the last record is %d", container, ErrSeqRange, seq, last)
+	}
+	now := m.clock().UnixNano()
+	if old, ok := m.retired[container]; ok {
+		if s, _, err := decodeRetired(container, old); err == nil && s == seq {
+			m.compact(now)
+			return nil
+		}
+	}
+	m.retired[container] = encodeRetired(seq, now)
+	m.compact(now)
+	return nil
+}
+
+// Compact deletes the retired containers the store's Retention no longer
+// allows now, and returns how many.
+func (m *Memory) Compact() (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, fmt.Errorf("journal: compact: %w", ErrClosed)
+	}
+	return m.compact(m.clock().UnixNano()), nil
+}
+
+// compact is Compact with m.mu held.
+func (m *Memory) compact(now int64) int {
+	if !m.retention.limited() {
+		return 0
+	}
+	type mark struct {
+		container string
+		at        int64
+	}
+	var marks []mark
+	for c, v := range m.retired {
+		if _, at, err := decodeRetired(c, v); err == nil {
+			marks = append(marks, mark{c, at})
+		}
+	}
+	sort.Slice(marks, func(i, j int) bool {
+		if marks[i].at != marks[j].at {
+			return marks[i].at < marks[j].at
+		}
+		return marks[i].container < marks[j].container
+	})
+	deleted := 0
+	for i, mk := range marks {
+		expired := m.retention.KeepFor > 0 && now-mk.at > int64(m.retention.KeepFor)
+		excess := m.retention.KeepCount > 0 && len(marks)-i > m.retention.KeepCount
+		if !expired && !excess {
+			break
+		}
+		delete(m.logs, mk.container)
+		delete(m.snaps, mk.container)
+		delete(m.retired, mk.container)
+		deleted++
+	}
+	return deleted
 }
 
 // Containers implements Store.
@@ -106,6 +257,6 @@ func (m *Memory) Close() error {
 		return fmt.Errorf("journal: close: %w", ErrClosed)
 	}
 	m.closed = true
-	m.logs = nil
+	m.logs, m.snaps, m.retired = nil, nil, nil
 	return nil
 }

@@ -183,3 +183,58 @@ func buildRecords(container string, first uint64, nanos int64, events []any, enc
 	}
 	return stored, recs
 }
+
+// retiredURL is the type URL of a retirement mark: a record of the layout
+// above, with the retired container's last sequence number, the time of
+// retirement and an empty payload. It is outside "vigil.events/", so no
+// event type can take it.
+const retiredURL = "vigil.journal/retired"
+
+// encodeSnapshot returns the stored form of a snapshot: a record whose
+// sequence number is the last one the state covers.
+func encodeSnapshot(seq uint64, nanos int64, enc encodedEvent) []byte {
+	return encodeRecord(rawRecord{version: FormatVersion, seq: seq, nanos: nanos, typeURL: enc.typeURL, payload: enc.payload})
+}
+
+// decodeSnapshot turns the stored snapshot of container into a Snapshot.
+// Damage is a *CorruptError (Seq is the covered record when the bytes are
+// intact enough to tell it, else 0); a state type this program never
+// registered an error wrapping ErrUnknownType.
+func decodeSnapshot(container string, b []byte) (Snapshot, error) {
+	r, err := decodeRecord(b)
+	if err != nil {
+		return Snapshot{}, &CorruptError{Container: container, Err: fmt.Errorf("snapshot: %w", err)}
+	}
+	if r.seq == 0 {
+		return Snapshot{}, &CorruptError{Container: container,
+			Err: fmt.Errorf("snapshot: %w: covers record 0", ErrCorrupt)}
+	}
+	st, err := decodeEvent(r.typeURL, r.payload)
+	if err != nil {
+		if isUnknownType(err) {
+			return Snapshot{}, fmt.Errorf("journal: snapshot of container %q at seq %d: %w", container, r.seq, err)
+		}
+		return Snapshot{}, &CorruptError{Container: container, Seq: r.seq, Err: fmt.Errorf("snapshot: %w", err)}
+	}
+	return Snapshot{Version: r.version, Container: container, Seq: r.seq, Time: time.Unix(0, r.nanos), State: st}, nil
+}
+
+// encodeRetired returns the stored retirement mark of a container whose
+// last record is seq, retired at nanos.
+func encodeRetired(seq uint64, nanos int64) []byte {
+	return encodeRecord(rawRecord{version: FormatVersion, seq: seq, nanos: nanos, typeURL: retiredURL})
+}
+
+// decodeRetired parses a retirement mark: the last sequence number and the
+// time of retirement. Damage is a *CorruptError.
+func decodeRetired(container string, b []byte) (seq uint64, nanos int64, err error) {
+	r, err := decodeRecord(b)
+	switch {
+	case err != nil:
+		return 0, 0, &CorruptError{Container: container, Err: fmt.Errorf("retirement mark: %w", err)}
+	case r.typeURL != retiredURL || len(r.payload) != 0 || r.seq == 0:
+		return 0, 0, &CorruptError{Container: container,
+			Err: fmt.Errorf("retirement mark: %w: type %q, seq %d, %d payload bytes", ErrCorrupt, r.typeURL, r.seq, len(r.payload))}
+	}
+	return r.seq, r.nanos, nil
+}

@@ -39,3 +39,26 @@ func TestFaultyContract(t *testing.T) {
 		})
 	})
 }
+
+func TestRetentionContract(t *testing.T) {
+	t.Run("Bolt", func(t *testing.T) {
+		journaltest.RunRetention(t, func(t *testing.T, r journal.Retention) journal.Store {
+			s, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"),
+				journal.Options{Clock: journaltest.ClockFor(t).Now, Retention: r})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		})
+	})
+	t.Run("Memory", func(t *testing.T) {
+		journaltest.RunRetention(t, func(t *testing.T, r journal.Retention) journal.Store {
+			return journal.NewMemoryWithOptions(journal.Options{Clock: journaltest.ClockFor(t).Now, Retention: r})
+		})
+	})
+	t.Run("Faulty", func(t *testing.T) {
+		journaltest.RunRetention(t, func(t *testing.T, r journal.Retention) journal.Store {
+			return &journaltest.Faulty{Store: journal.NewMemoryWithOptions(journal.Options{Clock: journaltest.ClockFor(t).Now, Retention: r})}
+		})
+	})
+}

@@ -20,6 +20,11 @@ func Apply(s State, e Event) State {
 		s.StopRequested = false
 		s.StopDeadline = time.Time{}
 		s.Error = ""
+		s.NextRestart = nil
+		s.RestartCount = e.Attempt // a user's start (0) resets the history
+		if e.Attempt == 0 {
+			s.BackoffStep = 0
+		}
 	case TaskStarted:
 		s.Status = StatusRunning
 		s.Pid = e.Pid
@@ -42,8 +47,15 @@ func Apply(s State, e Event) State {
 			s.Status = StatusExited
 			s.Pid = 0
 		}
+	case RestartScheduled:
+		s.NextRestart = &PendingRestart{Attempt: e.Attempt, Due: e.Due, Reason: e.Reason}
+		s.BackoffStep = e.Step
+	case RestartCanceled:
+		s.NextRestart = nil
+		s.StopRequested = true
 	case RemoveRequested:
 		s.Status = StatusRemoving
+		s.NextRestart = nil
 	case ContainerRemoved:
 		s.Status = StatusRemoved
 		s.Pid = 0

@@ -65,11 +65,23 @@ type RecordStartFailed struct {
 type RecordRemoved struct{ At time.Time }
 
 // ObserveExit reports an exit of the task's init process, from a
-// containerd event.
+// containerd event. ExitedAt is containerd's exit time; At, as for every
+// command, the driver's clock when it saw the exit (the restart policy
+// counts its delay from it).
 type ObserveExit struct {
 	Pid      uint32
 	Code     int
 	ExitedAt time.Time
+	At       time.Time
+}
+
+// RestartTimeout is the restart timer of the pending restart Attempt, due
+// at Due, firing. A timer that no longer matches the pending restart (it
+// was canceled, or another was scheduled) decides nothing.
+type RestartTimeout struct {
+	Attempt int
+	Due     time.Time
+	At      time.Time
 }
 
 // TaskPhase is what containerd says about a container's task.
@@ -110,6 +122,7 @@ func (RecordStarted) commandName() string      { return "record-started" }
 func (RecordStartFailed) commandName() string  { return "record-start-failed" }
 func (RecordRemoved) commandName() string      { return "record-removed" }
 func (ObserveExit) commandName() string        { return "observe-exit" }
+func (RestartTimeout) commandName() string     { return "restart-timeout" }
 func (Reconcile) commandName() string          { return "reconcile" }
 
 // Effect is a side effect that Decide asks the driver to perform.
@@ -133,6 +146,14 @@ type ArmStopTimer struct {
 	After time.Duration
 }
 
+// ArmRestartTimer asks for a RestartTimeout{Attempt, Due} after After. A
+// container has at most one restart timer: arming one replaces the last.
+type ArmRestartTimer struct {
+	Attempt int
+	Due     time.Time
+	After   time.Duration
+}
+
 // DeleteTask deletes the stopped task from containerd (a cleanup whose
 // failure changes no state).
 type DeleteTask struct{}
@@ -145,6 +166,7 @@ func (CreateContainer) effectName() string { return "create-container" }
 func (StartTask) effectName() string       { return "start-task" }
 func (SignalTask) effectName() string      { return "signal-task" }
 func (ArmStopTimer) effectName() string    { return "arm-stop-timer" }
+func (ArmRestartTimer) effectName() string { return "arm-restart-timer" }
 func (DeleteTask) effectName() string      { return "delete-task" }
 func (DeleteContainer) effectName() string { return "delete-container" }
 

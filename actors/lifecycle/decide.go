@@ -60,13 +60,23 @@ func Decide(s State, c Command) (Decision, error) {
 				Events:  []Event{StopRequested{Signal: SIGTERM, Deadline: deadline, At: c.At}},
 				Effects: []Effect{SignalTask{Signal: SIGTERM}, ArmStopTimer{Pid: s.Pid, After: c.Timeout}},
 			}, nil
-		case StatusCreated, StatusExited:
+		case StatusExited:
+			if r := s.NextRestart; r != nil {
+				return cancelRestart(r, "stopped by the user", c.At), nil
+			}
 			return Decision{}, nil // not running: nothing to stop, like docker
+		case StatusCreated:
+			return Decision{}, nil
 		}
 		return refuse(s, "stop")
 	case Kill:
 		if c.Signal <= 0 || c.Signal > maxSig {
 			return Decision{}, fmt.Errorf("%w: signal %d is out of range 1-%d", ErrInvalidArgument, c.Signal, maxSig)
+		}
+		if r := s.NextRestart; r != nil && s.Status == StatusExited {
+			// Like docker: killing a restarting container cancels the
+			// restart; there is no process to signal.
+			return cancelRestart(r, "killed by the user", c.At), nil
 		}
 		if s.Status != StatusRunning {
 			return refuse(s, "kill")
@@ -101,16 +111,25 @@ func Decide(s State, c Command) (Decision, error) {
 		if s.Status != StatusStarting {
 			return Decision{}, nil
 		}
-		return Decision{Events: []Event{StartFailed{Reason: c.Err, At: c.At}}}, nil
+		return withRestart(s, Decision{Events: []Event{StartFailed{Reason: c.Err, At: c.At}}}, c.At), nil
+	case RestartTimeout:
+		r := s.NextRestart
+		if s.Status != StatusExited || r == nil || r.Attempt != c.Attempt || !r.Due.Equal(c.Due) {
+			return Decision{}, nil // canceled, or superseded by another schedule
+		}
+		return Decision{
+			Events:  []Event{StartRequested{Attempt: r.Attempt, At: c.At}},
+			Effects: []Effect{StartTask{Config: s.Config}},
+		}, nil
 	case RecordRemoved:
 		if s.Status != StatusRemoving {
 			return Decision{}, nil
 		}
 		return Decision{Events: []Event{ContainerRemoved{At: c.At}}}, nil
 	case ObserveExit:
-		return decideExit(s, TaskExited{Pid: c.Pid, Code: c.Code, ExitedAt: c.ExitedAt}), nil
+		return withRestart(s, decideExit(s, TaskExited{Pid: c.Pid, Code: c.Code, ExitedAt: c.ExitedAt}), c.At), nil
 	case Reconcile:
-		return decideReconcile(s, c), nil
+		return withRestart(s, decideReconcile(s, c), c.At), nil
 	case nil:
 		return Decision{}, fmt.Errorf("%w: nil command", ErrInvalidArgument)
 	}
@@ -138,7 +157,7 @@ func ValidateConfig(cfg Config) error {
 	if cfg.Cwd != "" && !filepath.IsAbs(cfg.Cwd) {
 		return fmt.Errorf("%w: working directory %q must be an absolute path", ErrInvalidArgument, cfg.Cwd)
 	}
-	return nil
+	return cfg.Restart.Validate()
 }
 
 func decideCreate(s State, c Create) (Decision, error) {
@@ -264,9 +283,20 @@ func decideReconcile(s State, c Reconcile) Decision {
 			return gone("the task vanished from containerd while the supervisor was away")
 		}
 	case StatusExited:
+		var d Decision
 		if o.ContainerExists && (o.Task == TaskStopped || o.Task == TaskCreated) {
-			return Decision{Effects: []Effect{DeleteTask{}}}
+			d.Effects = append(d.Effects, DeleteTask{})
 		}
+		if r := s.NextRestart; r != nil {
+			// A restart was pending: re-arm its timer for the time left.
+			// If containerd lost the container meanwhile, StartTask
+			// creates it again from the journaled config.
+			left := max(r.Due.Sub(c.At), 0)
+			d.Effects = append(d.Effects, ArmRestartTimer{Attempt: r.Attempt, Due: r.Due, After: left})
+		} else if !o.ContainerExists && s.Starts > 0 {
+			d = restartAfterReboot(s, d, c.At)
+		}
+		return d
 	case StatusRemoving:
 		return Decision{Effects: []Effect{DeleteContainer{}}}
 	}

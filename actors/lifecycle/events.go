@@ -27,9 +27,12 @@ type CreateFailed struct {
 	At     time.Time `json:"at"`
 }
 
-// StartRequested is the intent to create and start the task.
+// StartRequested is the intent to create and start the task. Attempt is 0
+// for a start a user asked for, which resets the restart history, and the
+// number of the restart for one the restart policy scheduled.
 type StartRequested struct {
-	At time.Time `json:"at"`
+	Attempt int       `json:"attempt,omitempty"`
+	At      time.Time `json:"at"`
 }
 
 // TaskStarted records that the task's init process runs with Pid.
@@ -62,6 +65,27 @@ type TaskExited struct {
 	Reason   string    `json:"reason,omitempty"`
 }
 
+// RestartScheduled records the restart policy's decision to start the task
+// again at Due: restart number Attempt since a user last started it, at
+// backoff step Step. It is journaled with the exit it follows, so a
+// supervisor that restarts meanwhile re-arms the timer for the time left.
+type RestartScheduled struct {
+	Attempt int       `json:"attempt"`
+	Step    int       `json:"step"`
+	Due     time.Time `json:"due"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
+// RestartCanceled records that a user stopped or killed a container whose
+// restart was pending: the restart will not happen, and the container
+// counts as stopped by the user.
+type RestartCanceled struct {
+	Attempt int       `json:"attempt"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
 // RemoveRequested is the intent to delete the container from containerd,
 // with its bundle dir and logs.
 type RemoveRequested struct {
@@ -82,6 +106,8 @@ func (TaskStarted) eventName() string      { return "TaskStarted" }
 func (StartFailed) eventName() string      { return "StartFailed" }
 func (StopRequested) eventName() string    { return "StopRequested" }
 func (TaskExited) eventName() string       { return "TaskExited" }
+func (RestartScheduled) eventName() string { return "RestartScheduled" }
+func (RestartCanceled) eventName() string  { return "RestartCanceled" }
 func (RemoveRequested) eventName() string  { return "RemoveRequested" }
 func (ContainerRemoved) eventName() string { return "ContainerRemoved" }
 
@@ -97,5 +123,6 @@ func AllEvents() []Event {
 		StartRequested{}, TaskStarted{}, StartFailed{},
 		StopRequested{}, TaskExited{},
 		RemoveRequested{}, ContainerRemoved{},
+		RestartScheduled{}, RestartCanceled{},
 	}
 }

@@ -294,25 +294,50 @@ func canon(t testing.TB, s State) string {
 	return string(b)
 }
 
+// fuzzPolicy picks a restart policy for FuzzLifecycle from b.
+func fuzzPolicy(b, n byte) RestartPolicy {
+	switch b % 6 {
+	case 1:
+		return RestartPolicy{Name: RestartAlways}
+	case 2:
+		return RestartPolicy{Name: RestartOnFailure, MaxRetries: int(n % 4)}
+	case 3:
+		return RestartPolicy{Name: RestartUnlessStopped}
+	case 4:
+		return RestartPolicy{Name: RestartAlways, Delay: 3 * time.Second, MaxDelay: 20 * time.Second, ResetAfter: 5 * time.Second, Jitter: 0.5}
+	case 5:
+		return RestartPolicy{Name: RestartOnFailure, Delay: time.Millisecond}
+	}
+	return RestartPolicy{}
+}
+
 // FuzzLifecycle feeds random command sequences, with effects performed by a
-// simulated containerd whose outcomes are also random, and checks the
-// invariants: Decide never panics and refuses only with its sentinels;
-// every status change is in the transition table; each run's exit is
-// recorded at most once; nothing but Create changes a removed container;
-// reconciling twice decides nothing the second time; and replaying the
-// journaled events (after an encode/decode round trip) gives the live state.
+// simulated containerd whose outcomes are also random and restart timers
+// that fire when the script says, and checks the invariants: Decide never
+// panics and refuses only with its sentinels; every status change is in
+// the transition table; each run's exit is recorded at most once; nothing
+// but Create changes a removed container; a restart is pending only while
+// the container is exited, is scheduled only as its policy allows, and
+// never sooner than the policy's shortest delay; reconciling twice decides
+// nothing the second time; and replaying the journaled events (after an
+// encode/decode round trip) gives the live state.
 func FuzzLifecycle(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
 	f.Add([]byte{0, 0, 1, 1, 4, 4, 2, 2, 9, 7, 3, 3, 0})
 	f.Add([]byte{0, 200, 1, 3, 8, 8, 8, 5, 6, 7})
+	f.Add([]byte{0, 1, 0, 1, 4, 0, 1, 10, 4, 1, 1, 10, 2, 3, 4, 0, 0, 10})
+	f.Add([]byte{0, 2, 3, 1, 4, 0, 7, 10, 4, 0, 7, 10, 4, 0, 7, 10, 11, 1, 2})
+	f.Add([]byte{0, 3, 0, 1, 4, 0, 1, 2, 5, 10, 7, 0, 0, 0, 10, 3, 9})
+	f.Add([]byte{0, 4, 0, 1, 8, 0, 3, 0, 10, 7, 0, 0, 0, 10, 5, 1})
 	f.Fuzz(func(t *testing.T, script []byte) {
 		var (
 			s       State
 			journal []Event
-			nextPid uint32 = 100
-			exits          = map[uint32]int{}
-			clock          = 0
-			pos            = 0
+			nextPid uint32           = 100
+			exits                    = map[uint32]int{}
+			clock                    = 0
+			pos                      = 0
+			timer   *ArmRestartTimer // the restart timer armed last
 		)
 		next := func() byte {
 			if pos >= len(script) {
@@ -349,6 +374,12 @@ func FuzzLifecycle(f *testing.F) {
 						t.Fatalf("exit of pid %d recorded %d times", x.Pid, exits[x.Pid])
 					}
 				}
+				if r, ok := e.(RestartScheduled); ok {
+					checkRestart(t, s, r)
+				}
+				if s.NextRestart != nil && s.Status != StatusExited {
+					t.Fatalf("%T left a restart pending in status %s", e, s.Status)
+				}
 				journal = append(journal, e)
 			}
 			if depth > 3 {
@@ -358,7 +389,7 @@ func FuzzLifecycle(f *testing.F) {
 			for _, eff := range d.Effects {
 				ok := next()%5 != 0
 				now := at(clock)
-				switch eff.(type) {
+				switch e := eff.(type) {
 				case CreateContainer:
 					if ok {
 						step(RecordCreated{At: now}, depth+1)
@@ -376,6 +407,8 @@ func FuzzLifecycle(f *testing.F) {
 					if ok {
 						step(RecordRemoved{At: now}, depth+1)
 					}
+				case ArmRestartTimer:
+					timer = &e
 				}
 			}
 		}
@@ -383,9 +416,11 @@ func FuzzLifecycle(f *testing.F) {
 			op := next()
 			now := at(clock)
 			var c Command
-			switch op % 10 {
+			switch op % 12 {
 			case 0:
-				c = Create{Config: cfg("c"), At: now}
+				conf := cfg("c")
+				conf.Restart = fuzzPolicy(next(), next())
+				c = Create{Config: conf, At: now}
 			case 1:
 				c = Start{At: now}
 			case 2:
@@ -393,7 +428,7 @@ func FuzzLifecycle(f *testing.F) {
 			case 3:
 				c = Kill{Signal: int(next() % 70), At: now}
 			case 4:
-				c = ObserveExit{Pid: s.Pid + uint32(next()%2), Code: int(next()), ExitedAt: now}
+				c = ObserveExit{Pid: s.Pid + uint32(next()%2), Code: int(next()), ExitedAt: now, At: now}
 			case 5:
 				c = Remove{Force: next()%2 == 0, At: now}
 			case 6:
@@ -414,6 +449,14 @@ func FuzzLifecycle(f *testing.F) {
 				continue
 			case 9:
 				c = Start{At: now}
+			case 10: // the restart timer armed last fires
+				if timer == nil {
+					continue
+				}
+				c = RestartTimeout{Attempt: timer.Attempt, Due: timer.Due, At: now}
+				timer = nil
+			case 11: // a timer that matches nothing fires
+				c = RestartTimeout{Attempt: int(next() % 3), Due: now, At: now}
 			}
 			step(c, 0)
 		}
@@ -422,6 +465,29 @@ func FuzzLifecycle(f *testing.F) {
 			t.Fatalf("replay differs from live:\nlive   %s\nreplay %s", canon(t, s), canon(t, replayed))
 		}
 	})
+}
+
+// checkRestart checks a RestartScheduled event r against the state s it
+// was applied to and the container's policy.
+func checkRestart(t *testing.T, s State, r RestartScheduled) {
+	t.Helper()
+	p := s.Config.Restart.withDefaults()
+	delay := r.Due.Sub(r.At)
+	shortest := p.Delay - time.Duration(float64(p.Delay)*p.Jitter)
+	switch {
+	case p.Name == RestartNo:
+		t.Fatalf("restart scheduled under policy no: %+v", r)
+	case p.Name == RestartOnFailure && p.MaxRetries > 0 && r.Attempt > p.MaxRetries:
+		t.Fatalf("restart %d scheduled under %s", r.Attempt, p)
+	case p.Name == RestartOnFailure && s.Exit != nil && s.Exit.Code == 0:
+		t.Fatalf("on-failure restart after exit 0: %+v", r)
+	case delay < shortest || delay <= 0 || delay > p.MaxDelay:
+		t.Fatalf("restart after %v, outside [%v, %v]", delay, shortest, p.MaxDelay)
+	case r.Attempt != s.RestartCount+1:
+		t.Fatalf("attempt %d after %d restarts", r.Attempt, s.RestartCount)
+	case s.StopRequested && p.Name != RestartAlways:
+		t.Fatalf("restart scheduled under %s after a user stop: %+v", p, r)
+	}
 }
 
 func TestAllEventsHaveUniqueNames(t *testing.T) {

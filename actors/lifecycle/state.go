@@ -79,6 +79,8 @@ type Config struct {
 	Env    []string          `json:"env,omitempty"`
 	Cwd    string            `json:"cwd,omitempty"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// Restart is the restart policy; the zero value is "no".
+	Restart RestartPolicy `json:"restart,omitzero"`
 }
 
 // Exit is how a task ended.
@@ -107,6 +109,15 @@ type State struct {
 	// the timer.
 	StopDeadline time.Time `json:"stop_deadline,omitzero"`
 	Error        string    `json:"error,omitempty"` // the last failure, for inspect
+	// RestartCount is how many times the restart policy started the task
+	// since a user last started it (docker's RestartCount).
+	RestartCount int `json:"restart_count,omitempty"`
+	// BackoffStep is the backoff step of the last scheduled restart: its
+	// delay was the policy's Delay×2^BackoffStep, capped.
+	BackoffStep int `json:"backoff_step,omitempty"`
+	// NextRestart is the restart the policy scheduled, nil when none is
+	// pending. It is only ever set while the container is exited.
+	NextRestart *PendingRestart `json:"next_restart,omitempty"`
 }
 
 // Alive reports whether the container may have a running task.

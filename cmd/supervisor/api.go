@@ -40,6 +40,7 @@ type Backend interface {
 	List(ctx context.Context) ([]lifecycle.State, error)
 	Wait(ctx context.Context, id string, cond actors.WaitCondition) (lifecycle.State, error)
 	LogPath(id string) string
+	Health(ctx context.Context) (vigil.Health, error)
 }
 
 var _ Backend = (*vigil.Supervisor)(nil)
@@ -86,6 +87,9 @@ type infoJSON struct {
 	Version           string `json:"version"`
 	Containers        int    `json:"containers"`
 	Running           int    `json:"running"`
+	// Health: whether containerd answers, its version, the last complete
+	// reconcile.
+	Health vigil.Health `json:"health"`
 }
 
 // errorJSON is the body of every error answer.
@@ -379,7 +383,7 @@ func queryCount(r *http.Request, name string, def int) (int, error) {
 // Handlers.
 
 func (s *server) getInfo(w http.ResponseWriter, r *http.Request) error {
-	states, err := s.b.List(r.Context())
+	h, err := s.b.Health(r.Context())
 	if err != nil {
 		return err
 	}
@@ -388,12 +392,9 @@ func (s *server) getInfo(w http.ResponseWriter, r *http.Request) error {
 		ContainerdAddress: s.info.ContainerdAddress,
 		StateDir:          s.info.StateDir,
 		Version:           s.info.Version,
-		Containers:        len(states),
-	}
-	for _, st := range states {
-		if st.Alive() {
-			info.Running++
-		}
+		Containers:        h.Containers,
+		Running:           h.Running,
+		Health:            h,
 	}
 	writeJSON(w, http.StatusOK, info)
 	return nil

@@ -42,6 +42,18 @@ type stub struct {
 
 var _ Backend = (*stub)(nil)
 
+// Health counts what list returns; containerd is always reachable.
+func (s *stub) Health(ctx context.Context) (vigil.Health, error) {
+	list, err := s.List(ctx)
+	h := vigil.Health{ContainerdReachable: true, ContainerdVersion: "stub", Containers: len(list)}
+	for _, st := range list {
+		if st.Alive() {
+			h.Running++
+		}
+	}
+	return h, err
+}
+
 func (s *stub) record(format string, a ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -512,7 +512,17 @@ var infoCommand = &command{
 			tw := tabwriter.NewWriter(a.stdout, 0, 8, 2, ' ', 0)
 			fmt.Fprintf(tw, "Socket:\t%s\n", a.cfg.Socket)
 			fmt.Fprintf(tw, "Namespace:\t%s\n", info.Namespace)
-			fmt.Fprintf(tw, "Containerd:\t%s\n", info.ContainerdAddress)
+			h := info.Health
+			if h.ContainerdReachable {
+				fmt.Fprintf(tw, "Containerd:\t%s (reachable, version %s)\n", info.ContainerdAddress, h.ContainerdVersion)
+			} else {
+				fmt.Fprintf(tw, "Containerd:\t%s (UNREACHABLE: %s)\n", info.ContainerdAddress, h.ContainerdError)
+			}
+			if h.LastReconcile.IsZero() {
+				fmt.Fprintf(tw, "Last reconcile:\tnone yet\n")
+			} else {
+				fmt.Fprintf(tw, "Last reconcile:\t%s (%s)\n", h.LastReconcile.Local().Format(time.RFC3339), ago(time.Now(), h.LastReconcile))
+			}
 			fmt.Fprintf(tw, "State dir:\t%s\n", info.StateDir)
 			fmt.Fprintf(tw, "Version:\t%s\n", info.Version)
 			fmt.Fprintf(tw, "Containers:\t%d (%d running)\n", info.Containers, info.Running)

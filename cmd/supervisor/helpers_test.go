@@ -120,11 +120,28 @@ func startDaemon(t *testing.T, stateDir, namespace string) *daemon {
 // startDaemonAt is startDaemon on a given socket path.
 func startDaemonAt(t *testing.T, socket, stateDir, namespace string) *daemon {
 	t.Helper()
+	return startDaemonWith(t, testenv.Containerd(t), socket, stateDir, namespace)
+}
+
+// startDaemonOn is startDaemon with the containerd at address, which need
+// not be up.
+func startDaemonOn(t *testing.T, address, stateDir, namespace string) *daemon {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "vg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return startDaemonWith(t, address, filepath.Join(dir, "sock"), stateDir, namespace)
+}
+
+func startDaemonWith(t *testing.T, address, socket, stateDir, namespace string) *daemon {
+	t.Helper()
 	d := &daemon{
 		Socket:    socket,
 		StateDir:  stateDir,
 		Namespace: namespace,
-		Address:   testenv.Containerd(t),
+		Address:   address,
 		Stderr:    new(bytes.Buffer),
 		binary:    buildBinary(t),
 		exited:    make(chan struct{}),

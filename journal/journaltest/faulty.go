@@ -12,15 +12,21 @@ var ErrInjected = errors.New("journaltest: injected fault")
 
 // Faulty is a Store that fails on demand, to test how callers handle journal
 // errors. A failed call is not passed on to Store, so, as the contract
-// demands, a failed append stores nothing. With no hooks set it passes
-// everything through.
+// demands, a failed append (snapshot, retirement) stores nothing. With no
+// hooks set it passes everything through.
 type Faulty struct {
 	Store journal.Store
 	// FailAppend, if set, is called before each append; a non-nil error fails
 	// the append with an error wrapping both ErrInjected and that error.
 	FailAppend func(container string, events []any) error
-	// FailReplay, if set, is called before each replay, in the same way.
+	// FailReplay, if set, is called before each replay and each recovery,
+	// in the same way.
 	FailReplay func(container string) error
+	// FailSnapshot, if set, is called before each SaveSnapshot, in the same
+	// way.
+	FailSnapshot func(container string, seq uint64) error
+	// FailRetire, if set, is called before each Retire, in the same way.
+	FailRetire func(container string, seq uint64) error
 }
 
 var _ journal.Store = (*Faulty)(nil)
@@ -43,6 +49,36 @@ func (f *Faulty) Replay(container string, fn func(journal.Record) error) error {
 		}
 	}
 	return f.Store.Replay(container, fn)
+}
+
+// Recover implements journal.Store.
+func (f *Faulty) Recover(container string, snap func(journal.Snapshot) error, fn func(journal.Record) error) error {
+	if f.FailReplay != nil {
+		if err := f.FailReplay(container); err != nil {
+			return fmt.Errorf("journal: recover %q: %w: %w", container, ErrInjected, err)
+		}
+	}
+	return f.Store.Recover(container, snap, fn)
+}
+
+// SaveSnapshot implements journal.Store.
+func (f *Faulty) SaveSnapshot(container string, seq uint64, state any) error {
+	if f.FailSnapshot != nil {
+		if err := f.FailSnapshot(container, seq); err != nil {
+			return fmt.Errorf("journal: snapshot %q: %w: %w", container, ErrInjected, err)
+		}
+	}
+	return f.Store.SaveSnapshot(container, seq, state)
+}
+
+// Retire implements journal.Store.
+func (f *Faulty) Retire(container string, seq uint64) error {
+	if f.FailRetire != nil {
+		if err := f.FailRetire(container, seq); err != nil {
+			return fmt.Errorf("journal: retire %q: %w: %w", container, ErrInjected, err)
+		}
+	}
+	return f.Store.Retire(container, seq)
 }
 
 // Containers implements journal.Store.

@@ -1,6 +1,7 @@
 // Package journaltest holds what tests of journal stores and of their
-// callers share: the contract suite every journal.Store must pass (Run), a
-// Store that fails on demand (Faulty), and a settable clock.
+// callers share: the contract suite every journal.Store must pass (Run,
+// and RunRetention for stores that delete retired containers), a Store
+// that fails on demand (Faulty), and a settable clock.
 //
 // It is imported by tests only; it never touches files or the network
 // itself, and it registers a few event types of its own (under the names
@@ -92,6 +93,9 @@ func Run(t *testing.T, open func(t *testing.T) journal.Store) {
 		{"ConcurrentAppends", testConcurrent},
 		{"ReplayCallbackError", testReplayCallbackError},
 		{"ReplayMayAppend", testReplayMayAppend},
+		{"SnapshotRecover", testSnapshotRecover},
+		{"SnapshotRefusals", testSnapshotRefusals},
+		{"Retire", testRetire},
 		{"Closed", testClosed},
 		{"CloseDuringAppends", testCloseDuringAppends},
 	}
@@ -520,6 +524,18 @@ func testClosed(t *testing.T, s journal.Store) {
 	if _, err := s.Containers(); !errors.Is(err, journal.ErrClosed) {
 		t.Errorf("Containers after Close: %v, want ErrClosed", err)
 	}
+	if err := s.SaveSnapshot("c", 1, Noted{}); !errors.Is(err, journal.ErrClosed) {
+		t.Errorf("SaveSnapshot after Close: %v, want ErrClosed", err)
+	}
+	if err := s.Retire("c", 1); !errors.Is(err, journal.ErrClosed) {
+		t.Errorf("Retire after Close: %v, want ErrClosed", err)
+	}
+	called = false
+	err = s.Recover("c", func(journal.Snapshot) error { called = true; return nil },
+		func(journal.Record) error { called = true; return nil })
+	if !errors.Is(err, journal.ErrClosed) || called {
+		t.Errorf("Recover after Close: %v (callback called: %v), want ErrClosed", err, called)
+	}
 	if err := s.Close(); !errors.Is(err, journal.ErrClosed) {
 		t.Errorf("second Close: %v, want ErrClosed", err)
 	}
@@ -563,5 +579,318 @@ func testCloseDuringAppends(t *testing.T, s journal.Store) {
 	case <-finished:
 	case <-time.After(30 * time.Second):
 		t.Fatal("appends still running 30s after Close")
+	}
+}
+
+// Recovered is what Recover handed out: the snapshot, if any, and the
+// records after it.
+type Recovered struct {
+	Snapshot *journal.Snapshot
+	Records  []journal.Record
+}
+
+// RecoverAll runs Recover on container, failing t on error.
+func RecoverAll(t testing.TB, s journal.Store, container string) Recovered {
+	t.Helper()
+	var out Recovered
+	err := s.Recover(container, func(sn journal.Snapshot) error {
+		if out.Snapshot != nil || len(out.Records) > 0 {
+			t.Errorf("Recover(%q): snapshot handed out twice or after records", container)
+		}
+		out.Snapshot = &sn
+		return nil
+	}, func(r journal.Record) error {
+		out.Records = append(out.Records, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Recover(%q): %v", container, err)
+	}
+	return out
+}
+
+// seqs returns the sequence numbers of recs.
+func seqs(recs []journal.Record) []uint64 {
+	out := make([]uint64, len(recs))
+	for i, r := range recs {
+		out[i] = r.Seq
+	}
+	return out
+}
+
+func counted(from, to int) []any {
+	var evs []any
+	for n := from; n <= to; n++ {
+		evs = append(evs, Counted{N: n})
+	}
+	return evs
+}
+
+// testSnapshotRecover checks that Recover hands out the newest snapshot
+// and only the records after it, that Replay still hands out every record,
+// and that a snapshot is isolated to its container.
+func testSnapshotRecover(t *testing.T, s journal.Store) {
+	clock := ClockFor(t)
+	mustAppend(t, s, "c", counted(1, 5)...)
+	mustAppend(t, s, "d", counted(1, 2)...)
+
+	got := RecoverAll(t, s, "c")
+	if got.Snapshot != nil || !slices.Equal(seqs(got.Records), []uint64{1, 2, 3, 4, 5}) {
+		t.Fatalf("Recover without a snapshot: snapshot %v, records %v; want none and 1 to 5", got.Snapshot, seqs(got.Records))
+	}
+
+	clock.Advance(time.Minute)
+	at := clock.Now()
+	state := Noted{Text: "after three", Inner: Inner{Name: "n", Ratio: 3}, Values: []int64{1, 2, 3}}
+	if err := s.SaveSnapshot("c", 3, state); err != nil {
+		t.Fatalf("SaveSnapshot: %v", err)
+	}
+	got = RecoverAll(t, s, "c")
+	if got.Snapshot == nil {
+		t.Fatal("Recover after SaveSnapshot handed out no snapshot")
+	}
+	sn := *got.Snapshot
+	if sn.Container != "c" || sn.Seq != 3 || !sn.Time.Equal(at) || sn.Version != journal.FormatVersion || !reflect.DeepEqual(sn.State, state) {
+		t.Errorf("snapshot = %+v, want container \"c\", seq 3, time %v, version %d, state %+v", sn, at, journal.FormatVersion, state)
+	}
+	if !slices.Equal(seqs(got.Records), []uint64{4, 5}) {
+		t.Errorf("Recover handed out records %v after a snapshot covering 3, want [4 5]", seqs(got.Records))
+	}
+	for _, r := range got.Records {
+		if r.Event != (Counted{N: int(r.Seq)}) {
+			t.Errorf("record %d holds %#v", r.Seq, r.Event)
+		}
+	}
+	if all := ReplayAll(t, s, "c"); len(all) != 5 {
+		t.Errorf("Replay after a snapshot handed out %d records, want all 5", len(all))
+	}
+	if d := RecoverAll(t, s, "d"); d.Snapshot != nil || len(d.Records) != 2 {
+		t.Errorf("the snapshot of \"c\" shows in \"d\": %+v", d)
+	}
+
+	mustAppend(t, s, "c", counted(6, 6)...)
+	if got := RecoverAll(t, s, "c"); got.Snapshot == nil || got.Snapshot.Seq != 3 || !slices.Equal(seqs(got.Records), []uint64{4, 5, 6}) {
+		t.Errorf("after another append, Recover handed out %+v", got)
+	}
+	// A snapshot at the last record, and one replacing it at the same seq.
+	for i, text := range []string{"six", "six again"} {
+		if err := s.SaveSnapshot("c", 6, Noted{Text: text}); err != nil {
+			t.Fatalf("SaveSnapshot %d at the last record: %v", i, err)
+		}
+	}
+	got = RecoverAll(t, s, "c")
+	if got.Snapshot == nil || got.Snapshot.Seq != 6 || got.Snapshot.State.(Noted).Text != "six again" || len(got.Records) != 0 {
+		t.Errorf("with a snapshot at the last record, Recover handed out %+v, want the newest snapshot and no records", got)
+	}
+
+	// An error from the snapshot callback stops the recovery as is.
+	stop := errors.New("stop")
+	called := false
+	err := s.Recover("c", func(journal.Snapshot) error { return stop }, func(journal.Record) error { called = true; return nil })
+	if err != stop || called {
+		t.Errorf("Recover with a failing snapshot callback: %v (records visited: %v), want the callback's error", err, called)
+	}
+	if got := RecoverAll(t, s, "never-written"); got.Snapshot != nil || len(got.Records) != 0 {
+		t.Errorf("Recover of a container without records: %+v", got)
+	}
+}
+
+// testSnapshotRefusals checks that a snapshot the records do not allow is
+// refused and leaves the current one in place.
+func testSnapshotRefusals(t *testing.T, s journal.Store) {
+	mustAppend(t, s, "c", counted(1, 4)...)
+	if err := s.SaveSnapshot("c", 3, Noted{Text: "three"}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name      string
+		container string
+		seq       uint64
+		state     any
+		want      error
+	}{
+		{"seq 0", "c", 0, Noted{}, journal.ErrSeqRange},
+		{"beyond the last record", "c", 5, Noted{}, journal.ErrSeqRange},
+		{"older than the current snapshot", "c", 2, Noted{}, journal.ErrSeqRange},
+		{"container without records", "empty", 1, Noted{}, journal.ErrSeqRange},
+		{"unregistered state", "c", 4, unregistered{X: 1}, journal.ErrUnknownType},
+		{"pointer state", "c", 4, &Noted{}, journal.ErrUnknownType},
+		{"empty container name", "", 1, Noted{}, journal.ErrInvalidContainer},
+	}
+	for _, tc := range cases {
+		if err := s.SaveSnapshot(tc.container, tc.seq, tc.state); !errors.Is(err, tc.want) {
+			t.Errorf("%s: SaveSnapshot: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	got := RecoverAll(t, s, "c")
+	if got.Snapshot == nil || got.Snapshot.Seq != 3 || got.Snapshot.State.(Noted).Text != "three" || !slices.Equal(seqs(got.Records), []uint64{4}) {
+		t.Errorf("after refused snapshots, Recover handed out %+v, want the snapshot at 3 and record 4", got)
+	}
+	if names, err := s.Containers(); err != nil || !slices.Equal(names, []string{"c"}) {
+		t.Errorf("refused snapshots changed the containers: %q, %v", names, err)
+	}
+}
+
+// testRetire checks what a store without a Retention does with retirement
+// marks: it keeps everything, refuses a mark not at the last record, and
+// lets a retired container be appended to again.
+func testRetire(t *testing.T, s journal.Store) {
+	mustAppend(t, s, "c", counted(1, 3)...)
+	for _, seq := range []uint64{0, 2, 4} {
+		if err := s.Retire("c", seq); !errors.Is(err, journal.ErrSeqRange) {
+			t.Errorf("Retire at %d with 3 records: %v, want ErrSeqRange", seq, err)
+		}
+	}
+	if err := s.Retire("none", 1); !errors.Is(err, journal.ErrSeqRange) {
+		t.Errorf("Retire of a container without records: %v, want ErrSeqRange", err)
+	}
+	if err := s.Retire("", 1); !errors.Is(err, journal.ErrInvalidContainer) {
+		t.Errorf("Retire of an empty name: %v, want ErrInvalidContainer", err)
+	}
+	for range 2 {
+		if err := s.Retire("c", 3); err != nil {
+			t.Fatalf("Retire at the last record: %v", err)
+		}
+	}
+	if names, err := s.Containers(); err != nil || !slices.Equal(names, []string{"c"}) {
+		t.Errorf("a retired container is listed until deleted: Containers() = %q, %v", names, err)
+	}
+	if recs := ReplayAll(t, s, "c"); len(recs) != 3 {
+		t.Errorf("a retired container replays %d records, want 3", len(recs))
+	}
+	// The ID is used again.
+	if r := mustAppend(t, s, "c", Counted{N: 4}); r[0].Seq != 4 {
+		t.Errorf("append after retirement got seq %d, want 4", r[0].Seq)
+	}
+	if err := s.Retire("c", 3); !errors.Is(err, journal.ErrSeqRange) {
+		t.Errorf("Retire at an old last record: %v, want ErrSeqRange", err)
+	}
+	if err := s.Retire("c", 4); err != nil {
+		t.Errorf("Retire again at the new last record: %v", err)
+	}
+	CheckSequence(t, "c", ReplayAll(t, s, "c"))
+}
+
+// RunRetention runs the contract of Retention against the stores open
+// returns: open is called once per subtest and must return an empty store
+// with retention r whose clock is ClockFor(t).Now. Retired containers must
+// be gone once the Retire call that put them beyond the retention returns.
+func RunRetention(t *testing.T, open func(t *testing.T, r journal.Retention) journal.Store) {
+	RegisterEvents()
+	tests := []struct {
+		name string
+		r    journal.Retention
+		fn   func(t *testing.T, s journal.Store)
+	}{
+		{"KeepCount", journal.Retention{KeepCount: 2}, testKeepCount},
+		{"KeepFor", journal.Retention{KeepFor: time.Hour}, testKeepFor},
+		{"AppendCancelsRetirement", journal.Retention{KeepCount: 1}, testAppendCancels},
+		{"IDUsedAfterDeletion", journal.Retention{KeepCount: 1}, testIDAfterDeletion},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, tc.r)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil && !errors.Is(err, journal.ErrClosed) {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			tc.fn(t, s)
+		})
+	}
+}
+
+// retire appends two records to container, snapshots it and retires it.
+func retire(t *testing.T, s journal.Store, container string) {
+	t.Helper()
+	mustAppend(t, s, container, Counted{N: 1}, Counted{N: 2})
+	if err := s.SaveSnapshot(container, 2, Noted{Text: container}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Retire(container, 2); err != nil {
+		t.Fatalf("Retire(%q): %v", container, err)
+	}
+}
+
+func wantContainers(t *testing.T, s journal.Store, want ...string) {
+	t.Helper()
+	names, err := s.Containers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(names, want) {
+		t.Errorf("Containers() = %q, want %q", names, want)
+	}
+}
+
+// wantGone checks that nothing of container is left: no records and no
+// snapshot.
+func wantGone(t *testing.T, s journal.Store, container string) {
+	t.Helper()
+	if got := RecoverAll(t, s, container); got.Snapshot != nil || len(got.Records) != 0 {
+		t.Errorf("%q was deleted, but Recover hands out %+v", container, got)
+	}
+}
+
+func testKeepCount(t *testing.T, s journal.Store) {
+	clock := ClockFor(t)
+	mustAppend(t, s, "live", Counted{N: 1})
+	for _, c := range []string{"a", "b", "c", "d"} {
+		retire(t, s, c)
+		clock.Advance(time.Second)
+	}
+	wantContainers(t, s, "c", "d", "live")
+	wantGone(t, s, "a")
+	wantGone(t, s, "b")
+	if got := RecoverAll(t, s, "d"); got.Snapshot == nil || got.Snapshot.State.(Noted).Text != "d" {
+		t.Errorf("a kept retired container lost its snapshot: %+v", got)
+	}
+	clock.Advance(1000 * time.Hour)
+	retire(t, s, "e")
+	wantContainers(t, s, "d", "e", "live")
+}
+
+func testKeepFor(t *testing.T, s journal.Store) {
+	clock := ClockFor(t)
+	mustAppend(t, s, "live", Counted{N: 1})
+	retire(t, s, "a")
+	clock.Advance(30 * time.Minute)
+	retire(t, s, "b")
+	wantContainers(t, s, "a", "b", "live")
+	clock.Advance(31 * time.Minute) // a: 61 minutes, b: 31
+	retire(t, s, "c")
+	wantContainers(t, s, "b", "c", "live")
+	wantGone(t, s, "a")
+	clock.Advance(2 * time.Hour)
+	retire(t, s, "d") // b and c expire; d was just retired
+	wantContainers(t, s, "d", "live")
+}
+
+func testAppendCancels(t *testing.T, s journal.Store) {
+	clock := ClockFor(t)
+	retire(t, s, "a")
+	clock.Advance(time.Second)
+	mustAppend(t, s, "a", Counted{N: 3}) // "a" is created again
+	retire(t, s, "b")
+	clock.Advance(time.Second)
+	retire(t, s, "c")
+	wantContainers(t, s, "a", "c")
+	if recs := ReplayAll(t, s, "a"); len(recs) != 3 {
+		t.Errorf("a container appended to after its retirement lost records: %d left, want 3", len(recs))
+	}
+}
+
+func testIDAfterDeletion(t *testing.T, s journal.Store) {
+	clock := ClockFor(t)
+	retire(t, s, "a")
+	clock.Advance(time.Second)
+	retire(t, s, "b")
+	wantGone(t, s, "a")
+	r := mustAppend(t, s, "a", Counted{N: 1})
+	if r[0].Seq != 1 {
+		t.Errorf("the first record of a deleted container's ID used again got seq %d, want 1", r[0].Seq)
+	}
+	if got := RecoverAll(t, s, "a"); got.Snapshot != nil || len(got.Records) != 1 {
+		t.Errorf("the ID used again recovers %+v, want one record and no snapshot", got)
 	}
 }

@@ -1,0 +1,78 @@
+package lifecycle
+
+import (
+	"math"
+	"time"
+)
+
+// withRestart adds the restart policy's decision to d when d records the
+// end of a run (the container becomes exited: an exit, a failed start, a
+// task that vanished): the RestartScheduled event, journaled with the exit
+// in the same append, and the timer. at is the clock value of the command.
+//
+// A container that was only created is not restarted when containerd
+// loses it (docker restarts only containers that were started before),
+// and one being removed never is.
+func withRestart(s State, d Decision, at time.Time) Decision {
+	if len(d.Events) == 0 || s.Status == StatusExited || s.Status == StatusCreated {
+		return d
+	}
+	after := Replay(s, d.Events)
+	if after.Status != StatusExited || after.Exit == nil {
+		return d
+	}
+	h := RestartHistory{
+		Restarts:      s.RestartCount,
+		Step:          s.BackoffStep,
+		Code:          after.Exit.Code,
+		StoppedByUser: after.StopRequested,
+	}
+	started := s.Status == StatusRunning
+	for _, e := range d.Events {
+		switch e := e.(type) {
+		case TaskStarted:
+			started = true
+		case StartFailed:
+			h.Kind = ExitStartFailed
+		case TaskExited:
+			if e.Reason != "" { // vigil, not the process, decided the code
+				h.Kind = ExitVanished
+			}
+		}
+	}
+	if started && h.Kind != ExitStartFailed {
+		h.Ran = max(after.Exit.At.Sub(after.StartedAt), 0)
+	}
+	return schedule(s, d, h, at)
+}
+
+// restartAfterReboot decides, for an exited container that containerd no
+// longer has and whose restart is not pending, whether the host reboot
+// that lost it is a reason to start it again: always and unless-stopped
+// (the latter unless a user stopped it) say yes. The StartTask of the
+// restart creates the container again from the journaled config.
+func restartAfterReboot(s State, d Decision, at time.Time) Decision {
+	h := RestartHistory{
+		Restarts:      s.RestartCount,
+		Step:          s.BackoffStep,
+		Kind:          ExitVanished,
+		Code:          ExitCodeUnknown,
+		StoppedByUser: s.StopRequested,
+		Ran:           math.MaxInt64, // a new boot: the backoff starts over
+	}
+	return schedule(s, d, h, at)
+}
+
+func schedule(s State, d Decision, h RestartHistory, at time.Time) Decision {
+	p := PlanRestart(s.Config.Restart, h, at, RestartSeed(s.ID, h.Restarts+1))
+	if !p.Restart {
+		return d
+	}
+	d.Events = append(d.Events, RestartScheduled{Attempt: p.Attempt, Step: p.Step, Due: p.Due, Reason: p.Reason, At: at})
+	d.Effects = append(d.Effects, ArmRestartTimer{Attempt: p.Attempt, Due: p.Due, After: p.Delay})
+	return d
+}
+
+func cancelRestart(r *PendingRestart, why string, at time.Time) Decision {
+	return Decision{Events: []Event{RestartCanceled{Attempt: r.Attempt, Reason: why, At: at}}}
+}
