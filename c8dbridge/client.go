@@ -104,25 +104,13 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 // Unavailable-class error; a Config that is not usable gives
 // InvalidArgument.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	if cfg.Runtime == "" {
-		cfg.Runtime = DefaultRuntime
-	}
-	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = DefaultDialTimeout
-	}
-	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("c8dbridge: dial: %w", err)
-	}
-	c, err := client.New(cfg.Address,
-		client.WithDefaultNamespace(cfg.Namespace),
-		client.WithDefaultRuntime(cfg.Runtime),
-		client.WithTimeout(cfg.DialTimeout))
+	c, err := New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("c8dbridge: dial %s: %w: %w", cfg.Address, errdefs.ErrUnavailable, err)
+		return nil, err
 	}
 	// The connection is made lazily: ask for the version to see that
 	// containerd is there and answers.
-	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	pctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
 	if _, err := c.Version(pctx); err != nil {
 		c.Close()
@@ -135,7 +123,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		return nil, fmt.Errorf("c8dbridge: dial %s: containerd did not answer: %w", cfg.Address, err)
 	}
-	return &Client{cfg: cfg, c: c}, nil
+	return c, nil
 }
 
 func (cfg Config) validate() error {

@@ -14,20 +14,6 @@ import (
 	"github.com/vigilhq/vigil/stdio"
 )
 
-// inspectOne runs `inspect id` and decodes the one state it prints.
-func inspectOne(t *testing.T, d *daemon, id string) containerJSON {
-	t.Helper()
-	out, errOut, code := d.CLI(t, "inspect", id)
-	if code != 0 {
-		t.Fatalf("inspect %s: exit %d: %s", id, code, errOut)
-	}
-	var states []containerJSON
-	if err := json.Unmarshal([]byte(out), &states); err != nil || len(states) != 1 {
-		t.Fatalf("inspect %s printed %q: %v", id, out, err)
-	}
-	return states[0]
-}
-
 // output reads a container's log straight from the state dir and returns
 // the text it captured, in order.
 func output(t *testing.T, stateDir, id string) string {
@@ -127,7 +113,7 @@ func TestKill9WhileWritingLosesNoLine(t *testing.T) {
 
 	d2 := startDaemon(t, state, ns)
 	t.Cleanup(func() { d2.CLI(t, "rm", "-f", id) })
-	if st := inspectOne(t, d2, id); st.Status != "running" {
+	if st := inspect(t, d2, id); st.Status != "running" {
 		t.Fatalf("after restart the container is %s, want running", st.Status)
 	}
 	ps, _, _ := d2.CLI(t, "ps")
@@ -171,7 +157,7 @@ func TestExitWhileDaemonDownIsRecorded(t *testing.T) {
 		"/bin/sh", "-c", "sleep 1; exit 7"); code != 0 {
 		t.Fatalf("run: %s", errOut)
 	}
-	started := inspectOne(t, d1, id)
+	started := inspect(t, d1, id)
 	if started.Status != "running" {
 		t.Fatalf("container is %s, want running", started.Status)
 	}
@@ -181,7 +167,7 @@ func TestExitWhileDaemonDownIsRecorded(t *testing.T) {
 
 	d2 := startDaemon(t, state, ns)
 	t.Cleanup(func() { d2.CLI(t, "rm", "-f", id) })
-	st := inspectOne(t, d2, id)
+	st := inspect(t, d2, id)
 	if st.Status != "exited" || st.Exit == nil || st.Exit.Code != 7 {
 		t.Fatalf("after restart: status %s, exit %+v; want exited with code 7", st.Status, st.Exit)
 	}
