@@ -65,6 +65,24 @@ type Config struct {
 	Clock func() time.Time
 	// RequestTimeout bounds one request to an actor; 0 is one minute.
 	RequestTimeout time.Duration
+
+	// SnapshotEvery is how many journal records of a container may follow
+	// its newest snapshot before another is saved: recovery replays at
+	// most that many per container. 0 is actors.DefaultSnapshotEvery;
+	// negative, never.
+	SnapshotEvery int
+	// RetainRemovedFor and RetainRemovedCount bound the journal history
+	// kept of removed containers, for reading after the fact (`supervisor
+	// journal dump`): it is deleted once older than RetainRemovedFor or
+	// beyond the RetainRemovedCount most recently removed. 0 is
+	// DefaultRetainRemovedFor, DefaultRetainRemovedCount; negative, no
+	// limit of that kind.
+	RetainRemovedFor   time.Duration
+	RetainRemovedCount int
+	// RecoverIntact starts the supervisor even when the journal of some
+	// containers cannot be replayed: those are kept as they are and
+	// refuse commands. Without it, Open fails with ErrJournalDamaged.
+	RecoverIntact bool
 }
 
 // Supervisor is an open vigil supervisor.
@@ -125,7 +143,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 			s.Close()
 		}
 	}()
-	s.journal, err = journal.Open(filepath.Join(cfg.StateDir, "journal.db"), journal.Options{Clock: cfg.Clock})
+	s.journal, err = journal.Open(filepath.Join(cfg.StateDir, JournalFile), journal.Options{Clock: cfg.Clock, Retention: cfg.retention()})
 	if err != nil {
 		return nil, fmt.Errorf("vigil: %w", err)
 	}
@@ -152,6 +170,8 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		Log:         cfg.Logger,
 		LogPath:     s.LogPath,
 		CallTimeout: 30 * time.Second,
+
+		SnapshotEvery: cfg.SnapshotEvery, // journal settings
 	}
 	s.sup, err = s.system.Root.SpawnNamed(actors.NewSupervisorProps(deps), "containers")
 	if err != nil {
@@ -200,10 +220,8 @@ func (s *Supervisor) recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("vigil: list journaled containers: %w", err)
 	}
-	for _, id := range ids {
-		if _, err := s.spawn(ctx, id, false); err != nil {
-			return fmt.Errorf("vigil: recover container %q: %w", id, err)
-		}
+	if err := s.spawnReplayed(ctx, ids); err != nil { // journalcheck.go
+		return err
 	}
 	s.log.Info("replayed the journal", "containers", len(ids))
 	return nil
@@ -506,15 +524,21 @@ func (s *Supervisor) Inspect(ctx context.Context, id string) (lifecycle.State, e
 
 // List returns the state of every container, sorted by ID.
 func (s *Supervisor) List(ctx context.Context) ([]lifecycle.State, error) {
-	_, pids, err := s.list(ctx)
+	ids, pids, err := s.list(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]lifecycle.State, 0, len(pids))
-	for _, pid := range pids {
+	for i, pid := range pids {
 		st, err := s.request(ctx, pid, actors.Inspect{})
 		if errors.Is(err, ErrNotFound) {
 			continue // removed meanwhile
+		}
+		if errors.Is(err, actors.ErrReplay) {
+			// Kept as it is by Config.RecoverIntact: listed with its error.
+			st.ID, st.Error = ids[i], err.Error()
+			out = append(out, st)
+			continue
 		}
 		if err != nil {
 			return nil, err

@@ -13,7 +13,6 @@ import (
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/c8dbridge"
-	"github.com/vigilhq/vigil/journal"
 )
 
 // ErrReplay wraps a journal that could not be replayed: the actor refuses
@@ -33,8 +32,10 @@ type container struct {
 	incarnation int // 1 on first start, more after a panic restarted it
 
 	state   lifecycle.State
-	exits   int   // TaskExited events applied since the actor started
-	broken  error // replay failure
+	exits   int    // TaskExited events applied since the actor started
+	broken  error  // replay failure
+	lastSeq uint64 // the container's last journal record
+	snapSeq uint64 // the last record its newest snapshot covers (snapshot.go)
 	waiters []waiter
 	timer   *time.Timer
 	// restartTimer is the timer of the pending restart (State.NextRestart).
@@ -138,15 +139,7 @@ func (c *container) Receive(ctx actor.Context) {
 
 // recover rebuilds the state from the journal.
 func (c *container) recover() {
-	var s lifecycle.State
-	err := c.deps.Journal.Replay(c.id, func(r journal.Record) error {
-		e, ok := r.Event.(lifecycle.Event)
-		if !ok {
-			return fmt.Errorf("record %d holds %T, not a lifecycle event", r.Seq, r.Event)
-		}
-		s = lifecycle.Apply(s, e)
-		return nil
-	})
+	s, err := c.replayJournal() // from the newest snapshot on
 	if err != nil {
 		c.broken = fmt.Errorf("%w: container %q: %w", ErrReplay, c.id, err)
 		c.log().Error("cannot replay the journal; refusing commands", "err", err)
@@ -184,7 +177,8 @@ func (c *container) handle(ctx actor.Context, cmd lifecycle.Command) error {
 		for i, e := range d.Events {
 			events[i] = e
 		}
-		if _, err := c.deps.Journal.Append(c.id, events...); err != nil {
+		recs, err := c.deps.Journal.Append(c.id, events...)
+		if err != nil {
 			return fmt.Errorf("actors: container %q: journal: %w", c.id, err)
 		}
 		for _, e := range d.Events {
@@ -199,6 +193,7 @@ func (c *container) handle(ctx actor.Context, cmd lifecycle.Command) error {
 				c.log().Info("restart canceled", "attempt", x.Attempt, "reason", x.Reason)
 			}
 		}
+		c.journaled(recs) // snapshot, retirement (snapshot.go)
 		if c.state.NextRestart == nil {
 			c.stopRestartTimer() // canceled, replaced by a start, or done
 		}

@@ -28,7 +28,16 @@
 // reply never reports a state the journal does not hold. After a crash, or
 // a panic of the actor itself, the actor's state is rebuilt by replaying
 // the journal with lifecycle.Apply, and the Reconcile command records what
-// containerd did meanwhile.
+// containerd did meanwhile. Timers are intents too: a stop's SIGKILL
+// deadline (StopRequested) and a pending restart (RestartScheduled) are
+// journaled, and Reconcile re-arms their timers for the time left.
+//
+// After an append that leaves Deps.SnapshotEvery records since the last
+// snapshot, the actor saves its state as the container's snapshot, and
+// once the container is removed it retires its history (snapshot.go):
+// replay starts from the newest snapshot, and the journal may delete the
+// history of removed containers. Neither is part of the order above: a
+// failure there is logged, and the command stands.
 //
 // It never talks to containerd except through c8dbridge.Runtime, and never
 // reads the clock except through Deps.Clock.

@@ -35,6 +35,9 @@ type Deps struct {
 	Log         *slog.Logger
 	LogPath     func(id string) string // the JSON-lines log of a container
 	CallTimeout time.Duration          // of one containerd call
+	// SnapshotEvery is how many journal records of a container may follow
+	// its newest snapshot; 0 means DefaultSnapshotEvery, negative never.
+	SnapshotEvery int
 }
 
 func (d *Deps) now() time.Time { return d.Clock().UTC() }

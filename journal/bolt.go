@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -155,6 +156,11 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*Bolt, error) {
 		return nil, fmt.Errorf("journal: open %s: %w", path, &CorruptError{
 			Err: fmt.Errorf("%w: the file is empty; if no supervisor ever used it, delete it", ErrCorrupt)})
 	}
+	if err := checkReach(path); err != nil {
+		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+	}
+	// A fault bbolt hits while it opens (damage checkReach does not see)
+	// is reported too, but leaves the file locked until this process ends.
 	var db *bolt.DB
 	err := guard(func() error {
 		var err error
@@ -386,9 +392,27 @@ func (b *Bolt) Retire(container string, seq uint64) error {
 	return b.enqueue(&request{kind: kindRetire, container: container, seq: seq}, "retire")
 }
 
-// commitLoop is the committer goroutine. It takes whatever is queued, without
-// waiting for more, and writes it as one group. After Close it drains the
-// queue and returns.
+// bigRequest is the encoded size above which a request is written in a
+// transaction of its own, so that a container writing large events (a
+// slow commit) does not slow down the commits of the others.
+const bigRequest = 256 << 10
+
+// size is the number of encoded bytes r writes.
+func (r *request) size() int {
+	n := 0
+	for _, e := range r.enc {
+		n += len(e.payload)
+	}
+	return n
+}
+
+// commitLoop is the committer goroutine. It takes whatever is queued,
+// without waiting for more, and writes the small requests as one group,
+// then at most one big request (or a request queued behind a big one of
+// its container) alone; the rest goes back to the front of the queue. So
+// an append waits for at most the commit under way when it was queued and
+// its own, however large the others' appends are, and big requests still
+// progress, one per round. After Close it drains the queue and returns.
 func (b *Bolt) commitLoop() {
 	defer close(b.stopped)
 	for {
@@ -402,8 +426,38 @@ func (b *Bolt) commitLoop() {
 		if len(group) == 0 {
 			return // closed, and nothing left
 		}
-		b.commitGroup(group)
+		now, later := partition(group)
+		if len(now) > 0 {
+			b.commitGroup(now)
+		}
+		if len(later) > 0 {
+			b.commitGroup(later[:1])
+			if rest := later[1:]; len(rest) > 0 {
+				b.mu.Lock()
+				b.queue = append(rest, b.queue...)
+				b.mu.Unlock()
+			}
+		}
 	}
+}
+
+// partition splits a group, keeping its order, into the small requests
+// and the rest: the big ones and those queued after a big one of the same
+// container, which must not overtake it.
+func partition(group []*request) (now, later []*request) {
+	var held map[string]bool
+	for _, r := range group {
+		if r.size() > bigRequest || held[r.container] {
+			if held == nil {
+				held = make(map[string]bool)
+			}
+			held[r.container] = true
+			later = append(later, r)
+			continue
+		}
+		now = append(now, r)
+	}
+	return now, later
 }
 
 // commitGroup writes a group in one transaction and releases its callers.
@@ -828,23 +882,36 @@ func (b *Bolt) replay(container string, snap func(Snapshot) error, fn func(Recor
 			}
 			next = s.Seq + 1
 		}
-		for _, kv := range chunk {
+		// The keys first: the records up to the first bad key are decoded
+		// (in parallel) and handed out in order, then the bad key is
+		// reported.
+		var keyErr error
+		for i, kv := range chunk {
+			want := next + uint64(i)
 			if len(kv.key) != 8 || kv.value == nil {
-				return &CorruptError{Container: container, Seq: next,
-					Err: fmt.Errorf("%w: key %x after seq %d is not a record", ErrCorrupt, kv.key, next-1)}
+				keyErr = &CorruptError{Container: container, Seq: want,
+					Err: fmt.Errorf("%w: key %x after seq %d is not a record", ErrCorrupt, kv.key, want-1)}
+			} else if seq := binary.BigEndian.Uint64(kv.key); seq != want {
+				keyErr = &CorruptError{Container: container, Seq: want,
+					Err: fmt.Errorf("%w: record %d is missing (next stored record is %d)", ErrCorrupt, want, seq)}
 			}
-			if seq := binary.BigEndian.Uint64(kv.key); seq != next {
-				return &CorruptError{Container: container, Seq: next,
-					Err: fmt.Errorf("%w: record %d is missing (next stored record is %d)", ErrCorrupt, next, seq)}
+			if keyErr != nil {
+				chunk = chunk[:i]
+				break
 			}
-			rec, err := decodeStored(container, next, kv.value)
-			if err != nil {
-				return err
+		}
+		recs, errs := decodeChunk(container, next, chunk)
+		for i := range recs {
+			if errs[i] != nil {
+				return errs[i]
 			}
-			if err := fn(rec); err != nil {
+			if err := fn(recs[i]); err != nil {
 				return err
 			}
 			next++
+		}
+		if keyErr != nil {
+			return keyErr
 		}
 		if len(chunk) == 0 || next > last {
 			if first && len(chunk) == 0 && next <= last && last != math.MaxUint64 {
@@ -859,6 +926,38 @@ func (b *Bolt) replay(container string, snap func(Snapshot) error, fn func(Recor
 }
 
 type keyValue struct{ key, value []byte }
+
+// parallelDecodeMin is the smallest chunk decodeChunk splits among
+// goroutines: decoding (JSON) is most of the cost of a replay.
+const parallelDecodeMin = 64
+
+// decodeChunk decodes the records of chunk, numbered from first, using
+// every CPU for a large chunk; errs[i] is the error of record i.
+func decodeChunk(container string, first uint64, chunk []keyValue) ([]Record, []error) {
+	recs := make([]Record, len(chunk))
+	errs := make([]error, len(chunk))
+	decode := func(from, to int) {
+		for i := from; i < to; i++ {
+			recs[i], errs[i] = decodeStored(container, first+uint64(i), chunk[i].value)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(chunk)/parallelDecodeMin)
+	if workers <= 1 {
+		decode(0, len(chunk))
+		return recs, errs
+	}
+	var wg sync.WaitGroup
+	per := (len(chunk) + workers - 1) / workers
+	for from := 0; from < len(chunk); from += per {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			decode(from, min(from+per, len(chunk)))
+		}()
+	}
+	wg.Wait()
+	return recs, errs
+}
 
 // readChunk copies records of container from seq next on, up to *last. The
 // first call sets *last to the container's last key and, with withSnap,

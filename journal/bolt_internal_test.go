@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,8 +174,9 @@ func TestSingleWriterOwnCommit(t *testing.T) {
 // file (bbolt's MaxSize), so that the group's transaction fails, and checks
 // that only that append fails and stores nothing.
 func TestGroupFailureIsolated(t *testing.T) {
-	b := openTest(t, func(o *bolt.Options) { o.MaxSize = 1 << 20 })
-	huge := groupEvent{N: -1, Pad: strings.Repeat("x", 2<<20)}
+	// Below bigRequest, so that the committer groups it with the others.
+	b := openTest(t, func(o *bolt.Options) { o.MaxSize = 128 << 10 })
+	huge := groupEvent{N: -1, Pad: strings.Repeat("x", 200<<10)}
 
 	// Alone, first.
 	if _, err := b.Append("big", huge); !errors.Is(err, berrors.ErrMaxSizeReached) {
@@ -307,5 +309,136 @@ func TestBoltReplayChunks(t *testing.T) {
 	var ce *CorruptError
 	if !errors.As(err, &ce) || ce.Seq != damaged || visited != damaged-1 {
 		t.Errorf("Replay: %v after %d records, want a *CorruptError at %d after %d", err, visited, damaged, damaged-1)
+	}
+}
+
+// TestSlowContainerHoldsOthersOneCommit has containers write large events
+// whose commits are slow (a hook makes each take slowCommit on top of the
+// write), with one such append always queued, while small appends of other
+// containers run. A small append must wait for at most the slow commit
+// under way and its own: never for a second slow commit.
+func TestSlowContainerHoldsOthersOneCommit(t *testing.T) {
+	const (
+		slowCommit  = 300 * time.Millisecond
+		slowWriters = 3
+		fastWriters = 16
+		fastRounds  = 5
+	)
+	b := openTest(t, func(o *bolt.Options) { o.NoSync = true })
+	var slowGroups, mixedGroups atomic.Int64
+	b.beforeCommit = func(group []*request) {
+		big, small := false, false
+		for _, r := range group {
+			if r.size() > bigRequest {
+				big = true
+			} else {
+				small = true
+			}
+		}
+		if big && small {
+			mixedGroups.Add(1)
+		}
+		if big {
+			slowGroups.Add(1)
+			time.Sleep(slowCommit)
+		}
+	}
+	huge := groupEvent{Pad: strings.Repeat("s", 1<<20)}
+
+	stop := make(chan struct{})
+	var slowWG sync.WaitGroup
+	for w := range slowWriters {
+		slowWG.Add(1)
+		go func() {
+			defer slowWG.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := b.Append(fmt.Sprintf("slow%d", w), huge); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for slowGroups.Load() < 2 { // the slow writers are under way
+		time.Sleep(time.Millisecond)
+	}
+
+	var (
+		mu    sync.Mutex
+		worst time.Duration
+		wg    sync.WaitGroup
+	)
+	for w := range fastWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range fastRounds {
+				start := time.Now()
+				if _, err := b.Append(fmt.Sprintf("fast%d", w), groupEvent{N: i}); err != nil {
+					t.Error(err)
+					return
+				}
+				d := time.Since(start)
+				mu.Lock()
+				worst = max(worst, d)
+				mu.Unlock()
+				time.Sleep(time.Duration(w) * 7 * time.Millisecond) // spread over the slow commits
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	slowWG.Wait()
+	t.Logf("slowest small append: %v; slow commits: %d (each held %v)", worst, slowGroups.Load(), slowCommit)
+	if n := mixedGroups.Load(); n != 0 {
+		t.Errorf("%d commits held small appends together with a large one", n)
+	}
+	// One slow commit under way, plus the write of its 1 MiB, plus a small
+	// commit of its own: well under two slow commits.
+	if worst >= 2*slowCommit {
+		t.Errorf("a small append waited %v, as long as two slow commits (%v each)", worst, slowCommit)
+	}
+	for w := range fastWriters {
+		if got := replayN(t, b, fmt.Sprintf("fast%d", w)); fmt.Sprint(got) != "[0 1 2 3 4]" {
+			t.Errorf("fast%d holds %v", w, got)
+		}
+	}
+}
+
+// TestBigRequestKeepsOrder queues, for one container, a large append and
+// then small ones behind it: they must not overtake it.
+func TestBigRequestKeepsOrder(t *testing.T) {
+	b := openTest(t, func(o *bolt.Options) { o.NoSync = true })
+	release, sizes := holdFirstCommit(b)
+	blocker := appendAsync(b, "blocker", groupEvent{N: 0})
+	for len(sizes()) == 0 { // until the committer took it and waits in the hook
+		time.Sleep(time.Millisecond)
+	}
+	var results []<-chan appendResult
+	for i, ev := range []groupEvent{{N: 1}, {N: 2, Pad: strings.Repeat("x", bigRequest+1)}, {N: 3}, {N: 4}} {
+		results = append(results, appendAsync(b, "c", ev))
+		waitQueued(t, b, i+1)
+	}
+	results = append(results, appendAsync(b, "other", groupEvent{N: 9}))
+	waitQueued(t, b, 5)
+	close(release)
+	<-blocker
+	for _, ch := range results {
+		if r := <-ch; r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	if got := fmt.Sprint(replayN(t, b, "c")); got != "[1 2 3 4]" {
+		t.Errorf("c holds %s, want [1 2 3 4] in append order", got)
+	}
+	// The blocker; c's first append with other's; the large one alone;
+	// then the two behind it.
+	if got := fmt.Sprint(sizes()); got != "[1 2 1 2]" {
+		t.Errorf("group sizes %s, want [1 2 1 2]", got)
 	}
 }

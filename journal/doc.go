@@ -9,7 +9,15 @@
 //   - The event type registry: Register maps a Go struct type to the type URL
 //     "vigil.events/<name>" (through containerd's typeurl); events are stored
 //     as JSON under that URL and replayed as values of the same type.
-//   - The record format, below, with its checksum and version.
+//   - The record format, below, with its checksum and version, and the file
+//     format around it.
+//   - Snapshots: per container, one opaque state (a value of a registered
+//     type, chosen by the caller) covering its records 1 to Seq, so that
+//     Recover replays only the records after it.
+//   - Retention: the history of a container its caller retired is deleted
+//     (compacted away) once the store's Retention allows.
+//   - Verify (Bolt): a check of every record, snapshot and mark and of the
+//     file's pages that reports every problem rather than stopping.
 //
 // # What it never does
 //
@@ -20,7 +28,12 @@
 //     number, and leaves the decision to the caller.
 //   - It never acknowledges an append before it is durable, and never stores
 //     part of an append: an Append either stores all its events or none.
-//   - It never deletes records (there is no compaction yet).
+//   - It never deletes a record of a container that was not retired, and
+//     deletes a retired container's history only as a whole (records,
+//     snapshot, mark), never a part of it.
+//   - It never interprets a snapshot: what goes in, and when, is the
+//     caller's; Verify compares one with the replay only through the
+//     caller's fold.
 //
 // # The caller's obligations
 //
@@ -34,10 +47,17 @@
 //  3. Order matters within a container: appends for one container from
 //     several goroutines are stored in the order the store receives them, so
 //     issue them from one goroutine (the container's actor).
-//  4. At start, list Containers and Replay each one, folding its events into
-//     the state. A *CorruptError (errors.Is ErrCorrupt, or ErrNewerFormat for
-//     a file written by a newer vigil) must be surfaced, not ignored.
-//  5. Open a journal file from one process at a time; the file lock enforces
+//  4. At start, list Containers and Recover each one: fold the snapshot's
+//     state, if any, then the events after it, into the state. A
+//     *CorruptError (errors.Is ErrCorrupt, or ErrNewerFormat for a file
+//     written by a newer vigil) must be surfaced, not ignored.
+//  5. A snapshot must be exactly the fold of the records it covers, with the
+//     same function as replay; Verify checks it with the caller's fold. A
+//     failed SaveSnapshot loses nothing (the records are there), so it need
+//     not fail the command whose append preceded it.
+//  6. Retire a container at its last record once it no longer exists and
+//     its history may go; Append to the same name later cancels that.
+//  7. Open a journal file from one process at a time; the file lock enforces
 //     it, and Open fails with ErrInUse. Close the store on shutdown.
 //
 // # Record format
@@ -65,17 +85,56 @@
 // type URL is not registered in this program is not damage: Replay stops
 // with an error wrapping ErrUnknownType.
 //
-// # Bolt layout and commits
+// A snapshot and a retirement mark are stored in the same layout: a
+// snapshot's sequence number is the last record it covers, its type URL and
+// payload those of the state; a mark's sequence number is the container's
+// last record, its time the time of retirement, its type URL
+// "vigil.journal/retired" and its payload empty.
 //
-// The file holds one top-level bucket, "containers", with a nested bucket per
-// container; its keys are the 8-byte big-endian sequence numbers, starting at
-// 1, and the next number is the last key plus one, read in the transaction
-// that writes it. Appends are queued for a single committer goroutine, which
-// takes everything queued at that moment (it never waits for more) and
-// writes it in one bbolt transaction, so concurrent appends share the cost
-// of the fsyncs while a lone append pays for exactly one commit. Events are
-// encoded before they are queued, so an unregistered or oversized event
-// fails alone. If a group's transaction fails, nothing of it is stored and
-// each append in it is retried in a transaction of its own, so that one
-// append that cannot be written fails without failing the others.
+// # File format
+//
+// FileFormat 2, written by this code, has five top-level buckets:
+//
+//	containers      one nested bucket per container; keys: the 8-byte
+//	                big-endian sequence numbers, from 1, without gaps;
+//	                values: records
+//	snapshots       container -> its newest snapshot
+//	retired         container -> its retirement mark
+//	retired-index   8-byte big-endian time of retirement + container -> "",
+//	                in the order compaction visits them; its bbolt sequence
+//	                counts its keys
+//	meta            "format" -> the file format, 4 bytes big-endian
+//
+// FileFormat 1 (testdata/v1.journal) has the containers bucket only. Opened
+// for writing, it is upgraded to 2 by adding the others; a file of a format
+// above FileFormat is refused by Open with ErrNewerFormat. Open also
+// refuses a file shorter than bbolt's pages reach (it reads bbolt's meta
+// pages itself first: bbolt would fault on it) or one bbolt cannot read,
+// with a *CorruptError that names no container.
+//
+// # Commits
+//
+// The next sequence number is the last key plus one, read in the
+// transaction that writes it. Appends, snapshots and retirements are queued
+// for a single committer goroutine, which takes everything queued at that
+// moment (it never waits for more) and writes it in one bbolt transaction,
+// so concurrent appends share the cost of the fsyncs while a lone append
+// pays for exactly one commit. A request larger than 256 KiB (a slow
+// commit) is written in a transaction of its own after the small ones,
+// one per round, so that an append waits for at most the commit under way
+// and its own. Events are encoded before they are queued, so an
+// unregistered or oversized event fails alone. If a group's transaction
+// fails, nothing of it is stored and each request in it is retried in a
+// transaction of its own, so that one that cannot be written fails without
+// failing the others.
+//
+// # Compaction
+//
+// With a Retention, the transaction of a Retire (and Open) deletes, oldest
+// retirement first and at most 64 at a time, the retired containers beyond
+// KeepCount or retired longer than KeepFor ago: their bucket, snapshot, mark
+// and index key. A container whose mark no longer matches its last record
+// (records were appended since) is not deleted. bbolt reuses the freed
+// pages, so under create/remove churn the file stops growing. A container
+// being replayed is left for a later compaction.
 package journal

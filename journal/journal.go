@@ -75,7 +75,7 @@ type CorruptError struct {
 func (e *CorruptError) Error() string {
 	switch {
 	case e.Container == "":
-		return fmt.Sprintf("journal: %v", e.Err) // damage of the file, not of one container
+		return e.Err.Error() // damage of the file as a whole; Err says "journal: corrupt record: ..."
 	case e.Seq == 0:
 		return fmt.Sprintf("journal: container %q: %v", e.Container, e.Err)
 	}

@@ -20,7 +20,13 @@ type Problem struct {
 }
 
 func (p Problem) Error() string {
-	return (&CorruptError{Container: p.Container, Seq: p.Seq, Err: p.Err}).Error()
+	switch {
+	case p.Container == "":
+		return fmt.Sprintf("file: %v", p.Err)
+	case p.Seq == 0:
+		return fmt.Sprintf("container %q: %v", p.Container, p.Err)
+	}
+	return fmt.Sprintf("container %q record %d: %v", p.Container, p.Seq, p.Err)
 }
 
 func (p Problem) Unwrap() error { return p.Err }

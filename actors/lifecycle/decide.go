@@ -284,16 +284,17 @@ func decideReconcile(s State, c Reconcile) Decision {
 		}
 	case StatusExited:
 		var d Decision
-		if o.ContainerExists && (o.Task == TaskStopped || o.Task == TaskCreated) {
-			d.Effects = append(d.Effects, DeleteTask{})
-		}
 		if r := s.NextRestart; r != nil {
 			// A restart was pending: re-arm its timer for the time left.
 			// If containerd lost the container meanwhile, StartTask
 			// creates it again from the journaled config.
 			left := max(r.Due.Sub(c.At), 0)
 			d.Effects = append(d.Effects, ArmRestartTimer{Attempt: r.Attempt, Due: r.Due, After: left})
-		} else if !o.ContainerExists && s.Starts > 0 {
+		}
+		if o.ContainerExists && (o.Task == TaskStopped || o.Task == TaskCreated) {
+			d.Effects = append(d.Effects, DeleteTask{})
+		}
+		if s.NextRestart == nil && !o.ContainerExists && s.Starts > 0 {
 			d = restartAfterReboot(s, d, c.At)
 		}
 		return d

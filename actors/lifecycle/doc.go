@@ -22,10 +22,17 @@
 //
 // Because step 2 comes before step 4, every effect whose outcome could be
 // lost in a crash has its intent (CreateRequested, StartRequested,
-// RemoveRequested, StopRequested) in the journal first. Replay after a crash
+// RemoveRequested, StopRequested, RestartScheduled) in the journal first. Replay after a crash
 // is a fold of Apply over the journal, the same code as live operation, and
 // the Reconcile command then compares the replayed state with what
 // containerd reports and records what happened while nobody watched.
 // Reconcile is idempotent: with the same observation, the second call
 // decides no events.
+//
+// Restart policies (policy.go) are pure too: PlanRestart is a function of
+// the policy, the restart history kept in State, the command's clock value
+// and a seed. Decide consults it whenever a command ends a run, and
+// journals its decision (RestartScheduled) with the exit; the restart
+// itself is a timer, re-armed by Reconcile after a crash, whose
+// RestartTimeout is decided like a Start.
 package lifecycle

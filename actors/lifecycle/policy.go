@@ -165,16 +165,33 @@ func (p RestartPolicy) MarshalJSON() ([]byte, error) {
 		Delay: dur(p.Delay), MaxDelay: dur(p.MaxDelay), ResetAfter: dur(p.ResetAfter), Jitter: p.Jitter})
 }
 
-// UnmarshalJSON reads what MarshalJSON writes. It refuses fields it does
-// not know: a journal written by a newer vigil with a policy setting this
-// one cannot honour fails to replay rather than run containers under half
-// of their policy.
+// UnmarshalJSON reads what MarshalJSON writes, or a string in docker's
+// syntax ("on-failure:3"). It refuses fields it does not know: a journal
+// written by a newer vigil with a policy setting this one cannot honour
+// fails to replay rather than run containers under half of their policy.
 func (p *RestartPolicy) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		q, err := ParseRestartPolicy(s)
+		if err != nil {
+			return err
+		}
+		*p = q
+		return nil
+	}
 	var j restartPolicyJSON
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil {
-		return fmt.Errorf("restart policy: %w", err)
+		if _, ok := err.(*json.UnmarshalTypeError); ok {
+			return err // names the field
+		}
+		return fmt.Errorf("restart policy: %s (want a string such as \"on-failure:3\" or an object with name, max_retries, delay, max_delay, reset_after, jitter)",
+			strings.TrimPrefix(err.Error(), "json: "))
 	}
 	q := RestartPolicy{Name: j.Name, MaxRetries: j.MaxRetries, Jitter: j.Jitter}
 	for _, f := range []struct {

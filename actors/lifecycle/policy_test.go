@@ -100,7 +100,12 @@ func TestRestartPolicyJSON(t *testing.T) {
 	if strings.Contains(string(b), "restart") {
 		t.Fatalf("zero policy written: %s", b)
 	}
-	for _, bad := range []string{`{"name":"always","retries":1}`, `{"delay":"soon"}`, `{"delay":5}`, `"always"`} {
+	for in, want := range map[string]RestartPolicy{`"on-failure:3"`: {Name: RestartOnFailure, MaxRetries: 3}, `"always"`: {Name: RestartAlways}} {
+		if err := json.Unmarshal([]byte(in), &q); err != nil || q != want {
+			t.Errorf("unmarshal %s: %+v %v", in, q, err)
+		}
+	}
+	for _, bad := range []string{`{"name":"always","retries":1}`, `{"delay":"soon"}`, `{"delay":5}`, `"sometimes"`, `"always:1"`, `3`, `[]`} {
 		if err := json.Unmarshal([]byte(bad), &q); err == nil {
 			t.Errorf("unmarshal %s: no error", bad)
 		}
@@ -501,7 +506,7 @@ func TestReconcileKeepsTheSchedule(t *testing.T) {
 		if len(d.Events) != 0 {
 			t.Fatalf("reconcile %+v decided %+v", obs, d.Events)
 		}
-		arm := d.Effects[len(d.Effects)-1]
+		arm := d.Effects[0]
 		if want := (ArmRestartTimer{Attempt: 1, Due: due, After: 3 * time.Second}); arm != want {
 			t.Fatalf("reconcile %+v: %+v, want %+v", obs, arm, want)
 		}
@@ -589,5 +594,29 @@ func TestForceRemoveDoesNotRestart(t *testing.T) {
 	x.do(Remove{At: x.now})
 	if x.s.NextRestart != nil {
 		t.Fatalf("pending restart kept while removing: %+v", x.s)
+	}
+}
+
+// TestStateJSONKeepsTheRestart: a state written as JSON (as a snapshot of
+// the journal is) reads back with its policy, history and pending restart.
+func TestStateJSONKeepsTheRestart(t *testing.T) {
+	x := newSim(t, RestartPolicy{Name: RestartOnFailure, MaxRetries: 4, Delay: 3 * time.Second, Jitter: 0.2})
+	x.do(Start{At: x.now})
+	x.exitAfter(ms, 1)
+	x.fire()
+	x.exitAfter(ms, 2)
+	if x.s.NextRestart == nil || x.s.RestartCount != 1 || x.s.BackoffStep != 1 {
+		t.Fatalf("setup: %+v", x.s)
+	}
+	b, err := json.Marshal(x.s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back State
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, x.s) {
+		t.Fatalf("round trip:\n%+v\n%+v", back, x.s)
 	}
 }

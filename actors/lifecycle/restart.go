@@ -69,7 +69,10 @@ func schedule(s State, d Decision, h RestartHistory, at time.Time) Decision {
 		return d
 	}
 	d.Events = append(d.Events, RestartScheduled{Attempt: p.Attempt, Step: p.Step, Due: p.Due, Reason: p.Reason, At: at})
-	d.Effects = append(d.Effects, ArmRestartTimer{Attempt: p.Attempt, Due: p.Due, After: p.Delay})
+	// The timer goes first, so that the delay runs while the driver
+	// cleans up the exited task rather than after.
+	arm := ArmRestartTimer{Attempt: p.Attempt, Due: p.Due, After: p.Delay}
+	d.Effects = append([]Effect{arm}, d.Effects...)
 	return d
 }
 

@@ -111,7 +111,7 @@ type State struct {
 	Error        string    `json:"error,omitempty"` // the last failure, for inspect
 	// RestartCount is how many times the restart policy started the task
 	// since a user last started it (docker's RestartCount).
-	RestartCount int `json:"restart_count,omitempty"`
+	RestartCount int `json:"restart_count"`
 	// BackoffStep is the backoff step of the last scheduled restart: its
 	// delay was the policy's Delay×2^BackoffStep, capped.
 	BackoffStep int `json:"backoff_step,omitempty"`

@@ -76,7 +76,10 @@ type createRequest struct {
 	Env    []string          `json:"env,omitempty"`
 	Cwd    string            `json:"cwd,omitempty"`
 	Labels map[string]string `json:"labels,omitempty"`
-	Start  bool              `json:"start,omitempty"`
+	// Restart is the restart policy: an object, or docker's syntax as a
+	// string ("on-failure:3"). Absent: no.
+	Restart lifecycle.RestartPolicy `json:"restart,omitzero"`
+	Start   bool                    `json:"start,omitempty"`
 }
 
 // infoJSON is the answer of GET /v1/info.
@@ -418,7 +421,8 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	cfg := lifecycle.Config{ID: req.ID, Rootfs: req.Rootfs, Args: req.Args, Env: req.Env, Cwd: req.Cwd, Labels: req.Labels}
+	cfg := lifecycle.Config{ID: req.ID, Rootfs: req.Rootfs, Args: req.Args, Env: req.Env, Cwd: req.Cwd, Labels: req.Labels,
+		Restart: req.Restart}
 	if err := lifecycle.ValidateConfig(cfg); err != nil {
 		return err
 	}

@@ -31,6 +31,10 @@ type createFlags struct {
 	env    listFlag
 	cwd    string
 	labels listFlag
+
+	restart         string
+	restartDelay    time.Duration
+	restartMaxDelay time.Duration
 }
 
 func (f *createFlags) define(fs *flag.FlagSet) {
@@ -39,6 +43,9 @@ func (f *createFlags) define(fs *flag.FlagSet) {
 	fs.Var(&f.env, "e", "environment variable `K=V`; a bare `K` passes this program's K (repeatable)")
 	fs.StringVar(&f.cwd, "w", "", "working directory inside the container (absolute)")
 	fs.Var(&f.labels, "l", "label `K=V` (repeatable)")
+	fs.StringVar(&f.restart, "restart", "no", "restart `POLICY`: no, always, on-failure[:MAX-RETRIES] or unless-stopped")
+	fs.DurationVar(&f.restartDelay, "restart-delay", 0, "wait before the first restart; it doubles for each quick exit (default 100ms)")
+	fs.DurationVar(&f.restartMaxDelay, "restart-max-delay", 0, "longest wait between restarts (default 1m)")
 }
 
 // request builds the create request for the command line args.
@@ -63,6 +70,15 @@ func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (createRe
 		return createRequest{}, fmt.Errorf("--rootfs: %w", err)
 	}
 	req := createRequest{ID: id, Rootfs: rootfs, Args: args, Cwd: f.cwd}
+	policy, err := lifecycle.ParseRestartPolicy(f.restart)
+	if err == nil {
+		policy.Delay, policy.MaxDelay = f.restartDelay, f.restartMaxDelay
+		err = policy.Validate()
+	}
+	if err != nil {
+		return createRequest{}, usageErrorf("--restart: %s", strings.TrimPrefix(err.Error(), lifecycle.ErrInvalidArgument.Error()+": "))
+	}
+	req.Restart = policy
 	for _, e := range f.env {
 		if strings.Contains(e, "=") {
 			req.Env = append(req.Env, e)
@@ -141,13 +157,14 @@ func (a *app) forEach(ids []string, fn func(id string) error) error {
 
 var runCommand = &command{
 	name:     "run",
-	synopsis: "[-d] [--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--] CMD [ARG...]",
+	synopsis: "[-d] [--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--] CMD [ARG...]",
 	summary:  "create and start a container",
 	details: `
 Without -d, run prints the container's output as it comes (its stdout on
 stdout, its stderr on stderr) and exits with the container's exit code. The
 container keeps running if run is interrupted. With -d it prints the ID and
-returns at once.`,
+returns at once.
+` + restartHelp,
 	setup: func(fs *flag.FlagSet) runFunc {
 		var f createFlags
 		f.define(fs)
@@ -178,6 +195,18 @@ returns at once.`,
 	},
 }
 
+// restartHelp explains --restart in the help of run and create.
+const restartHelp = `
+Restart policies, as docker's: no (the default); always, unless a user
+stopped the container (after a host reboot, even then); unless-stopped, the
+same but a user's stop is kept across host reboots too; on-failure[:N],
+after a non-zero exit, at most N times (no limit without N). A stop or kill
+by a user is never followed by a restart. The wait before a restart starts
+at --restart-delay and doubles with each exit that comes within 10 seconds
+of its start, up to --restart-max-delay. While a restart is pending, ps
+shows "restarting (CODE)", CODE being the last exit code, and inspect shows
+restart_count and next_restart.`
+
 // exitCodeOf is the exit code of a container that no longer runs.
 func exitCodeOf(st containerJSON) int {
 	if st.Exit == nil {
@@ -188,8 +217,9 @@ func exitCodeOf(st containerJSON) int {
 
 var createCommand = &command{
 	name:     "create",
-	synopsis: "[--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--] CMD [ARG...]",
+	synopsis: "[--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--] CMD [ARG...]",
 	summary:  "create a container without starting it; prints its ID",
+	details:  restartHelp,
 	setup: func(fs *flag.FlagSet) runFunc {
 		var f createFlags
 		f.define(fs)
@@ -425,9 +455,11 @@ var psCommand = &command{
 	},
 }
 
-// isAlive reports whether a container may have a running task.
+// isAlive reports whether a container may have a running task, or will
+// have one when its pending restart comes.
 func isAlive(st containerJSON) bool {
-	return st.Status == lifecycle.StatusRunning.String() || st.Status == lifecycle.StatusStarting.String()
+	return st.Status == lifecycle.StatusRunning.String() || st.Status == lifecycle.StatusStarting.String() ||
+		st.NextRestart != nil
 }
 
 // maxCommandWidth is how much of a command ps shows.
@@ -448,6 +480,9 @@ func printTable(w io.Writer, sts []containerJSON, now time.Time) error {
 
 // statusText is the STATUS column of ps.
 func statusText(st containerJSON) string {
+	if st.NextRestart != nil && st.Exit != nil {
+		return fmt.Sprintf("restarting (%d)", st.Exit.Code) // as docker: the last exit code
+	}
 	if st.Status == lifecycle.StatusExited.String() && st.Exit != nil {
 		return fmt.Sprintf("%s (%d)", st.Status, st.Exit.Code)
 	}

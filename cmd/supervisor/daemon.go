@@ -45,7 +45,7 @@ const (
 
 var daemonCommand = &command{
 	name:     "daemon",
-	synopsis: "[--socket-mode MODE]",
+	synopsis: "[--socket-mode MODE] [--recover-intact] [journal flags]",
 	summary:  "run the supervisor and serve its API on the unix socket",
 	details: `
 Opens the supervisor (replaying its journal and reconciling every container
@@ -55,9 +55,19 @@ keep running, and the next daemon picks them up again.
 
 The socket's mode is set to --socket-mode: whoever may connect to it may run
 any program as root in a container, so keep it 0600 (root only) or grant a
-trusted group with 0660.`,
+trusted group with 0660.
+
+The daemon does not start on a damaged journal: it names the problem and
+'supervisor journal verify' lists them all. --recover-intact starts it all the
+same, with the containers whose records are intact; the damaged ones are kept
+as they are (no record is dropped) and refuse commands. A snapshot of each
+container's state every --snapshot-every records bounds the replay at start;
+the history of removed containers is kept for --retain-removed-for, at most
+--retain-removed of them, then deleted.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		mode := fs.String("socket-mode", "0600", "permissions of the socket file, in octal")
+		var jf daemonJournalFlags // journal.go
+		jf.define(fs)
 		return func(ctx context.Context, a *app, args []string) error {
 			if len(args) > 0 {
 				return usageErrorf("daemon takes no arguments; got %q", args)
@@ -66,7 +76,7 @@ trusted group with 0660.`,
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
-			return a.daemon(ctx, perm)
+			return a.daemon(ctx, perm, jf)
 		}
 	},
 }
@@ -80,7 +90,7 @@ func parseMode(s string) (os.FileMode, error) {
 }
 
 // daemon runs the supervisor until SIGTERM or SIGINT.
-func (a *app) daemon(ctx context.Context, perm os.FileMode) error {
+func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlags) error {
 	log := newLogger(a.cfg, a.stderr)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -97,19 +107,21 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode) error {
 	}
 	log.Info("opening the supervisor", "containerd", a.cfg.Containerd, "namespace", a.cfg.Namespace,
 		"state_dir", a.cfg.StateDir)
-	sup, err := vigil.Open(ctx, vigil.Config{
+	cfg := vigil.Config{
 		ContainerdAddress: a.cfg.Containerd,
 		Namespace:         a.cfg.Namespace,
 		StateDir:          a.cfg.StateDir,
 		LoggerBinary:      exe,
 		Logger:            log,
-	})
+	}
+	jf.apply(&cfg)
+	sup, err := vigil.Open(ctx, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Info("stopped before the supervisor was open", "cause", context.Cause(ctx))
 			return nil
 		}
-		return fmt.Errorf("open the supervisor: %w", err)
+		return withJournalAdvice(fmt.Errorf("open the supervisor: %w", err), a.cfg.StateDir)
 	}
 
 	// Requests still running at shutdown (waits, followed logs) end when

@@ -62,6 +62,7 @@ func init() {
 		rmCommand,
 		waitCommand,
 		infoCommand,
+		journalCommand,
 		{
 			name: "help", synopsis: "[COMMAND]", summary: "show the help of the program or of a command",
 			setup: func(*flag.FlagSet) runFunc { return runHelp },

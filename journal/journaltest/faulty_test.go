@@ -126,3 +126,55 @@ func TestClockFor(t *testing.T) {
 		}
 	})
 }
+
+// TestFaultySnapshotAndRetire checks that an injected snapshot or
+// retirement failure stores nothing: the older snapshot stands, and the
+// container is not retired (a retention of one would delete it).
+func TestFaultySnapshotAndRetire(t *testing.T) {
+	journaltest.RegisterEvents()
+	fail := errors.New("no space")
+	f := &journaltest.Faulty{
+		Store: journal.NewMemoryWithOptions(journal.Options{Retention: journal.Retention{KeepCount: 1}}),
+		FailSnapshot: func(_ string, seq uint64) error {
+			if seq == 3 {
+				return fail
+			}
+			return nil
+		},
+		FailRetire: func(c string, _ uint64) error {
+			if c == "a" {
+				return fail
+			}
+			return nil
+		},
+	}
+	defer f.Close()
+	if _, err := f.Append("a", journaltest.Exited{Code: 1}, journaltest.Exited{Code: 2}, journaltest.Exited{Code: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SaveSnapshot("a", 2, journaltest.Noted{Text: "two"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SaveSnapshot("a", 3, journaltest.Noted{Text: "three"}); !errors.Is(err, journaltest.ErrInjected) || !errors.Is(err, fail) {
+		t.Fatalf("SaveSnapshot: %v, want the injected error", err)
+	}
+	got := journaltest.RecoverAll(t, f, "a")
+	if got.Snapshot == nil || got.Snapshot.State.(journaltest.Noted).Text != "two" || len(got.Records) != 1 {
+		t.Errorf("after a failed snapshot, Recover hands out %+v, want the snapshot at 2 and record 3", got)
+	}
+	if err := f.Retire("a", 3); !errors.Is(err, journaltest.ErrInjected) {
+		t.Fatalf("Retire: %v, want the injected error", err)
+	}
+	for _, c := range []string{"b", "c"} {
+		if _, err := f.Append(c, journaltest.Exited{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Retire(c, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names, err := f.Containers()
+	if err != nil || len(names) != 2 || names[0] != "a" || names[1] != "c" {
+		t.Errorf("Containers() = %q, %v; want a (its retirement failed) and c (the one retired container kept)", names, err)
+	}
+}
