@@ -57,7 +57,10 @@ func (s *Supervisor) spawnReplayed(ctx context.Context, ids []string) error {
 			return err
 		}
 		res, err := f.Result()
-		if err == nil {
+		switch {
+		case errors.Is(err, actor.ErrTimeout):
+			err = fmt.Errorf("%w: spawn after %v", ErrTimeout, s.cfg.RequestTimeout)
+		case err == nil:
 			err = res.(actors.SpawnReply).Err
 		}
 		if err != nil {
@@ -89,6 +92,9 @@ func (s *Supervisor) checkReplayed(ctx context.Context) error {
 	var damaged []error
 	for i, f := range futures {
 		res, err := f.Result()
+		if errors.Is(err, actor.ErrTimeout) {
+			err = fmt.Errorf("%w: replay after %v", ErrTimeout, s.cfg.RequestTimeout)
+		}
 		if err != nil {
 			return fmt.Errorf("vigil: recover container %q: %w", ids[i], err)
 		}

@@ -1,7 +1,6 @@
 package vigil_test
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -218,7 +217,6 @@ func TestHostRebootRestartsByPolicy(t *testing.T) {
 	}
 
 	p.Reboot()
-	wipeRuncState(t, e.cfg.Namespace)
 
 	s = e.open(t)
 	defer s.Close()
@@ -262,15 +260,3 @@ func TestHostRebootRestartsByPolicy(t *testing.T) {
 	}
 }
 
-// wipeRuncState removes runc's state of the containers of namespace ns.
-// The shim keeps it under /run/containerd/runc/NS, outside the state dir
-// of the private containerd, so Reboot leaves it; a real reboot empties
-// /run. Left in place, the first restart of a container that was running
-// fails ("container with given ID already exists"), and the second works.
-// Only this test's namespace is touched.
-func wipeRuncState(t *testing.T, ns string) {
-	t.Helper()
-	if err := os.RemoveAll(filepath.Join("/run/containerd/runc", ns)); err != nil {
-		t.Fatal(err)
-	}
-}

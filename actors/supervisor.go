@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -74,13 +75,14 @@ type (
 // NewSupervisorProps returns the props of the supervisor actor.
 func NewSupervisorProps(deps *Deps) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &supervisor{deps: deps, children: map[string]*actor.PID{}}
+		return &supervisor{deps: deps, children: map[string]*actor.PID{}, stopped: map[string]int{}}
 	}, actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
 }
 
 type supervisor struct {
 	deps     *Deps
 	children map[string]*actor.PID
+	stopped  map[string]int // children stopped here whose Terminated has not come yet
 }
 
 func (s *supervisor) Receive(ctx actor.Context) {
@@ -113,16 +115,28 @@ func (s *supervisor) Receive(ctx actor.Context) {
 			return
 		}
 		delete(s.children, m.id)
+		s.stopped[m.id]++ // its Terminated is expected
 		// Wait until the actor is gone, so that its name is free for a
 		// new container with the same ID.
 		if err := ctx.StopFuture(pid).Wait(); err != nil {
 			s.deps.Log.Warn("container actor did not stop", "container", m.id, "err", err)
 		}
 	case *actor.Terminated:
-		for id, pid := range s.children {
-			if pid.Equal(m.Who) {
-				delete(s.children, id)
+		// A child this actor stopped (childGone) was already dropped, and a
+		// new actor may hold its name now: PIDs of the same name are
+		// equal, so only an unexpected death (the child gave up restarting)
+		// drops the entry.
+		id := strings.TrimPrefix(m.Who.GetId(), ctx.Self().GetId()+"/")
+		if s.stopped[id] > 0 {
+			s.stopped[id]--
+			if s.stopped[id] == 0 {
+				delete(s.stopped, id)
 			}
+			return
+		}
+		if pid, ok := s.children[id]; ok && pid.Equal(m.Who) {
+			s.deps.Log.Error("container actor stopped after repeated panics; restart the supervisor to manage the container again", "container", id)
+			delete(s.children, id)
 		}
 	}
 }

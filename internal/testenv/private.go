@@ -71,12 +71,25 @@ func (p *Private) Stop() { p.t.Helper(); p.run("stop") }
 func (p *Private) Restart() { p.t.Helper(); p.Stop(); p.Start() }
 
 // Reboot simulates a host reboot: every shim and container dies, and
-// containerd's root and state are wiped before it starts again.
+// containerd's root and state are wiped before it starts again, with
+// runc's state of its namespaces, which the shims keep under
+// /run/containerd/runc/NAMESPACE (a real reboot empties /run).
 func (p *Private) Reboot() {
 	p.t.Helper()
+	out, err := exec.Command("ctr", "--address", p.Address, "namespaces", "list", "--quiet").Output()
+	if err != nil {
+		p.t.Fatalf("list the namespaces of %s: %v", p.Address, err)
+	}
 	p.run("stop", "--all")
-	for _, d := range []string{"root", "state"} {
-		if err := os.RemoveAll(filepath.Join(p.RunDir, d)); err != nil {
+	dirs := []string{filepath.Join(p.RunDir, "root"), filepath.Join(p.RunDir, "state")}
+	for _, ns := range strings.Fields(string(out)) {
+		if ns == "" || strings.ContainsAny(ns, "/.") {
+			continue
+		}
+		dirs = append(dirs, filepath.Join("/run/containerd/runc", ns))
+	}
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
 			p.t.Fatal(err)
 		}
 	}
