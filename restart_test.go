@@ -259,4 +259,3 @@ func TestHostRebootRestartsByPolicy(t *testing.T) {
 		}
 	}
 }
-
