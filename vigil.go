@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -98,6 +99,9 @@ type Supervisor struct {
 	log        *slog.Logger
 
 	lastReconcile atomic.Int64 // unix nanos of the last complete reconcile
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open starts a supervisor: it opens the journal, spawns one actor per
@@ -338,6 +342,11 @@ func (s *Supervisor) needContainerd() error {
 // Close stops the actors and the event router and closes the journal and
 // the containerd connection. Containers keep running.
 func (s *Supervisor) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Supervisor) close() error {
 	if s.cancel != nil {
 		s.cancel()
 		<-s.routerDone
@@ -515,6 +524,16 @@ func (s *Supervisor) Kill(ctx context.Context, id string, sig int) (lifecycle.St
 func (s *Supervisor) Remove(ctx context.Context, id string, force bool) error {
 	_, err := s.send(ctx, id, actors.Remove{Force: force})
 	return err
+}
+
+// Pause freezes a container's running task.
+func (s *Supervisor) Pause(ctx context.Context, id string) (lifecycle.State, error) {
+	return s.send(ctx, id, actors.Pause{})
+}
+
+// Resume thaws a container's paused task.
+func (s *Supervisor) Resume(ctx context.Context, id string) (lifecycle.State, error) {
+	return s.send(ctx, id, actors.Resume{})
 }
 
 // Inspect returns a container's state.

@@ -97,6 +97,14 @@ func (c *container) Receive(ctx actor.Context) {
 		c.respond(ctx, lifecycle.Kill{Signal: m.Signal, At: c.deps.now()})
 	case Remove:
 		c.respond(ctx, lifecycle.Remove{Force: m.Force, At: c.deps.now()})
+	case Pause:
+		c.respond(ctx, lifecycle.Pause{At: c.deps.now()})
+	case Resume:
+		c.respond(ctx, lifecycle.Resume{At: c.deps.now()})
+	case c8dbridge.TaskWasPaused:
+		c.handle(ctx, lifecycle.RecordPaused{At: c.deps.now()})
+	case c8dbridge.TaskResumed:
+		c.handle(ctx, lifecycle.RecordResumed{At: c.deps.now()})
 	case Inspect:
 		ctx.Respond(Reply{State: c.state, Err: c.broken})
 	case Wait:
@@ -277,6 +285,16 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 		msg := restartTimerFired{attempt: e.Attempt, due: e.Due}
 		c.restartTimer = time.AfterFunc(e.After, func() { root.Send(self, msg) })
 		return nil
+	case lifecycle.PauseTask:
+		if err := c.deps.Runtime.PauseTask(cctx, c.id); err != nil {
+			return fmt.Errorf("pause container %q: %w", c.id, err)
+		}
+		return c.handle(ctx, lifecycle.RecordPaused{At: c.deps.now()})
+	case lifecycle.ResumeTask:
+		if err := c.deps.Runtime.ResumeTask(cctx, c.id); err != nil {
+			return fmt.Errorf("resume container %q: %w", c.id, err)
+		}
+		return c.handle(ctx, lifecycle.RecordResumed{At: c.deps.now()})
 	case lifecycle.DeleteTask:
 		if err := c.deps.Runtime.DeleteTask(cctx, c.id); err != nil {
 			c.log().Warn("cannot delete the exited task; will retry at the next reconcile", "err", err)
@@ -391,8 +409,10 @@ func (c *container) observe() (lifecycle.Observation, error) {
 	switch st.State {
 	case c8dbridge.TaskCreated:
 		o.Task = lifecycle.TaskCreated
-	case c8dbridge.TaskRunning, c8dbridge.TaskPaused:
+	case c8dbridge.TaskRunning:
 		o.Task = lifecycle.TaskRunning
+	case c8dbridge.TaskPaused:
+		o.Task = lifecycle.TaskFrozen
 	case c8dbridge.TaskStopped:
 		o.Task = lifecycle.TaskStopped
 		o.ExitCode = int(st.ExitCode)

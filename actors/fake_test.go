@@ -90,6 +90,25 @@ func (f *fakeRuntime) exit(id string, code uint32) {
 	f.events <- c8dbridge.TaskExited{Container: id, ProcessID: id, Pid: pid, ExitCode: code}
 }
 
+func (f *fakeRuntime) PauseTask(_ context.Context, id string) error {
+	return f.setTask(id, c8dbridge.TaskRunning, c8dbridge.TaskPaused)
+}
+
+func (f *fakeRuntime) ResumeTask(_ context.Context, id string) error {
+	return f.setTask(id, c8dbridge.TaskPaused, c8dbridge.TaskRunning)
+}
+
+func (f *fakeRuntime) setTask(id string, from, to c8dbridge.TaskState) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok || c.task.State != from {
+		return fmt.Errorf("fake: %q is not %s: %w", id, from, errdefs.ErrFailedPrecondition)
+	}
+	c.task.State = to
+	return nil
+}
+
 // WaitTask returns when exit is called for the task, like containerd.
 func (f *fakeRuntime) WaitTask(ctx context.Context, id string) (c8dbridge.TaskStatus, error) {
 	f.mu.Lock()

@@ -24,6 +24,9 @@ type (
 	// Remove deletes the container, its bundle dir and its logs. Force
 	// kills a running task first.
 	Remove struct{ Force bool }
+	// Pause freezes the running task; Resume thaws it.
+	Pause  struct{}
+	Resume struct{}
 	// Inspect returns the container's state.
 	Inspect struct{}
 	// Wait replies once Condition holds.

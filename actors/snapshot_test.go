@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/journal"
@@ -49,7 +50,19 @@ func (h *harness) cycle(id string) {
 func TestRecoveryFromSnapshot(t *testing.T) {
 	store := journal.NewMemory()
 	h := newHarness(t, store)
-	h.running("c1")
+	// A config with every part set, and a restart policy that schedules a
+	// restart (an hour away) after each exit, so that the snapshots carry
+	// a pending restart and its history too.
+	pid := h.spawn("c1", true)
+	cfg := lifecycle.Config{ID: "c1", Rootfs: "/r", Args: []string{"sleep", "1"}, Env: []string{"A=1"}, Cwd: "/tmp",
+		Labels:  map[string]string{"team": "infra"},
+		Restart: lifecycle.RestartPolicy{Name: lifecycle.RestartOnFailure, Delay: time.Hour, MaxDelay: 2 * time.Hour, Jitter: 0.25}}
+	if _, err := h.cmd(pid, Create{Config: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.cmd(pid, Start{}); err != nil {
+		t.Fatal(err)
+	}
 	for range DefaultSnapshotEvery/3 + 5 {
 		h.cycle("c1")
 	}

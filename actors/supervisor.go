@@ -83,6 +83,7 @@ type supervisor struct {
 	deps     *Deps
 	children map[string]*actor.PID
 	stopped  map[string]int // children stopped here whose Terminated has not come yet
+	stopping bool
 }
 
 func (s *supervisor) Receive(ctx actor.Context) {
@@ -121,7 +122,12 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		if err := ctx.StopFuture(pid).Wait(); err != nil {
 			s.deps.Log.Warn("container actor did not stop", "container", m.id, "err", err)
 		}
+	case *actor.Stopping:
+		s.stopping = true // the children stop with it: no error for their Terminated
 	case *actor.Terminated:
+		if s.stopping {
+			return
+		}
 		// A child this actor stopped (childGone) was already dropped, and a
 		// new actor may hold its name now: PIDs of the same name are
 		// equal, so only an unexpected death (the child gave up restarting)

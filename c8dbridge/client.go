@@ -347,6 +347,28 @@ func (c *Client) Kill(ctx context.Context, id string, sig syscall.Signal) error 
 	return wrap(op, id, err)
 }
 
+// PauseTask freezes the container's task (its cgroup). Errors: NotFound if
+// there is no task.
+func (c *Client) PauseTask(ctx context.Context, id string) error {
+	const op = "pause task"
+	if err := validateID(id); err != nil {
+		return wrap(op, id, err)
+	}
+	_, err := c.c.TaskService().Pause(c.ns(ctx), &tasksapi.PauseTaskRequest{ContainerID: id})
+	return wrap(op, id, err)
+}
+
+// ResumeTask thaws the container's paused task. Errors: NotFound if there
+// is no task.
+func (c *Client) ResumeTask(ctx context.Context, id string) error {
+	const op = "resume task"
+	if err := validateID(id); err != nil {
+		return wrap(op, id, err)
+	}
+	_, err := c.c.TaskService().Resume(c.ns(ctx), &tasksapi.ResumeTaskRequest{ContainerID: id})
+	return wrap(op, id, err)
+}
+
 // WaitTask waits for the exit of the task's init process. Errors: NotFound
 // if there is no task; ctx's error when it ends first.
 func (c *Client) WaitTask(ctx context.Context, id string) (TaskStatus, error) {

@@ -131,6 +131,11 @@ type Runtime interface {
 	// TaskStatus reports the task. A container without a task gives
 	// TaskAbsent and no error; NotFound only if the container is gone.
 	TaskStatus(ctx context.Context, id string) (TaskStatus, error)
+	// PauseTask freezes the task; ResumeTask thaws it. NotFound if there is
+	// no task; FailedPrecondition-class errors from containerd when the
+	// task is not in a state that allows it.
+	PauseTask(ctx context.Context, id string) error
+	ResumeTask(ctx context.Context, id string) error
 	// WaitTask blocks until the task's init process exits (at once if it
 	// already has) or ctx ends, and returns the exit as TaskStopped with
 	// ExitCode and ExitedAt. NotFound if there is no task.

@@ -14,9 +14,14 @@ func Apply(s State, e Event) State {
 	case CreateFailed:
 		s.Status = StatusRemoved
 		s.Error = "create failed: " + e.Reason
+	case TaskPaused:
+		s.Paused = true
+	case TaskResumed:
+		s.Paused = false
 	case StartRequested:
 		s.Status = StatusStarting
 		s.Pid = 0
+		s.Paused = false
 		s.StopRequested = false
 		s.StopDeadline = time.Time{}
 		s.Error = ""
@@ -42,6 +47,7 @@ func Apply(s State, e Event) State {
 		}
 	case TaskExited:
 		s.Exit = &Exit{Pid: e.Pid, Code: e.Code, At: e.ExitedAt, Reason: e.Reason}
+		s.Paused = false
 		s.StopDeadline = time.Time{}
 		if s.Status != StatusRemoving {
 			s.Status = StatusExited

@@ -90,8 +90,9 @@ type TaskPhase int
 const (
 	TaskAbsent  TaskPhase = iota // no task
 	TaskCreated                  // created, never started
-	TaskRunning                  // running or paused
+	TaskRunning                  // running
 	TaskStopped                  // exited; ExitCode and ExitedAt are valid
+	TaskFrozen                   // paused: frozen, but it still runs
 )
 
 // Observation is what containerd reports about one container.
@@ -124,6 +125,35 @@ func (RecordRemoved) commandName() string      { return "record-removed" }
 func (ObserveExit) commandName() string        { return "observe-exit" }
 func (RestartTimeout) commandName() string     { return "restart-timeout" }
 func (Reconcile) commandName() string          { return "reconcile" }
+
+// Pause freezes the running task.
+type Pause struct{ At time.Time }
+
+// Resume thaws the paused task.
+type Resume struct{ At time.Time }
+
+// RecordPaused is the outcome of a PauseTask effect, or a TaskPaused event
+// of containerd.
+type RecordPaused struct{ At time.Time }
+
+// RecordResumed is the outcome of a ResumeTask effect, or a TaskResumed
+// event of containerd.
+type RecordResumed struct{ At time.Time }
+
+func (Pause) commandName() string         { return "pause" }
+func (Resume) commandName() string        { return "resume" }
+func (RecordPaused) commandName() string  { return "record-paused" }
+func (RecordResumed) commandName() string { return "record-resumed" }
+
+// PauseTask freezes the task. Its outcome is fed back as RecordPaused; a
+// crash before that is settled by Reconcile, which sees the paused task.
+type PauseTask struct{}
+
+// ResumeTask thaws the task. Its outcome is fed back as RecordResumed.
+type ResumeTask struct{}
+
+func (PauseTask) effectName() string  { return "pause-task" }
+func (ResumeTask) effectName() string { return "resume-task" }
 
 // Effect is a side effect that Decide asks the driver to perform.
 type Effect interface{ effectName() string }

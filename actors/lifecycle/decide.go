@@ -56,10 +56,10 @@ func Decide(s State, c Command) (Decision, error) {
 		switch s.Status {
 		case StatusRunning:
 			deadline := c.At.Add(c.Timeout)
-			return Decision{
+			return thawAfterSignal(s, Decision{
 				Events:  []Event{StopRequested{Signal: SIGTERM, Deadline: deadline, At: c.At}},
 				Effects: []Effect{SignalTask{Signal: SIGTERM}, ArmStopTimer{Pid: s.Pid, After: c.Timeout}},
-			}, nil
+			}), nil
 		case StatusExited:
 			if r := s.NextRestart; r != nil {
 				return cancelRestart(r, "stopped by the user", c.At), nil
@@ -81,15 +81,38 @@ func Decide(s State, c Command) (Decision, error) {
 		if s.Status != StatusRunning {
 			return refuse(s, "kill")
 		}
-		return Decision{
+		return thawAfterSignal(s, Decision{
 			Events:  []Event{StopRequested{Signal: c.Signal, At: c.At}},
 			Effects: []Effect{SignalTask{Signal: c.Signal}},
-		}, nil
+		}), nil
+	case Pause:
+		switch {
+		case s.Status != StatusRunning:
+			return refuse(s, "pause")
+		case s.Paused:
+			return Decision{}, fmt.Errorf("%w: cannot pause container %q: it is already paused", ErrInvalidTransition, s.ID)
+		}
+		return Decision{Effects: []Effect{PauseTask{}}}, nil
+	case Resume:
+		if s.Status != StatusRunning || !s.Paused {
+			return Decision{}, fmt.Errorf("%w: cannot resume container %q: it is not paused", ErrInvalidTransition, s.ID)
+		}
+		return Decision{Effects: []Effect{ResumeTask{}}}, nil
+	case RecordPaused:
+		if s.Status != StatusRunning || s.Paused {
+			return Decision{}, nil
+		}
+		return Decision{Events: []Event{TaskPaused{At: c.At}}}, nil
+	case RecordResumed:
+		if s.Status != StatusRunning || !s.Paused {
+			return Decision{}, nil
+		}
+		return Decision{Events: []Event{TaskResumed{At: c.At}}}, nil
 	case StopTimeout:
 		if s.Status != StatusRunning || s.Pid != c.Pid || s.StopDeadline.IsZero() {
 			return Decision{}, nil // the task already exited, or another run started
 		}
-		return Decision{Effects: []Effect{SignalTask{Signal: SIGKILL}}}, nil
+		return thawAfterSignal(s, Decision{Effects: []Effect{SignalTask{Signal: SIGKILL}}}), nil
 	case Remove:
 		return decideRemove(s, c)
 	case RecordCreated:
@@ -134,6 +157,15 @@ func Decide(s State, c Command) (Decision, error) {
 		return Decision{}, fmt.Errorf("%w: nil command", ErrInvalidArgument)
 	}
 	return Decision{}, fmt.Errorf("%w: unknown command %T", ErrInvalidArgument, c)
+}
+
+// thawAfterSignal resumes a paused task after a signal is sent to it, so
+// that the signal is delivered (as docker does on stop and kill).
+func thawAfterSignal(s State, d Decision) Decision {
+	if s.Paused {
+		d.Effects = append(d.Effects, ResumeTask{})
+	}
+	return d
 }
 
 func refuse(s State, verb string) (Decision, error) {
@@ -244,6 +276,8 @@ func decideReconcile(s State, c Reconcile) Decision {
 		switch o.Task {
 		case TaskRunning:
 			return Decision{Events: []Event{TaskStarted{Pid: o.Pid, At: c.At}}}
+		case TaskFrozen:
+			return Decision{Events: []Event{TaskStarted{Pid: o.Pid, At: c.At}, TaskPaused{At: c.At}}}
 		case TaskStopped:
 			return Decision{
 				Events: []Event{
@@ -265,9 +299,18 @@ func decideReconcile(s State, c Reconcile) Decision {
 			return gone("the container vanished from containerd while the supervisor was away")
 		}
 		switch o.Task {
-		case TaskRunning:
+		case TaskRunning, TaskFrozen:
 			if o.Pid != s.Pid {
 				return Decision{Events: []Event{TaskStarted{Pid: o.Pid, At: c.At}}}
+			}
+			var d Decision
+			// A pause or resume that happened while nobody watched.
+			if paused := o.Task == TaskFrozen; paused != s.Paused {
+				if paused {
+					d.Events = append(d.Events, TaskPaused{At: c.At})
+				} else {
+					d.Events = append(d.Events, TaskResumed{At: c.At})
+				}
 			}
 			if !s.StopDeadline.IsZero() {
 				// A stop was pending: re-arm its timer for the time left.
@@ -275,8 +318,9 @@ func decideReconcile(s State, c Reconcile) Decision {
 				if left < 0 {
 					left = 0
 				}
-				return Decision{Effects: []Effect{ArmStopTimer{Pid: s.Pid, After: left}}}
+				d.Effects = append(d.Effects, ArmStopTimer{Pid: s.Pid, After: left})
 			}
+			return d
 		case TaskStopped:
 			return decideExit(s, TaskExited{Pid: s.Pid, Code: o.ExitCode, ExitedAt: o.ExitedAt})
 		default:

@@ -98,6 +98,19 @@ type ContainerRemoved struct {
 	At time.Time `json:"at"`
 }
 
+// TaskPaused records that the task is paused (frozen).
+type TaskPaused struct {
+	At time.Time `json:"at"`
+}
+
+// TaskResumed records that the paused task runs again.
+type TaskResumed struct {
+	At time.Time `json:"at"`
+}
+
+func (TaskPaused) eventName() string  { return "TaskPaused" }
+func (TaskResumed) eventName() string { return "TaskResumed" }
+
 func (CreateRequested) eventName() string  { return "CreateRequested" }
 func (ContainerCreated) eventName() string { return "ContainerCreated" }
 func (CreateFailed) eventName() string     { return "CreateFailed" }
@@ -119,6 +132,7 @@ func EventName(e Event) string { return e.eventName() }
 // with the journal.
 func AllEvents() []Event {
 	return []Event{
+		TaskPaused{}, TaskResumed{},
 		CreateRequested{}, ContainerCreated{}, CreateFailed{},
 		StartRequested{}, TaskStarted{}, StartFailed{},
 		StopRequested{}, TaskExited{},

@@ -409,6 +409,14 @@ func FuzzLifecycle(f *testing.F) {
 					}
 				case ArmRestartTimer:
 					timer = &e
+				case PauseTask:
+					if ok {
+						step(RecordPaused{At: now}, depth+1)
+					}
+				case ResumeTask:
+					if ok {
+						step(RecordResumed{At: now}, depth+1)
+					}
 				}
 			}
 		}
@@ -416,7 +424,7 @@ func FuzzLifecycle(f *testing.F) {
 			op := next()
 			now := at(clock)
 			var c Command
-			switch op % 12 {
+			switch op % 14 {
 			case 0:
 				conf := cfg("c")
 				conf.Restart = fuzzPolicy(next(), next())
@@ -434,13 +442,13 @@ func FuzzLifecycle(f *testing.F) {
 			case 6:
 				c = StopTimeout{Pid: s.Pid, At: now}
 			case 7, 8:
-				obs := Observation{ContainerExists: next()%4 != 0, Task: TaskPhase(next() % 4), Pid: s.Pid, ExitCode: int(next()), ExitedAt: now}
-				if obs.Task == TaskRunning && s.Pid == 0 {
+				obs := Observation{ContainerExists: next()%4 != 0, Task: TaskPhase(next() % 5), Pid: s.Pid, ExitCode: int(next()), ExitedAt: now}
+				if (obs.Task == TaskRunning || obs.Task == TaskFrozen) && s.Pid == 0 {
 					nextPid++
 					obs.Pid = nextPid
 				}
 				step(Reconcile{Observed: obs, At: now}, 0)
-				if s.Status == StatusRunning && obs.Task == TaskRunning {
+				if s.Status == StatusRunning && (obs.Task == TaskRunning || obs.Task == TaskFrozen) {
 					obs.Pid = s.Pid
 				}
 				if d, _ := Decide(s, Reconcile{Observed: obs, At: now}); len(d.Events) != 0 && !(s.Status == StatusExited && obs.Task == TaskRunning) {
@@ -457,6 +465,10 @@ func FuzzLifecycle(f *testing.F) {
 				timer = nil
 			case 11: // a timer that matches nothing fires
 				c = RestartTimeout{Attempt: int(next() % 3), Due: now, At: now}
+			case 12:
+				c = Pause{At: now}
+			case 13:
+				c = Resume{At: now}
 			}
 			step(c, 0)
 		}

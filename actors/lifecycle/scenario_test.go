@@ -24,8 +24,9 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the sc
 // Commands: tick SECONDS (advance the clock), create ID, start,
 // stop SECONDS, kill SIGNAL, remove [force], stop-timeout, record-created,
 // record-create-failed WHY, record-started PID, record-start-failed WHY,
-// record-removed, exit PID CODE,
-// reconcile [gone] [task=absent|created|running|stopped] [pid=N] [code=N].
+// record-removed, pause, resume, record-paused, record-resumed,
+// exit PID CODE,
+// reconcile [gone] [task=absent|created|running|frozen|stopped] [pid=N] [code=N].
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob("testdata/scenarios/*.txt")
 	if err != nil || len(files) == 0 {
@@ -122,6 +123,14 @@ func step(t *testing.T, s *State, clock *time.Time, line string) string {
 		c = RecordStartFailed{Err: strings.Join(f[1:], " "), At: now}
 	case "record-removed":
 		c = RecordRemoved{At: now}
+	case "pause":
+		c = Pause{At: now}
+	case "resume":
+		c = Resume{At: now}
+	case "record-paused":
+		c = RecordPaused{At: now}
+	case "record-resumed":
+		c = RecordResumed{At: now}
 	case "exit":
 		c = ObserveExit{Pid: uint32(num(1)), Code: num(2), ExitedAt: now}
 	case "reconcile":
@@ -132,7 +141,7 @@ func step(t *testing.T, s *State, clock *time.Time, line string) string {
 			case "gone":
 				o.ContainerExists = false
 			case "task":
-				o.Task = map[string]TaskPhase{"absent": TaskAbsent, "created": TaskCreated, "running": TaskRunning, "stopped": TaskStopped}[v]
+				o.Task = map[string]TaskPhase{"absent": TaskAbsent, "created": TaskCreated, "running": TaskRunning, "stopped": TaskStopped, "frozen": TaskFrozen}[v]
 			case "pid":
 				n, _ := strconv.Atoi(v)
 				o.Pid = uint32(n)
@@ -168,6 +177,9 @@ func step(t *testing.T, s *State, clock *time.Time, line string) string {
 		if s.Exit.Reason != "" {
 			fmt.Fprintf(&b, " (%s)", s.Exit.Reason)
 		}
+	}
+	if s.Paused {
+		b.WriteString(" paused")
 	}
 	if s.StopRequested {
 		b.WriteString(" stop-requested")

@@ -98,6 +98,9 @@ type State struct {
 	Config    Config    `json:"config"`
 	CreatedAt time.Time `json:"created_at"`
 	Pid       uint32    `json:"pid,omitempty"` // of the running task; 0 when none
+	// Paused is set while the running task is frozen (Status stays
+	// running, as in docker).
+	Paused    bool      `json:"paused,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`
 	Starts    int       `json:"starts"` // how many times a task was started
 	Exit      *Exit     `json:"exit,omitempty"`

@@ -33,6 +33,8 @@ import (
 type Backend interface {
 	Create(ctx context.Context, cfg lifecycle.Config) (*actor.PID, error)
 	Start(ctx context.Context, id string) (lifecycle.State, error)
+	Pause(ctx context.Context, id string) (lifecycle.State, error)
+	Resume(ctx context.Context, id string) (lifecycle.State, error)
 	Stop(ctx context.Context, id string, timeout time.Duration) (lifecycle.State, error)
 	Kill(ctx context.Context, id string, sig int) (lifecycle.State, error)
 	Remove(ctx context.Context, id string, force bool) error
@@ -167,7 +169,9 @@ var routes = []route{
 	{"POST", "/v1/containers", (*server).create},
 	{"GET", "/v1/containers/{id}", (*server).inspect},
 	{"DELETE", "/v1/containers/{id}", (*server).remove},
-	{"POST", "/v1/containers/{id}/start", (*server).start},
+	{"POST", "/v1/containers/{id}/start", stateCall(Backend.Start)},
+	{"POST", "/v1/containers/{id}/pause", stateCall(Backend.Pause)},
+	{"POST", "/v1/containers/{id}/unpause", stateCall(Backend.Resume)},
 	{"POST", "/v1/containers/{id}/stop", (*server).stop},
 	{"POST", "/v1/containers/{id}/kill", (*server).kill},
 	{"POST", "/v1/containers/{id}/wait", (*server).wait},
@@ -465,13 +469,17 @@ func (s *server) remove(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *server) start(w http.ResponseWriter, r *http.Request) error {
-	st, err := s.b.Start(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
+// stateCall is the handler of an endpoint that calls fn on the container
+// of the path and answers with its state.
+func stateCall(fn func(Backend, context.Context, string) (lifecycle.State, error)) func(*server, http.ResponseWriter, *http.Request) error {
+	return func(s *server, w http.ResponseWriter, r *http.Request) error {
+		st, err := fn(s.b, r.Context(), r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, stateJSON(st))
+		return nil
 	}
-	writeJSON(w, http.StatusOK, stateJSON(st))
-	return nil
 }
 
 func (s *server) stop(w http.ResponseWriter, r *http.Request) error {

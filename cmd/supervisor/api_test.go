@@ -79,6 +79,16 @@ func (s *stub) Start(_ context.Context, id string) (lifecycle.State, error) {
 	return lifecycle.State{ID: id, Status: lifecycle.StatusRunning, Pid: 42}, nil
 }
 
+func (s *stub) Pause(_ context.Context, id string) (lifecycle.State, error) {
+	s.record("pause %s", id)
+	return lifecycle.State{ID: id, Status: lifecycle.StatusRunning, Pid: 42, Paused: true}, nil
+}
+
+func (s *stub) Resume(_ context.Context, id string) (lifecycle.State, error) {
+	s.record("resume %s", id)
+	return lifecycle.State{ID: id, Status: lifecycle.StatusRunning, Pid: 42}, nil
+}
+
 func (s *stub) Stop(_ context.Context, id string, timeout time.Duration) (lifecycle.State, error) {
 	s.record("stop %s %v", id, timeout)
 	if s.stop != nil {
@@ -642,4 +652,29 @@ func FuzzHandler(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPauseAndUnpauseRoutes(t *testing.T) {
+	b := &stub{}
+	srv := serve(t, b)
+	for _, tc := range []struct {
+		path   string
+		paused bool
+		call   string
+	}{
+		{"/v1/containers/c1/pause", true, "pause c1"},
+		{"/v1/containers/c1/unpause", false, "resume c1"},
+	} {
+		status, body, _ := call(t, srv, "POST", tc.path, "")
+		var st containerJSON
+		if err := json.Unmarshal([]byte(body), &st); err != nil || status != 200 || st.Paused != tc.paused {
+			t.Errorf("POST %s: %d %s (%v)", tc.path, status, body, err)
+		}
+		if calls := b.Calls(); len(calls) == 0 || calls[len(calls)-1] != tc.call {
+			t.Errorf("POST %s called %v, want %q last", tc.path, calls, tc.call)
+		}
+	}
+	if status, _, _ := call(t, srv, "GET", "/v1/containers/c1/pause", ""); status != http.StatusMethodNotAllowed {
+		t.Errorf("GET pause: %d", status)
+	}
 }

@@ -121,9 +121,10 @@ func (c *client) create(ctx context.Context, req createRequest) (containerJSON, 
 	return st, err
 }
 
-func (c *client) start(ctx context.Context, id string) (containerJSON, error) {
+// post sends POST /v1/containers/ID/VERB and returns the state it answers.
+func (c *client) post(ctx context.Context, id, verb string) (containerJSON, error) {
 	var st containerJSON
-	err := c.do(ctx, http.MethodPost, containerPath(id, "/start"), nil, nil, &st)
+	err := c.do(ctx, http.MethodPost, containerPath(id, "/"+verb), nil, nil, &st)
 	return st, err
 }
 

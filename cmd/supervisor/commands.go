@@ -237,22 +237,32 @@ var createCommand = &command{
 	},
 }
 
-var startCommand = &command{
-	name:     "start",
-	synopsis: "ID...",
-	summary:  "start created or exited containers",
-	setup: func(fs *flag.FlagSet) runFunc {
-		return func(ctx context.Context, a *app, ids []string) error {
-			c := a.client()
-			return a.forEach(ids, func(id string) error {
-				if _, err := c.start(ctx, id); err != nil {
-					return err
-				}
-				fmt.Fprintln(a.stdout, id)
-				return nil
-			})
-		}
-	},
+var (
+	startCommand   = verbCommand("start", "start created or exited containers")
+	pauseCommand   = verbCommand("pause", "pause (freeze) running containers")
+	unpauseCommand = verbCommand("unpause", "resume paused containers")
+)
+
+// verbCommand is a command that POSTs /v1/containers/ID/NAME for each ID
+// and prints the ID.
+func verbCommand(name, summary string) *command {
+	return &command{
+		name:     name,
+		synopsis: "ID...",
+		summary:  summary,
+		setup: func(fs *flag.FlagSet) runFunc {
+			return func(ctx context.Context, a *app, ids []string) error {
+				c := a.client()
+				return a.forEach(ids, func(id string) error {
+					if _, err := c.post(ctx, id, name); err != nil {
+						return err
+					}
+					fmt.Fprintln(a.stdout, id)
+					return nil
+				})
+			}
+		},
+	}
 }
 
 var stopCommand = &command{
@@ -485,6 +495,9 @@ func statusText(st containerJSON) string {
 	}
 	if st.Status == lifecycle.StatusExited.String() && st.Exit != nil {
 		return fmt.Sprintf("%s (%d)", st.Status, st.Exit.Code)
+	}
+	if st.Paused {
+		return "paused"
 	}
 	return st.Status
 }

@@ -54,6 +54,8 @@ func init() {
 		runCommand,
 		createCommand,
 		startCommand,
+		pauseCommand,
+		unpauseCommand,
 		psCommand,
 		inspectCommand,
 		logsCommand,
