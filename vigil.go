@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -238,19 +239,32 @@ func (s *Supervisor) reconcileAll(ctx context.Context) {
 	// containerd's list first: a container that exists now had its actor
 	// registered before containerd created it, so it is in the registry
 	// read below unless it is an orphan.
+	// containerd's view of every container comes in two calls and is
+	// handed to the actors, which reconcile concurrently; if it cannot be
+	// had, each actor asks for its own.
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	inContainerd, lerr := s.runtime.Containers(lctx)
+	statuses, lerr := s.runtime.TaskStatuses(lctx)
 	cancel()
+	inContainerd := slices.Sorted(maps.Keys(statuses))
 	ids, pids, err := s.list(ctx)
 	if err != nil {
 		s.log.Error("reconcile: list containers", "err", err)
 		return
 	}
+	msgs := make([]any, len(pids))
+	for i, id := range ids {
+		var m actors.Reconcile
+		if lerr == nil {
+			st, ok := statuses[id]
+			m.Known = &actors.Known{Exists: ok, Task: st}
+		}
+		msgs[i] = m
+	}
 	failed := 0
-	for i, pid := range pids {
-		if _, err := s.request(ctx, pid, actors.Reconcile{}); err != nil {
+	for i, r := range s.requestAll(ctx, pids, msgs) {
+		if r.err != nil {
 			failed++
-			s.log.Error("reconcile failed", "container", ids[i], "err", err)
+			s.log.Error("reconcile failed", "container", ids[i], "err", r.err)
 		}
 	}
 	if lerr != nil {
@@ -486,6 +500,43 @@ func (s *Supervisor) request(ctx context.Context, pid *actor.PID, msg any) (life
 	return r.State, r.Err
 }
 
+type result struct {
+	state lifecycle.State
+	err   error
+}
+
+// requestAll sends msgs[i] to pids[i], all at once, and returns the
+// answers in the same order: the actors work concurrently.
+func (s *Supervisor) requestAll(ctx context.Context, pids []*actor.PID, msgs []any) []result {
+	timeout := s.cfg.RequestTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	futures := make([]*actor.Future, len(pids))
+	for i, pid := range pids {
+		futures[i] = s.system.Root.RequestFuture(pid, msgs[i], max(timeout, time.Millisecond))
+	}
+	out := make([]result, len(pids))
+	for i, f := range futures {
+		v, err := f.Result()
+		switch r, ok := v.(actors.Reply); {
+		case errors.Is(err, actor.ErrTimeout):
+			out[i].err = fmt.Errorf("%w: %T after %v", ErrTimeout, msgs[i], timeout)
+		case err != nil:
+			out[i].err = err
+		case ok:
+			out[i] = result{r.State, r.Err}
+		default:
+			if _, dead := v.(*actor.DeadLetterResponse); dead {
+				out[i].err = fmt.Errorf("%w: its actor is gone", ErrNotFound)
+			} else {
+				out[i].err = fmt.Errorf("vigil: unexpected answer %T to %T", v, msgs[i])
+			}
+		}
+	}
+	return out
+}
+
 func (s *Supervisor) send(ctx context.Context, id string, msg any) (lifecycle.State, error) {
 	pid, err := s.PID(ctx, id)
 	if err != nil {
@@ -536,6 +587,61 @@ func (s *Supervisor) Resume(ctx context.Context, id string) (lifecycle.State, er
 	return s.send(ctx, id, actors.Resume{})
 }
 
+// Restart stops a container's task as Stop does (SIGTERM, SIGKILL after
+// timeout) and starts it again, as docker restart does. A container that
+// does not run is only started.
+func (s *Supervisor) Restart(ctx context.Context, id string, timeout time.Duration) (lifecycle.State, error) {
+	if _, err := s.Stop(ctx, id, timeout); err != nil {
+		return lifecycle.State{}, fmt.Errorf("restart container %q: stop: %w", id, err)
+	}
+	st, err := s.Start(ctx, id)
+	if err != nil {
+		return st, fmt.Errorf("restart container %q: stopped, but did not start: %w", id, err)
+	}
+	return st, nil
+}
+
+// Stats samples the resource usage of a container's running (or paused)
+// task. A container whose task does not run gives ErrInvalidTransition.
+func (s *Supervisor) Stats(ctx context.Context, id string) (c8dbridge.Stats, error) {
+	res, err := s.read(ctx, id, actors.Stats{})
+	if err != nil {
+		return c8dbridge.Stats{}, err
+	}
+	r, ok := res.(actors.StatsReply)
+	if !ok {
+		return c8dbridge.Stats{}, fmt.Errorf("vigil: unexpected answer %T to stats", res)
+	}
+	return r.Stats, r.Err
+}
+
+// Top lists the processes of a container's running (or paused) task. A
+// container whose task does not run gives ErrInvalidTransition.
+func (s *Supervisor) Top(ctx context.Context, id string) ([]c8dbridge.Process, error) {
+	res, err := s.read(ctx, id, actors.Top{})
+	if err != nil {
+		return nil, err
+	}
+	r, ok := res.(actors.TopReply)
+	if !ok {
+		return nil, fmt.Errorf("vigil: unexpected answer %T to top", res)
+	}
+	return r.Processes, r.Err
+}
+
+// read sends a message that asks containerd about a container's task and
+// returns the raw answer.
+func (s *Supervisor) read(ctx context.Context, id string, msg any) (any, error) {
+	pid, err := s.PID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.needContainerd(); err != nil {
+		return nil, err
+	}
+	return s.ask(ctx, pid, msg)
+}
+
 // Inspect returns a container's state.
 func (s *Supervisor) Inspect(ctx context.Context, id string) (lifecycle.State, error) {
 	return s.send(ctx, id, actors.Inspect{})
@@ -547,9 +653,13 @@ func (s *Supervisor) List(ctx context.Context) ([]lifecycle.State, error) {
 	if err != nil {
 		return nil, err
 	}
+	msgs := make([]any, len(pids))
+	for i := range msgs {
+		msgs[i] = actors.Inspect{}
+	}
 	out := make([]lifecycle.State, 0, len(pids))
-	for i, pid := range pids {
-		st, err := s.request(ctx, pid, actors.Inspect{})
+	for i, r := range s.requestAll(ctx, pids, msgs) {
+		st, err := r.state, r.err
 		if errors.Is(err, ErrNotFound) {
 			continue // removed meanwhile
 		}

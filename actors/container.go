@@ -68,7 +68,7 @@ func (c *container) Receive(ctx actor.Context) {
 		if c.incarnation > 1 {
 			c.log().Warn("container actor restarted after a panic; state rebuilt from the journal",
 				"status", c.state.Status, "incarnation", c.incarnation)
-			if err := c.reconcile(ctx); err != nil {
+			if err := c.reconcile(ctx, nil); err != nil {
 				c.log().Error("reconcile after restart failed", "err", err)
 			}
 			c.afterCommand(ctx)
@@ -107,10 +107,28 @@ func (c *container) Receive(ctx actor.Context) {
 		c.handle(ctx, lifecycle.RecordResumed{At: c.deps.now()})
 	case Inspect:
 		ctx.Respond(Reply{State: c.state, Err: c.broken})
+	case Stats:
+		var r StatsReply
+		if r.Err = c.readable(); r.Err == nil {
+			cctx, cancel := c.callCtx()
+			r.Stats, r.Err = c.deps.Runtime.Stats(cctx, c.id)
+			cancel()
+			r.Err = c.readErr("stats of", r.Err)
+		}
+		ctx.Respond(r)
+	case Top:
+		var r TopReply
+		if r.Err = c.readable(); r.Err == nil {
+			cctx, cancel := c.callCtx()
+			r.Processes, r.Err = c.deps.Runtime.Top(cctx, c.id)
+			cancel()
+			r.Err = c.readErr("processes of", r.Err)
+		}
+		ctx.Respond(r)
 	case Wait:
 		c.wait(ctx, m)
 	case Reconcile:
-		err := c.reconcile(ctx)
+		err := c.reconcile(ctx, m.Known)
 		c.afterCommand(ctx)
 		ctx.Respond(Reply{State: c.state, Err: err})
 	case watchEnded:
@@ -119,7 +137,7 @@ func (c *container) Receive(ctx actor.Context) {
 		}
 	case retryReconcile:
 		c.retry = nil
-		if err := c.reconcile(ctx); err != nil {
+		if err := c.reconcile(ctx, nil); err != nil {
 			c.log().Debug("reconcile failed; retrying", "err", err)
 		}
 		c.afterCommand(ctx)
@@ -143,6 +161,30 @@ func (c *container) Receive(ctx actor.Context) {
 	case c8dbridge.Event:
 		c.log().Debug("containerd event", "event", fmt.Sprintf("%T", m))
 	}
+}
+
+// readable says whether the task can be read (Stats, Top): only a running
+// task, paused or not, has a cgroup and processes.
+func (c *container) readable() error {
+	if c.broken != nil {
+		return c.broken
+	}
+	if c.state.Status != lifecycle.StatusRunning {
+		return fmt.Errorf("%w: container %q is %s, not running", lifecycle.ErrInvalidTransition, c.id, c.state.Status)
+	}
+	return nil
+}
+
+// readErr words the error of a read of the task. A task that containerd
+// no longer has has exited, and its exit is on its way to this actor.
+func (c *container) readErr(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errdefs.IsNotFound(err):
+		return fmt.Errorf("%w: container %q is not running (its task is gone): %w", lifecycle.ErrInvalidTransition, c.id, err)
+	}
+	return fmt.Errorf("%s container %q: %w", what, c.id, err)
 }
 
 // recover rebuilds the state from the journal.
@@ -405,6 +447,14 @@ func (c *container) observe() (lifecycle.Observation, error) {
 	if err != nil {
 		return lifecycle.Observation{}, fmt.Errorf("actors: observe container %q: %w", c.id, err)
 	}
+	return observation(true, st), nil
+}
+
+// observation is containerd's view in the lifecycle's words.
+func observation(exists bool, st c8dbridge.TaskStatus) lifecycle.Observation {
+	if !exists {
+		return lifecycle.Observation{}
+	}
 	o := lifecycle.Observation{ContainerExists: true, Pid: st.Pid}
 	switch st.State {
 	case c8dbridge.TaskCreated:
@@ -420,22 +470,27 @@ func (c *container) observe() (lifecycle.Observation, error) {
 	default:
 		o.Task = lifecycle.TaskAbsent
 	}
-	return o, nil
+	return o
 }
 
-func (c *container) reconcile(ctx actor.Context) error {
+func (c *container) reconcile(ctx actor.Context, known *Known) error {
 	if c.broken != nil {
 		return c.broken
 	}
 	if c.state.Status == lifecycle.StatusNone || c.state.Status == lifecycle.StatusRemoved {
 		return nil
 	}
-	o, err := c.observe()
-	if err != nil {
-		return err
+	var o lifecycle.Observation
+	if known != nil {
+		o = observation(known.Exists, known.Task)
+	} else {
+		var err error
+		if o, err = c.observe(); err != nil {
+			return err
+		}
 	}
 	before := c.state.Status
-	err = c.handle(ctx, lifecycle.Reconcile{Observed: o, At: c.deps.now()})
+	err := c.handle(ctx, lifecycle.Reconcile{Observed: o, At: c.deps.now()})
 	c.syncWatch(ctx) // adopt a running task, or re-arm a watcher that ended
 	if c.state.Status != before {
 		c.log().Info("reconciled with containerd", "was", before, "now", c.state.Status)

@@ -98,6 +98,34 @@ func (f *fakeRuntime) ResumeTask(_ context.Context, id string) error {
 	return f.setTask(id, c8dbridge.TaskPaused, c8dbridge.TaskRunning)
 }
 
+// Stats and Top answer for a running or paused task: one process, the
+// task's pid, with the pid as its memory use.
+func (f *fakeRuntime) Stats(_ context.Context, id string) (c8dbridge.Stats, error) {
+	pid, err := f.livePid(id)
+	if err != nil {
+		return c8dbridge.Stats{}, err
+	}
+	return c8dbridge.Stats{Cgroup: 2, MemoryUsage: uint64(pid), Pids: 1}, nil
+}
+
+func (f *fakeRuntime) Top(_ context.Context, id string) ([]c8dbridge.Process, error) {
+	pid, err := f.livePid(id)
+	if err != nil {
+		return nil, err
+	}
+	return []c8dbridge.Process{{Pid: pid, Args: []string{"fake"}}}, nil
+}
+
+func (f *fakeRuntime) livePid(id string) (uint32, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok || (c.task.State != c8dbridge.TaskRunning && c.task.State != c8dbridge.TaskPaused) {
+		return 0, fmt.Errorf("fake: %q has no live task: %w", id, errdefs.ErrNotFound)
+	}
+	return c.task.Pid, nil
+}
+
 func (f *fakeRuntime) setTask(id string, from, to c8dbridge.TaskState) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -159,6 +187,16 @@ func (f *fakeRuntime) DeleteContainer(_ context.Context, id string) error {
 	defer f.mu.Unlock()
 	delete(f.containers, id)
 	return nil
+}
+
+func (f *fakeRuntime) TaskStatuses(context.Context) (map[string]c8dbridge.TaskStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]c8dbridge.TaskStatus{}
+	for id, c := range f.containers {
+		out[id] = c.task
+	}
+	return out, nil
 }
 
 func (f *fakeRuntime) Containers(context.Context) ([]string, error) {

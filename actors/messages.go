@@ -6,6 +6,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/c8dbridge"
 )
 
 // Messages a container actor accepts. Send them with RequestFuture to the
@@ -29,11 +30,25 @@ type (
 	Resume struct{}
 	// Inspect returns the container's state.
 	Inspect struct{}
+	// Stats samples the running task's resource usage; it is answered
+	// with a StatsReply. Top lists the task's processes; it is answered
+	// with a TopReply. Both only read: nothing is decided or journaled.
+	// A container whose task does not run is refused with
+	// lifecycle.ErrInvalidTransition.
+	Stats struct{}
+	Top   struct{}
 	// Wait replies once Condition holds.
 	Wait struct{ Condition WaitCondition }
 	// Reconcile compares the state with containerd's and records the
-	// difference.
-	Reconcile struct{}
+	// difference. Known, when set, is containerd's view of the container,
+	// read by the caller for every container at once; when nil, the actor
+	// asks containerd itself.
+	Reconcile struct{ Known *Known }
+	// Known is containerd's view of one container.
+	Known struct {
+		Exists bool                 // containerd has the container
+		Task   c8dbridge.TaskStatus // its task; TaskAbsent when none
+	}
 )
 
 // Reply answers every container message: the state after the message was
@@ -41,6 +56,18 @@ type (
 type Reply struct {
 	State lifecycle.State
 	Err   error
+}
+
+// StatsReply answers Stats: the sample, or the error that kept it.
+type StatsReply struct {
+	Stats c8dbridge.Stats
+	Err   error
+}
+
+// TopReply answers Top: the task's processes, or the error that kept them.
+type TopReply struct {
+	Processes []c8dbridge.Process
+	Err       error
 }
 
 // WaitCondition is what a Wait waits for, as in docker's wait --condition.

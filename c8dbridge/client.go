@@ -526,6 +526,39 @@ func (c *Client) deleteTaskForce(ctx context.Context, ctr client.Container) erro
 	return nil
 }
 
+// TaskStatuses reports every container of the namespace that carries
+// LabelManaged, with its task's status (TaskAbsent when it has none).
+func (c *Client) TaskStatuses(ctx context.Context) (map[string]TaskStatus, error) {
+	ids, err := c.Containers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.c.TaskService().List(c.ns(ctx), &tasksapi.ListTasksRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("c8dbridge: list tasks: %w", classify(err))
+	}
+	out := make(map[string]TaskStatus, len(ids))
+	for _, id := range ids {
+		out[id] = TaskStatus{State: TaskAbsent}
+	}
+	for _, p := range r.GetTasks() {
+		id := p.GetContainerID()
+		if id == "" {
+			id = p.GetID()
+		}
+		if _, ok := out[id]; !ok {
+			continue // not vigil's
+		}
+		ts := TaskStatus{State: taskState(p.GetStatus()), Pid: p.GetPid()}
+		if ts.State == TaskStopped {
+			ts.ExitCode = p.GetExitStatus()
+			ts.ExitedAt = timeOf(p.GetExitedAt())
+		}
+		out[id] = ts
+	}
+	return out, nil
+}
+
 // Containers lists the IDs, sorted, of the containers in the namespace that
 // carry LabelManaged.
 func (c *Client) Containers(ctx context.Context) ([]string, error) {

@@ -551,3 +551,36 @@ func TestCreatedTaskLeftOver(t *testing.T) {
 		t.Errorf("TaskStatus after DeleteContainer: %v, want NotFound", err)
 	}
 }
+
+func TestTaskStatusesReportsEveryContainer(t *testing.T) {
+	e := newEnv(t)
+	e.create(t, "runs", "/bin/sleep", "1000")
+	pid := e.start(t, "runs", Stdio{})
+	e.create(t, "exits", "/bin/sh", "-c", "exit 4")
+	e.start(t, "exits", Stdio{})
+	e.create(t, "idle", "/bin/true")
+	ctx := ctxT(t)
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		all, err := e.c.TaskStatuses(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if all["exits"].State == TaskStopped || time.Now().After(deadline) {
+			if len(all) != 3 {
+				t.Fatalf("TaskStatuses = %+v, want 3 containers", all)
+			}
+			if r := all["runs"]; r.State != TaskRunning || r.Pid != pid {
+				t.Errorf("runs: %+v, want running with pid %d", r, pid)
+			}
+			if x := all["exits"]; x.State != TaskStopped || x.ExitCode != 4 || x.ExitedAt.IsZero() {
+				t.Errorf("exits: %+v, want stopped with code 4 and a time", x)
+			}
+			if i := all["idle"]; i.State != TaskAbsent {
+				t.Errorf("idle: %+v, want absent", i)
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -23,6 +23,22 @@ type ContainerSpec struct {
 	Env    []string          // KEY=VALUE; the default PATH is added when PATH is missing
 	Cwd    string            // working directory inside the container; "/" when empty
 	Labels map[string]string // user labels, stored on the containerd container
+
+	Memory    int64    // memory limit in bytes; 0: none
+	CPUs      *float64 // CPU quota in CPUs (0.5: half a CPU); nil: none
+	CPUShares int64    // relative CPU weight; 0: the default
+	PidsLimit int64    // most processes; 0: no limit
+	User      string   // uid[:gid] or name[:group], looked up in the rootfs; "": root
+	ReadOnly  bool     // mount the rootfs read-only
+	Mounts    []Mount  // bind mounts
+	Hostname  string   // "": containerd's default
+}
+
+// Mount is a bind mount of the host path Source at Target in the container.
+type Mount struct {
+	Source   string // absolute host path; it must exist
+	Target   string // absolute path in the container
+	ReadOnly bool
 }
 
 // Stdio says where a task's output goes.
@@ -136,6 +152,11 @@ type Runtime interface {
 	// task is not in a state that allows it.
 	PauseTask(ctx context.Context, id string) error
 	ResumeTask(ctx context.Context, id string) error
+	// Stats samples the task's resource usage from its cgroup (v1 or v2);
+	// Top lists its processes. Both only read. NotFound if there is no
+	// task.
+	Stats(ctx context.Context, id string) (Stats, error)
+	Top(ctx context.Context, id string) ([]Process, error)
 	// WaitTask blocks until the task's init process exits (at once if it
 	// already has) or ctx ends, and returns the exit as TaskStopped with
 	// ExitCode and ExitedAt. NotFound if there is no task.
@@ -146,6 +167,10 @@ type Runtime interface {
 	// DeleteContainer kills (SIGKILL) and deletes any task, deletes the
 	// container and removes its bundle dir. No container is not an error.
 	DeleteContainer(ctx context.Context, id string) error
+	// TaskStatuses reports, in two calls to containerd, every container of
+	// the namespace that carries LabelManaged and its task (TaskAbsent
+	// when it has none): what reconciling all containers needs at once.
+	TaskStatuses(ctx context.Context) (map[string]TaskStatus, error)
 	// Containers lists the IDs of the containers in the namespace that
 	// carry LabelManaged.
 	Containers(ctx context.Context) ([]string, error)

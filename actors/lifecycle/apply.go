@@ -18,10 +18,13 @@ func Apply(s State, e Event) State {
 		s.Paused = true
 	case TaskResumed:
 		s.Paused = false
+	case TaskOOMKilled:
+		s.OOMKilled = true
 	case StartRequested:
 		s.Status = StatusStarting
 		s.Pid = 0
 		s.Paused = false
+		s.OOMKilled = false
 		s.StopRequested = false
 		s.StopDeadline = time.Time{}
 		s.Error = ""

@@ -140,6 +140,12 @@ type RecordPaused struct{ At time.Time }
 // event of containerd.
 type RecordResumed struct{ At time.Time }
 
+// ObserveOOM reports containerd's out-of-memory event for the container:
+// the kernel killed one of its processes.
+type ObserveOOM struct{ At time.Time }
+
+func (ObserveOOM) commandName() string { return "observe-oom" }
+
 func (Pause) commandName() string         { return "pause" }
 func (Resume) commandName() string        { return "resume" }
 func (RecordPaused) commandName() string  { return "record-paused" }

@@ -108,6 +108,14 @@ func Decide(s State, c Command) (Decision, error) {
 			return Decision{}, nil
 		}
 		return Decision{Events: []Event{TaskResumed{At: c.At}}}, nil
+	case ObserveOOM:
+		// containerd may deliver the OOM event before or after the exit it
+		// causes; either way it belongs to the current or last run. A
+		// container that is starting again has left that run behind.
+		if (s.Status != StatusRunning && s.Status != StatusExited) || s.OOMKilled {
+			return Decision{}, nil
+		}
+		return Decision{Events: []Event{TaskOOMKilled{At: c.At}}}, nil
 	case StopTimeout:
 		if s.Status != StatusRunning || s.Pid != c.Pid || s.StopDeadline.IsZero() {
 			return Decision{}, nil // the task already exited, or another run started
@@ -188,6 +196,9 @@ func ValidateConfig(cfg Config) error {
 	}
 	if cfg.Cwd != "" && !filepath.IsAbs(cfg.Cwd) {
 		return fmt.Errorf("%w: working directory %q must be an absolute path", ErrInvalidArgument, cfg.Cwd)
+	}
+	if err := validateResources(cfg); err != nil {
+		return err
 	}
 	return cfg.Restart.Validate()
 }

@@ -108,6 +108,14 @@ type TaskResumed struct {
 	At time.Time `json:"at"`
 }
 
+// TaskOOMKilled records that the kernel's out-of-memory killer killed a
+// process of the task (containerd's OOM event).
+type TaskOOMKilled struct {
+	At time.Time `json:"at"`
+}
+
+func (TaskOOMKilled) eventName() string { return "TaskOOMKilled" }
+
 func (TaskPaused) eventName() string  { return "TaskPaused" }
 func (TaskResumed) eventName() string { return "TaskResumed" }
 
@@ -138,5 +146,6 @@ func AllEvents() []Event {
 		StopRequested{}, TaskExited{},
 		RemoveRequested{}, ContainerRemoved{},
 		RestartScheduled{}, RestartCanceled{},
+		TaskOOMKilled{},
 	}
 }

@@ -329,6 +329,7 @@ func FuzzLifecycle(f *testing.F) {
 	f.Add([]byte{0, 2, 3, 1, 4, 0, 7, 10, 4, 0, 7, 10, 4, 0, 7, 10, 11, 1, 2})
 	f.Add([]byte{0, 3, 0, 1, 4, 0, 1, 2, 5, 10, 7, 0, 0, 0, 10, 3, 9})
 	f.Add([]byte{0, 4, 0, 1, 8, 0, 3, 0, 10, 7, 0, 0, 0, 10, 5, 1})
+	f.Add([]byte{0, 0, 1, 1, 14, 14, 4, 0, 1, 14, 1, 1, 14, 5, 0})
 	f.Fuzz(func(t *testing.T, script []byte) {
 		var (
 			s       State
@@ -377,6 +378,12 @@ func FuzzLifecycle(f *testing.F) {
 				if r, ok := e.(RestartScheduled); ok {
 					checkRestart(t, s, r)
 				}
+				if _, ok := e.(TaskOOMKilled); ok && (before != StatusRunning && before != StatusExited) {
+					t.Fatalf("OOM kill recorded in status %s", before)
+				}
+				if _, ok := e.(StartRequested); ok && s.OOMKilled {
+					t.Fatal("a start kept the OOM kill of the last run")
+				}
 				if s.NextRestart != nil && s.Status != StatusExited {
 					t.Fatalf("%T left a restart pending in status %s", e, s.Status)
 				}
@@ -424,7 +431,7 @@ func FuzzLifecycle(f *testing.F) {
 			op := next()
 			now := at(clock)
 			var c Command
-			switch op % 14 {
+			switch op % 15 {
 			case 0:
 				conf := cfg("c")
 				conf.Restart = fuzzPolicy(next(), next())
@@ -469,6 +476,13 @@ func FuzzLifecycle(f *testing.F) {
 				c = Pause{At: now}
 			case 13:
 				c = Resume{At: now}
+			case 14:
+				oom, n := s.OOMKilled, len(journal)
+				step(ObserveOOM{At: now}, 0)
+				if oom && len(journal) != n {
+					t.Fatal("an OOM kill was recorded twice for one run")
+				}
+				continue
 			}
 			step(c, 0)
 		}

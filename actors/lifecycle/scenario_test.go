@@ -184,14 +184,26 @@ func step(t *testing.T, s *State, clock *time.Time, line string) string {
 	if s.StopRequested {
 		b.WriteString(" stop-requested")
 	}
+	if s.OOMKilled {
+		b.WriteString(" oom-killed")
+	}
 	b.WriteString("\n")
 	return b.String()
 }
 
 // describe prints a value's fields with times relative to the scenario's
-// start, so the files stay readable.
+// start, and without the Config settings that are not set, so the files
+// stay readable.
 func describe(v any) string {
-	return timeRE.ReplaceAllStringFunc(fmt.Sprintf("%+v", v), func(m string) string {
+	out := fmt.Sprintf("%+v", v)
+	for {
+		shorter := unsetRE.ReplaceAllString(out, "$2")
+		if shorter == out {
+			break
+		}
+		out = shorter
+	}
+	return timeRE.ReplaceAllStringFunc(out, func(m string) string {
 		tm, err := time.Parse("2006-01-02 15:04:05.999999999 -0700 MST", m)
 		if err != nil {
 			return m
@@ -202,5 +214,7 @@ func describe(v any) string {
 		return "t0"
 	})
 }
+
+var unsetRE = regexp.MustCompile(` (Memory:0|CPUs:<nil>|CPUShares:0|PidsLimit:0|User:|ReadOnly:false|Mounts:\[\]|Hostname:)([ }])`)
 
 var timeRE = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC`)

@@ -81,6 +81,38 @@ type Config struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	// Restart is the restart policy; the zero value is "no".
 	Restart RestartPolicy `json:"restart,omitzero"`
+
+	// Memory is the memory limit in bytes; 0 means no limit.
+	Memory int64 `json:"memory,omitempty"`
+	// CPUs is the CPU quota in CPUs (docker's --cpus: 0.5 is half a CPU);
+	// nil means no quota. It is a pointer so that 0 is refused rather than
+	// taken for "not set".
+	CPUs *float64 `json:"cpus,omitempty"`
+	// CPUShares is the relative CPU weight (docker's --cpu-shares); 0 means
+	// the default.
+	CPUShares int64 `json:"cpu_shares,omitempty"`
+	// PidsLimit is the most processes the container may have; 0 means no
+	// limit.
+	PidsLimit int64 `json:"pids_limit,omitempty"`
+	// User is who the process runs as: uid[:gid] or name[:group], names
+	// being looked up in the rootfs's /etc/passwd and /etc/group; empty
+	// means root.
+	User string `json:"user,omitempty"`
+	// ReadOnly mounts the rootfs read-only.
+	ReadOnly bool `json:"read_only,omitempty"`
+	// Mounts are bind mounts of host paths into the container.
+	Mounts []Mount `json:"mounts,omitempty"`
+	// Hostname is the container's host name; empty means containerd's
+	// default.
+	Hostname string `json:"hostname,omitempty"`
+}
+
+// Mount is a bind mount of the host path Source at Target in the
+// container. Both are absolute.
+type Mount struct {
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"readonly,omitempty"`
 }
 
 // Exit is how a task ended.
@@ -100,7 +132,11 @@ type State struct {
 	Pid       uint32    `json:"pid,omitempty"` // of the running task; 0 when none
 	// Paused is set while the running task is frozen (Status stays
 	// running, as in docker).
-	Paused    bool      `json:"paused,omitempty"`
+	Paused bool `json:"paused,omitempty"`
+	// OOMKilled is set when the kernel's out-of-memory killer killed a
+	// process of the current or last run (as docker's OOMKilled), and
+	// cleared by the next start.
+	OOMKilled bool      `json:"oom_killed,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`
 	Starts    int       `json:"starts"` // how many times a task was started
 	Exit      *Exit     `json:"exit,omitempty"`

@@ -35,6 +35,9 @@ type Backend interface {
 	Start(ctx context.Context, id string) (lifecycle.State, error)
 	Pause(ctx context.Context, id string) (lifecycle.State, error)
 	Resume(ctx context.Context, id string) (lifecycle.State, error)
+	Restart(ctx context.Context, id string, timeout time.Duration) (lifecycle.State, error)
+	Stats(ctx context.Context, id string) (c8dbridge.Stats, error)
+	Top(ctx context.Context, id string) ([]c8dbridge.Process, error)
 	Stop(ctx context.Context, id string, timeout time.Duration) (lifecycle.State, error)
 	Kill(ctx context.Context, id string, sig int) (lifecycle.State, error)
 	Remove(ctx context.Context, id string, force bool) error
@@ -173,9 +176,12 @@ var routes = []route{
 	{"POST", "/v1/containers/{id}/pause", stateCall(Backend.Pause)},
 	{"POST", "/v1/containers/{id}/unpause", stateCall(Backend.Resume)},
 	{"POST", "/v1/containers/{id}/stop", (*server).stop},
+	{"POST", "/v1/containers/{id}/restart", (*server).restart},
 	{"POST", "/v1/containers/{id}/kill", (*server).kill},
 	{"POST", "/v1/containers/{id}/wait", (*server).wait},
 	{"GET", "/v1/containers/{id}/logs", (*server).logs},
+	{"GET", "/v1/containers/{id}/stats", (*server).stats},
+	{"GET", "/v1/containers/{id}/top", (*server).top},
 }
 
 // newServer returns the API's handler. Every answer, errors included, is
@@ -492,6 +498,104 @@ func (s *server) stop(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, stateJSON(st))
+	return nil
+}
+
+func (s *server) restart(w http.ResponseWriter, r *http.Request) error {
+	secs, err := queryCount(r, "timeout", defaultStopTimeout)
+	if err != nil {
+		return err
+	}
+	st, err := s.b.Restart(r.Context(), r.PathValue("id"), time.Duration(secs)*time.Second)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, stateJSON(st))
+	return nil
+}
+
+// statsJSON is one sample of GET /v1/containers/{id}/stats.
+type statsJSON struct {
+	ID string `json:"id"`
+	c8dbridge.Stats
+}
+
+// statsInterval is the time between two samples of a stats stream.
+var statsInterval = time.Second
+
+// stats answers one sample of a container's resource usage, or with
+// stream=1 a JSON line every statsInterval until the client goes or the
+// container no longer runs. An error after the stream began is sent as a
+// last line {"error": "..."}.
+func (s *server) stats(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	stream, err := queryBool(r, "stream")
+	if err != nil {
+		return err
+	}
+	st, err := s.b.Stats(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !stream {
+		writeJSON(w, http.StatusOK, statsJSON{ID: id, Stats: st})
+		return nil
+	}
+	w.Header().Set("Content-Type", contentNDJSON)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	tick := time.NewTicker(statsInterval)
+	defer tick.Stop()
+	for {
+		line, err := json.Marshal(statsJSON{ID: id, Stats: st})
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(append(line, '\n')); err != nil {
+			return nil // the client is gone
+		}
+		if rc.Flush() != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		st, err = s.b.Stats(ctx, id)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, vigil.ErrInvalidTransition), errors.Is(err, vigil.ErrNotFound):
+			return nil // it no longer runs, or is gone: the stream ends
+		case err != nil:
+			s.log.Error("stats", "container", id, "err", err)
+			line, _ := json.Marshal(errorJSON{Error: err.Error()})
+			w.Write(append(line, '\n'))
+			_ = rc.Flush()
+			return nil
+		}
+	}
+}
+
+// topJSON is the answer of GET /v1/containers/{id}/top.
+type topJSON struct {
+	ID        string              `json:"id"`
+	Processes []c8dbridge.Process `json:"processes"`
+}
+
+func (s *server) top(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	ps, err := s.b.Top(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if ps == nil {
+		ps = []c8dbridge.Process{}
+	}
+	writeJSON(w, http.StatusOK, topJSON{ID: id, Processes: ps})
 	return nil
 }
 

@@ -135,6 +135,56 @@ func (c *client) stop(ctx context.Context, id string, timeoutSecs int) (containe
 	return st, err
 }
 
+func (c *client) restart(ctx context.Context, id string, timeoutSecs int) (containerJSON, error) {
+	var st containerJSON
+	q := url.Values{"timeout": {strconv.Itoa(timeoutSecs)}}
+	err := c.do(ctx, http.MethodPost, containerPath(id, "/restart"), q, nil, &st)
+	return st, err
+}
+
+func (c *client) stats(ctx context.Context, id string) (statsJSON, error) {
+	var st statsJSON
+	err := c.do(ctx, http.MethodGet, containerPath(id, "/stats"), nil, nil, &st)
+	return st, err
+}
+
+// statsStream calls fn with each sample of a container's stats stream
+// until the stream ends (the container no longer runs), fn fails or ctx
+// ends.
+func (c *client) statsStream(ctx context.Context, id string, fn func(statsJSON) error) error {
+	resp, err := c.send(ctx, http.MethodGet, containerPath(id, "/stats"), url.Values{"stream": {"1"}}, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var line struct {
+			statsJSON
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			return fmt.Errorf("read the stats stream: %w", err)
+		}
+		if line.Error != "" {
+			return fmt.Errorf("stats of %s: %s", id, line.Error)
+		}
+		if err := fn(line.statsJSON); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("the stats stream broke off: %w", err)
+	}
+	return nil
+}
+
+func (c *client) top(ctx context.Context, id string) (topJSON, error) {
+	var t topJSON
+	err := c.do(ctx, http.MethodGet, containerPath(id, "/top"), nil, nil, &t)
+	return t, err
+}
+
 func (c *client) kill(ctx context.Context, id, signal string) (containerJSON, error) {
 	var st containerJSON
 	q := url.Values{"signal": {signal}}
