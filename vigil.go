@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -393,14 +394,37 @@ func (s *Supervisor) LogPath(id string) string {
 	return stdio.LogPath(filepath.Join(s.bundleRoot(), id))
 }
 
+// checkHostPaths checks what ValidateConfig cannot without I/O: that every
+// mount source exists and that a user name is in the rootfs. A container
+// that would fail here is refused before anything is journaled.
+func checkHostPaths(cfg lifecycle.Config) error {
+	for _, m := range cfg.Mounts {
+		if _, err := os.Stat(m.Source); err != nil {
+			return fmt.Errorf("%w: mount source %q does not exist or cannot be read (%v)", ErrInvalidArgument, m.Source, err)
+		}
+	}
+	if cfg.User == "" {
+		return nil
+	}
+	// SpecFor looks the user up in the rootfs as the create will.
+	if _, err := c8dbridge.SpecFor(actors.SpecOf(cfg)); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalidArgument, strings.TrimPrefix(err.Error(), errdefs.ErrInvalidArgument.Error()+": "))
+	}
+	return nil
+}
+
 // Create creates a container and returns the PID of its actor. The rootfs
-// must be an existing directory.
+// and the sources of its mounts must exist, and a user name must be in the
+// rootfs.
 func (s *Supervisor) Create(ctx context.Context, cfg lifecycle.Config) (*actor.PID, error) {
 	if err := lifecycle.ValidateConfig(cfg); err != nil {
 		return nil, err
 	}
 	if fi, err := os.Stat(cfg.Rootfs); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("%w: rootfs %q is not a directory", ErrInvalidArgument, cfg.Rootfs)
+	}
+	if err := checkHostPaths(cfg); err != nil {
+		return nil, err
 	}
 	if err := s.needContainerd(); err != nil {
 		return nil, err

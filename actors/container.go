@@ -105,6 +105,8 @@ func (c *container) Receive(ctx actor.Context) {
 		c.handle(ctx, lifecycle.RecordPaused{At: c.deps.now()})
 	case c8dbridge.TaskResumed:
 		c.handle(ctx, lifecycle.RecordResumed{At: c.deps.now()})
+	case c8dbridge.TaskOOM:
+		c.handle(ctx, lifecycle.ObserveOOM{At: c.deps.now()})
 	case Inspect:
 		ctx.Respond(Reply{State: c.state, Err: c.broken})
 	case Stats:
@@ -274,7 +276,7 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 	defer cancel()
 	switch e := eff.(type) {
 	case lifecycle.CreateContainer:
-		if err := c.deps.Runtime.CreateContainer(cctx, specOf(e.Config)); err != nil {
+		if err := c.deps.Runtime.CreateContainer(cctx, SpecOf(e.Config)); err != nil {
 			err = fmt.Errorf("create container %q: %w", c.id, err)
 			if c8dbridge.IsTransient(err) {
 				return c.outcomeUnknown(ctx, err)
@@ -292,7 +294,7 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 			// The containerd container vanished (a host reboot wipes it):
 			// create it again from the journaled config.
 			c.log().Warn("container missing from containerd; creating it again from the journal")
-			if err = c.deps.Runtime.CreateContainer(cctx, specOf(e.Config)); err == nil {
+			if err = c.deps.Runtime.CreateContainer(cctx, SpecOf(e.Config)); err == nil {
 				pid, err = c.deps.Runtime.StartTask(cctx, c.id, stdio)
 			}
 		}
@@ -535,6 +537,13 @@ func (c *container) notifyWaiters(ctx actor.Context) {
 	c.waiters = kept
 }
 
-func specOf(cfg lifecycle.Config) c8dbridge.ContainerSpec {
-	return c8dbridge.ContainerSpec{ID: cfg.ID, Rootfs: cfg.Rootfs, Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Labels: cfg.Labels}
+// SpecOf is the containerd spec of a container created from cfg.
+func SpecOf(cfg lifecycle.Config) c8dbridge.ContainerSpec {
+	spec := c8dbridge.ContainerSpec{ID: cfg.ID, Rootfs: cfg.Rootfs, Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Labels: cfg.Labels,
+		Memory: cfg.Memory, CPUs: cfg.CPUs, CPUShares: cfg.CPUShares, PidsLimit: cfg.PidsLimit,
+		User: cfg.User, ReadOnly: cfg.ReadOnly, Hostname: cfg.Hostname}
+	for _, m := range cfg.Mounts {
+		spec.Mounts = append(spec.Mounts, c8dbridge.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+	}
+	return spec
 }

@@ -20,6 +20,9 @@
 //     joined into any path.
 //  4. The OCI spec: SpecFor builds it from a ContainerSpec with containerd's
 //     oci helpers, from a rootfs directory, never from an image.
+//  5. Reading a task: Stats decodes containerd's task metrics (cgroup v1 or
+//     v2, with typeurl) into Stats; Top lists the task's pids and reads
+//     each one's command line and state from this host's /proc.
 //
 // What it never does: journal anything, retry, or decide. It does not know
 // whether a container should run; it reports what containerd says and does

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,9 +26,15 @@ const specNamespace = "vigil"
 // path, spec.Args as the process, spec.Env plus the default PATH when spec.Env
 // has none, and spec.Cwd ("/" when empty) as the working directory.
 //
+// The limits (Memory, CPUs, CPUShares, PidsLimit) go to the spec's cgroup
+// resources, User to the process (names looked up in the rootfs), ReadOnly
+// to the root, Mounts to bind mounts and Hostname to the UTS namespace.
+//
 // It returns an InvalidArgument-class error if the ID is not valid, the rootfs
-// is not an absolute path of an existing directory, Args is empty or Cwd is
-// relative. It reads the file system (the rootfs check) and writes nothing.
+// is not an absolute path of an existing directory, Args is empty, Cwd is
+// relative, a limit is negative, a mount source does not exist or the user
+// is not in the rootfs. It reads the file system (the rootfs, the mount
+// sources, the rootfs's /etc/passwd and /etc/group) and writes nothing.
 func SpecFor(spec ContainerSpec) (*specs.Spec, error) {
 	return specFor(namespaces.WithNamespace(context.Background(), specNamespace), spec)
 }
@@ -42,17 +49,71 @@ func specFor(ctx context.Context, spec ContainerSpec) (*specs.Spec, error) {
 	}
 	// WithDefaultPathEnv first: WithEnv replaces variables by name, so a PATH
 	// in spec.Env wins over the default.
-	s, err := oci.GenerateSpec(ctx, nil, &containers.Container{ID: spec.ID},
+	opts := []oci.SpecOpts{
 		oci.WithRootFSPath(spec.Rootfs),
 		oci.WithProcessArgs(spec.Args...),
 		oci.WithDefaultPathEnv,
 		oci.WithEnv(spec.Env),
 		oci.WithProcessCwd(cwd),
-	)
+	}
+	opts = append(opts, resourceOpts(spec)...)
+	s, err := oci.GenerateSpec(ctx, nil, &containers.Container{ID: spec.ID}, opts...)
 	if err != nil {
+		if spec.User != "" && (errors.Is(err, oci.ErrNoUsersFound) || errors.Is(err, oci.ErrNoGroupsFound) ||
+			errors.Is(err, fs.ErrNotExist)) {
+			// A user name is looked up in the rootfs, so only this call
+			// can tell that it is not there.
+			return nil, invalid(fmt.Errorf("user %q is not in the rootfs's /etc/passwd or /etc/group: %w", spec.User, err))
+		}
 		return nil, fmt.Errorf("generate OCI spec: %w", err)
 	}
 	return s, nil
+}
+
+// cfsPeriod is the CFS period a CPU quota is expressed in, as docker's.
+const cfsPeriod = 100000 // µs
+
+// resourceOpts maps the limits and isolation settings of spec to oci
+// helpers. They come after WithRootFSPath: WithUser reads the rootfs.
+func resourceOpts(spec ContainerSpec) []oci.SpecOpts {
+	var opts []oci.SpecOpts
+	if spec.Memory > 0 {
+		opts = append(opts, oci.WithMemoryLimit(uint64(spec.Memory)))
+	}
+	if spec.CPUs != nil {
+		opts = append(opts, oci.WithCPUCFS(int64(*spec.CPUs*cfsPeriod), cfsPeriod))
+	}
+	if spec.CPUShares > 0 {
+		opts = append(opts, oci.WithCPUShares(uint64(spec.CPUShares)))
+	}
+	if spec.PidsLimit > 0 {
+		opts = append(opts, oci.WithPidsLimit(spec.PidsLimit))
+	}
+	if spec.User != "" {
+		// uid[:gid] or name[:group]; names are looked up in the rootfs's
+		// /etc/passwd and /etc/group, and a bare uid takes its gid from
+		// /etc/passwd (0 when it is not listed).
+		opts = append(opts, oci.WithUser(spec.User))
+	}
+	if spec.ReadOnly {
+		opts = append(opts, oci.WithRootFSReadonly())
+	}
+	if len(spec.Mounts) > 0 {
+		ms := make([]specs.Mount, len(spec.Mounts))
+		for i, m := range spec.Mounts {
+			mode := "rw"
+			if m.ReadOnly {
+				mode = "ro"
+			}
+			ms[i] = specs.Mount{Type: "bind", Source: m.Source, Destination: m.Target,
+				Options: []string{"rbind", "rprivate", mode}}
+		}
+		opts = append(opts, oci.WithMounts(ms))
+	}
+	if spec.Hostname != "" {
+		opts = append(opts, oci.WithHostname(spec.Hostname))
+	}
+	return opts
 }
 
 // validateSpec checks what SpecFor needs, ID first.
@@ -80,6 +141,24 @@ func validateSpec(spec ContainerSpec) error {
 	for _, kv := range spec.Env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			return invalid(fmt.Errorf("environment entry %q is not KEY=VALUE", kv))
+		}
+	}
+	switch {
+	case spec.Memory < 0:
+		return invalid(fmt.Errorf("memory limit %d is negative", spec.Memory))
+	case spec.CPUs != nil && !(*spec.CPUs > 0):
+		return invalid(fmt.Errorf("cpus %v is not positive", *spec.CPUs))
+	case spec.CPUShares < 0:
+		return invalid(fmt.Errorf("cpu shares %d is negative", spec.CPUShares))
+	case spec.PidsLimit < 0:
+		return invalid(fmt.Errorf("pids limit %d is negative", spec.PidsLimit))
+	}
+	for _, m := range spec.Mounts {
+		if !filepath.IsAbs(m.Source) || !filepath.IsAbs(m.Target) {
+			return invalid(fmt.Errorf("mount %s:%s: both paths must be absolute", m.Source, m.Target))
+		}
+		if _, err := os.Stat(m.Source); err != nil {
+			return invalid(fmt.Errorf("mount source: %w", err))
 		}
 	}
 	for _, k := range []string{LabelManaged, LabelBundle} {

@@ -217,7 +217,7 @@ func guard(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = &CorruptError{Err: fmt.Errorf("%w: the file's structure is damaged (bbolt: %v)", ErrCorrupt, r)}
+			err = &CorruptError{Err: fmt.Errorf("%w: the file's structure is damaged (reading it panicked: %v)", ErrCorrupt, r)}
 		}
 	}()
 	return fn()

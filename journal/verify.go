@@ -368,7 +368,10 @@ func (v *verifier) retired() {
 	})
 }
 
-// pages runs bbolt's consistency check of the file's pages.
+// pages runs bbolt's consistency check of the file's pages. It runs last,
+// and only if nothing before faulted: bbolt checks in a goroutine of its
+// own, which guard cannot protect, and every page it walks was read safely
+// by the checks before it (the freelist page aside).
 func (v *verifier) pages() {
 	v.view("", func(tx *bolt.Tx) error {
 		for err := range tx.Check() {

@@ -85,6 +85,16 @@ type createRequest struct {
 	// string ("on-failure:3"). Absent: no.
 	Restart lifecycle.RestartPolicy `json:"restart,omitzero"`
 	Start   bool                    `json:"start,omitempty"`
+
+	// Resources and isolation; see lifecycle.Config.
+	Memory    int64             `json:"memory,omitempty"` // bytes
+	CPUs      *float64          `json:"cpus,omitempty"`
+	CPUShares int64             `json:"cpu_shares,omitempty"`
+	PidsLimit int64             `json:"pids_limit,omitempty"`
+	User      string            `json:"user,omitempty"`
+	ReadOnly  bool              `json:"read_only,omitempty"`
+	Mounts    []lifecycle.Mount `json:"mounts,omitempty"`
+	Hostname  string            `json:"hostname,omitempty"`
 }
 
 // infoJSON is the answer of GET /v1/info.
@@ -432,7 +442,8 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cfg := lifecycle.Config{ID: req.ID, Rootfs: req.Rootfs, Args: req.Args, Env: req.Env, Cwd: req.Cwd, Labels: req.Labels,
-		Restart: req.Restart}
+		Restart: req.Restart, Memory: req.Memory, CPUs: req.CPUs, CPUShares: req.CPUShares, PidsLimit: req.PidsLimit,
+		User: req.User, ReadOnly: req.ReadOnly, Mounts: req.Mounts, Hostname: req.Hostname}
 	if err := lifecycle.ValidateConfig(cfg); err != nil {
 		return err
 	}

@@ -35,6 +35,8 @@ type createFlags struct {
 	restart         string
 	restartDelay    time.Duration
 	restartMaxDelay time.Duration
+
+	resources resourceFlags
 }
 
 func (f *createFlags) define(fs *flag.FlagSet) {
@@ -46,6 +48,7 @@ func (f *createFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.restart, "restart", "no", "restart `POLICY`: no, always, on-failure[:MAX-RETRIES] or unless-stopped")
 	fs.DurationVar(&f.restartDelay, "restart-delay", 0, "wait before the first restart; it doubles for each quick exit (default 100ms)")
 	fs.DurationVar(&f.restartMaxDelay, "restart-max-delay", 0, "longest wait between restarts (default 1m)")
+	f.resources.define(fs)
 }
 
 // request builds the create request for the command line args.
@@ -95,6 +98,9 @@ func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (createRe
 			req.Labels = map[string]string{}
 		}
 		req.Labels[k] = v
+	}
+	if err := f.resources.apply(&req); err != nil {
+		return createRequest{}, err
 	}
 	return req, nil
 }
@@ -157,7 +163,7 @@ func (a *app) forEach(ids []string, fn func(id string) error) error {
 
 var runCommand = &command{
 	name:     "run",
-	synopsis: "[-d] [--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--] CMD [ARG...]",
+	synopsis: "[-d] [--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--memory SIZE] [--cpus N] [-v SRC:DST[:ro]]... [--user UID[:GID]] [--read-only] [...] [--] CMD [ARG...]",
 	summary:  "create and start a container",
 	details: `
 Without -d, run prints the container's output as it comes (its stdout on
@@ -217,7 +223,7 @@ func exitCodeOf(st containerJSON) int {
 
 var createCommand = &command{
 	name:     "create",
-	synopsis: "[--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--] CMD [ARG...]",
+	synopsis: "[--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--memory SIZE] [--cpus N] [-v SRC:DST[:ro]]... [--user UID[:GID]] [--read-only] [...] [--] CMD [ARG...]",
 	summary:  "create a container without starting it; prints its ID",
 	details:  restartHelp,
 	setup: func(fs *flag.FlagSet) runFunc {
