@@ -244,6 +244,7 @@ func (s *Supervisor) reconcileAll(ctx context.Context) {
 	// handed to the actors, which reconcile concurrently; if it cannot be
 	// had, each actor asks for its own.
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	asked := s.cfg.Clock()
 	statuses, lerr := s.runtime.TaskStatuses(lctx)
 	cancel()
 	inContainerd := slices.Sorted(maps.Keys(statuses))
@@ -257,7 +258,7 @@ func (s *Supervisor) reconcileAll(ctx context.Context) {
 		var m actors.Reconcile
 		if lerr == nil {
 			st, ok := statuses[id]
-			m.Known = &actors.Known{Exists: ok, Task: st}
+			m.Known = &actors.Known{Exists: ok, Task: st, Asked: asked}
 		}
 		msgs[i] = m
 	}

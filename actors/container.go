@@ -47,6 +47,8 @@ type container struct {
 	watchPid    uint32
 	watchCancel context.CancelFunc
 
+	lastChange time.Time // when this actor last applied events (Deps.Clock)
+
 	retry      *time.Timer // a pending self-reconcile, after an unknown outcome
 	retryDelay time.Duration
 }
@@ -233,6 +235,7 @@ func (c *container) handle(ctx actor.Context, cmd lifecycle.Command) error {
 		if err != nil {
 			return fmt.Errorf("actors: container %q: journal: %w", c.id, err)
 		}
+		c.lastChange = c.deps.Clock()
 		for _, e := range d.Events {
 			c.state = lifecycle.Apply(c.state, e)
 			switch x := e.(type) {
@@ -483,7 +486,7 @@ func (c *container) reconcile(ctx actor.Context, known *Known) error {
 		return nil
 	}
 	var o lifecycle.Observation
-	if known != nil {
+	if known != nil && c.lastChange.Before(known.Asked) {
 		o = observation(known.Exists, known.Task)
 	} else {
 		var err error

@@ -48,6 +48,10 @@ type (
 	Known struct {
 		Exists bool                 // containerd has the container
 		Task   c8dbridge.TaskStatus // its task; TaskAbsent when none
+		// Asked is when the view was asked for (Deps.Clock). An actor
+		// whose state changed since then asks containerd itself: the view
+		// may predate the container, or its last start.
+		Asked time.Time
 	}
 )
 
