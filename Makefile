@@ -34,8 +34,8 @@ demo: ## start a private containerd, the supervisor daemon and a demo service, a
 demo-stop: ## stop what `make demo` started (the demo service, the daemon, containerd)
 	bash scripts/demo.sh stop
 
-bench: ## run the benchmarks against a private containerd (figures for docs/BENCHMARKS.md)
-	bash scripts/test.sh -run '^$$' -bench . -benchtime 3s ./journal/ ./c8dbridge/
+bench: ## run the benchmarks, without the race detector, against a private containerd (figures: docs/BENCHMARKS.md)
+	VIGIL_TEST_RACE=0 bash scripts/test.sh -run '^$$' -bench . -benchtime 2s -count 3 ./journal/ ./c8dbridge/
 
 fuzz: ## fuzz the pure lifecycle and the journal decoder for 30 s each
 	$(GO) test -run '^$$' -fuzz FuzzLifecycle -fuzztime 30s ./actors/lifecycle/

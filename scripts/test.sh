@@ -8,7 +8,8 @@
 # started is stopped again at the end, with the shims it started.
 #
 # Set VIGIL_REQUIRE_INTEGRATION=1 (CI does) to turn every skipped
-# integration test into a failure.
+# integration test into a failure, and VIGIL_TEST_RACE=0 to run without the
+# race detector (make bench does).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,4 +37,8 @@ export VIGIL_ROOTFS=$rootfs
 if (($# == 0)); then
 	set -- ./...
 fi
-go test -race -count=1 -timeout 20m "$@"
+race=-race
+if [[ ${VIGIL_TEST_RACE:-1} == 0 ]]; then
+	race= # benchmarks: the race detector would distort the figures
+fi
+go test $race -count=1 -timeout 30m "$@"
