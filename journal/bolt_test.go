@@ -380,7 +380,7 @@ func TestBoltInUse(t *testing.T) {
 // TestBoltInUseByProcess holds the lock from a child process.
 func TestBoltInUseByProcess(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a process")
+		t.Skip("short mode: this test starts a child process")
 	}
 	path := filepath.Join(t.TempDir(), "journal.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHoldJournal$")
@@ -421,7 +421,7 @@ func TestBoltInUseByProcess(t *testing.T) {
 func TestHelperHoldJournal(t *testing.T) {
 	path := os.Getenv("JOURNAL_TEST_HOLD")
 	if path == "" {
-		t.Skip("helper process only")
+		t.Skip("helper process of TestBoltInUseByProcess: not available as a test on its own")
 	}
 	s, err := journal.Open(path, journal.Options{})
 	if err != nil {

@@ -161,6 +161,18 @@ func (a *app) forEach(ids []string, fn func(id string) error) error {
 	return nil
 }
 
+// forEachID is forEach that prints each ID whose fn succeeded, as docker's
+// commands do.
+func (a *app) forEachID(ids []string, fn func(id string) error) error {
+	return a.forEach(ids, func(id string) error {
+		if err := fn(id); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, id)
+		return nil
+	})
+}
+
 var runCommand = &command{
 	name:     "run",
 	synopsis: "[-d] [--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--memory SIZE] [--cpus N] [-v SRC:DST[:ro]]... [--user UID[:GID]] [--read-only] [...] [--] CMD [ARG...]",
@@ -259,12 +271,9 @@ func verbCommand(name, summary string) *command {
 		setup: func(fs *flag.FlagSet) runFunc {
 			return func(ctx context.Context, a *app, ids []string) error {
 				c := a.client()
-				return a.forEach(ids, func(id string) error {
-					if _, err := c.post(ctx, id, name); err != nil {
-						return err
-					}
-					fmt.Fprintln(a.stdout, id)
-					return nil
+				return a.forEachID(ids, func(id string) error {
+					_, err := c.post(ctx, id, name)
+					return err
 				})
 			}
 		},
@@ -282,12 +291,9 @@ var stopCommand = &command{
 				return usageErrorf("-t %d: the timeout cannot be negative", *timeout)
 			}
 			c := a.client()
-			return a.forEach(ids, func(id string) error {
-				if _, err := c.stop(ctx, id, *timeout); err != nil {
-					return err
-				}
-				fmt.Fprintln(a.stdout, id)
-				return nil
+			return a.forEachID(ids, func(id string) error {
+				_, err := c.stop(ctx, id, *timeout)
+				return err
 			})
 		}
 	},
@@ -301,12 +307,9 @@ var killCommand = &command{
 		sig := fs.String("s", "KILL", "signal by name (TERM, SIGTERM) or number (15)")
 		return func(ctx context.Context, a *app, ids []string) error {
 			c := a.client()
-			return a.forEach(ids, func(id string) error {
-				if _, err := c.kill(ctx, id, *sig); err != nil {
-					return err
-				}
-				fmt.Fprintln(a.stdout, id)
-				return nil
+			return a.forEachID(ids, func(id string) error {
+				_, err := c.kill(ctx, id, *sig)
+				return err
 			})
 		}
 	},
@@ -320,12 +323,8 @@ var rmCommand = &command{
 		force := fs.Bool("f", false, "kill a running container first")
 		return func(ctx context.Context, a *app, ids []string) error {
 			c := a.client()
-			return a.forEach(ids, func(id string) error {
-				if err := c.remove(ctx, id, *force); err != nil {
-					return err
-				}
-				fmt.Fprintln(a.stdout, id)
-				return nil
+			return a.forEachID(ids, func(id string) error {
+				return c.remove(ctx, id, *force)
 			})
 		}
 	},

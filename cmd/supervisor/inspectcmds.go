@@ -27,12 +27,9 @@ is replaced by this one.`,
 				return usageErrorf("-t %d: the timeout cannot be negative", *timeout)
 			}
 			c := a.client()
-			return a.forEach(ids, func(id string) error {
-				if _, err := c.restart(ctx, id, *timeout); err != nil {
-					return err
-				}
-				fmt.Fprintln(a.stdout, id)
-				return nil
+			return a.forEachID(ids, func(id string) error {
+				_, err := c.restart(ctx, id, *timeout)
+				return err
 			})
 		}
 	},
