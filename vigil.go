@@ -102,6 +102,8 @@ type Supervisor struct {
 
 	lastReconcile atomic.Int64 // unix nanos of the last complete reconcile
 
+	feed feed // journaled events, for Events
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -178,6 +180,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		CallTimeout: 30 * time.Second,
 
 		SnapshotEvery: cfg.SnapshotEvery, // journal settings
+		Published:     s.feed.publish,
 	}
 	s.sup, err = s.system.Root.SpawnNamed(actors.NewSupervisorProps(deps), "containers")
 	if err != nil {

@@ -236,6 +236,9 @@ func (c *container) handle(ctx actor.Context, cmd lifecycle.Command) error {
 			return fmt.Errorf("actors: container %q: journal: %w", c.id, err)
 		}
 		c.lastChange = c.deps.Clock()
+		if c.deps.Published != nil {
+			c.deps.Published(recs)
+		}
 		for _, e := range d.Events {
 			c.state = lifecycle.Apply(c.state, e)
 			switch x := e.(type) {

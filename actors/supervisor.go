@@ -36,6 +36,9 @@ type Deps struct {
 	Log         *slog.Logger
 	LogPath     func(id string) string // the JSON-lines log of a container
 	CallTimeout time.Duration          // of one containerd call
+	// Published, when set, is called with the records of each append, in
+	// order, once they are durable (the events feed).
+	Published func([]journal.Record)
 	// SnapshotEvery is how many journal records of a container may follow
 	// its newest snapshot; 0 means DefaultSnapshotEvery, negative never.
 	SnapshotEvery int

@@ -24,6 +24,7 @@ import (
 	"github.com/vigilhq/vigil/actors"
 	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/c8dbridge"
+	"github.com/vigilhq/vigil/internal/containerid"
 	"github.com/vigilhq/vigil/stdio"
 )
 
@@ -46,6 +47,7 @@ type Backend interface {
 	Wait(ctx context.Context, id string, cond actors.WaitCondition) (lifecycle.State, error)
 	LogPath(id string) string
 	Health(ctx context.Context) (vigil.Health, error)
+	Events(ctx context.Context, f vigil.EventFilter, fn func(vigil.Event) error) error
 }
 
 var _ Backend = (*vigil.Supervisor)(nil)
@@ -178,6 +180,7 @@ type route struct {
 
 var routes = []route{
 	{"GET", "/v1/info", (*server).getInfo},
+	{"GET", "/v1/events", (*server).events},
 	{"GET", "/v1/containers", (*server).list},
 	{"POST", "/v1/containers", (*server).create},
 	{"GET", "/v1/containers/{id}", (*server).inspect},
@@ -733,4 +736,47 @@ func (s *server) notAlive(ctx context.Context, id string) func() bool {
 		}
 		return done
 	}
+}
+
+// events streams the journaled events that match the query as NDJSON:
+// those already journaled first, then each new one, until the client goes
+// or until passes.
+func (s *server) events(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	var f vigil.EventFilter
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := parseTime(v, time.Now())
+			if err != nil {
+				return badRequest("query parameter %s: %v", p.name, err)
+			}
+			*p.t = t
+		}
+	}
+	f.Containers, f.Types = q["container"], q["type"]
+	for _, id := range f.Containers {
+		if err := containerid.Validate(id); err != nil {
+			return badRequest("query parameter container: %v", err)
+		}
+	}
+	w.Header().Set("Content-Type", contentNDJSON)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	enc := json.NewEncoder(w)
+	err := s.b.Events(r.Context(), f, func(e vigil.Event) error {
+		if err := enc.Encode(e); err != nil {
+			return err // the client is gone
+		}
+		return rc.Flush()
+	})
+	if err != nil && r.Context().Err() == nil {
+		s.log.Error("events stream", "err", err)
+		_ = enc.Encode(errorJSON{Error: err.Error()})
+	}
+	return nil
 }

@@ -42,6 +42,9 @@ type stub struct {
 
 var _ Backend = (*stub)(nil)
 
+// Events gives no event.
+func (s *stub) Events(context.Context, vigil.EventFilter, func(vigil.Event) error) error { return nil }
+
 // Health counts what list returns; containerd is always reachable.
 func (s *stub) Health(ctx context.Context) (vigil.Health, error) {
 	list, err := s.List(ctx)

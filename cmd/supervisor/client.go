@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/vigilhq/vigil/stdio"
 )
@@ -262,6 +263,44 @@ func (c *client) logs(ctx context.Context, id string, follow bool, tail int, fn 
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("the log stream broke off: %w", err)
+	}
+	return nil
+}
+
+// eventLine is one line of GET /v1/events.
+type eventLine struct {
+	Container string          `json:"container"`
+	Seq       uint64          `json:"seq"`
+	Time      time.Time       `json:"time"`
+	Type      string          `json:"type"`
+	Event     json.RawMessage `json:"event"`
+	Error     string          `json:"error,omitempty"`
+}
+
+// events streams GET /v1/events with query q, calling fn with each line
+// as it came and decoded.
+func (c *client) events(ctx context.Context, q url.Values, fn func(raw []byte, e eventLine) error) error {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/events", q, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), maxBody)
+	for sc.Scan() {
+		var e eventLine
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return fmt.Errorf("read the events stream: %w", err)
+		}
+		if e.Error != "" {
+			return fmt.Errorf("events: %s", e.Error)
+		}
+		if err := fn(sc.Bytes(), e); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("the events stream broke off: %w", err)
 	}
 	return nil
 }

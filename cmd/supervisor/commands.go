@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -580,6 +581,59 @@ var infoCommand = &command{
 			fmt.Fprintf(tw, "Version:\t%s\n", info.Version)
 			fmt.Fprintf(tw, "Containers:\t%d (%d running)\n", info.Containers, info.Running)
 			return tw.Flush()
+		}
+	},
+}
+
+// stringsFlag is a flag that may be given more than once.
+type stringsFlag []string
+
+func (f *stringsFlag) String() string     { return strings.Join(*f, ",") }
+func (f *stringsFlag) Set(v string) error { *f = append(*f, v); return nil }
+
+var eventsCommand = &command{
+	name:     "events",
+	synopsis: "[--since T] [--until T] [--container ID]... [--type TYPE]... [--json]",
+	summary:  "print the containers' journaled events, then new ones as they come",
+	details: `
+Events already in the journal from --since on come first, in the order they
+were journaled, then each new one as it is journaled, until --until or an
+interrupt. A client that connects late still sees what it missed, each
+event once. T is RFC 3339, "2006-01-02 15:04:05", or a duration ago (10m).
+TYPE is an event name such as TaskExited or StartRequested.`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		since := &timeFlag{now: time.Now}
+		until := &timeFlag{now: time.Now}
+		fs.Var(since, "since", "events journaled from time `T` on")
+		fs.Var(until, "until", "events journaled up to time `T`; then stop")
+		var containers, types stringsFlag
+		fs.Var(&containers, "container", "only the events of container `ID` (repeatable)")
+		fs.Var(&types, "type", "only events of type `TYPE` (repeatable)")
+		asJSON := fs.Bool("json", false, "print each event as a line of JSON")
+		return func(ctx context.Context, a *app, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("events takes no arguments; got %q", args)
+			}
+			if err := checkIDs(containers); len(containers) > 0 && err != nil {
+				return err
+			}
+			q := url.Values{}
+			if !since.t.IsZero() {
+				q.Set("since", since.t.Format(time.RFC3339Nano))
+			}
+			if !until.t.IsZero() {
+				q.Set("until", until.t.Format(time.RFC3339Nano))
+			}
+			q["container"], q["type"] = containers, types
+			return a.client().events(ctx, q, func(raw []byte, e eventLine) error {
+				if *asJSON {
+					_, err := fmt.Fprintf(a.stdout, "%s\n", raw)
+					return err
+				}
+				_, err := fmt.Fprintf(a.stdout, "%s  %s  #%d  %s  %s\n",
+					e.Time.Local().Format("2006-01-02 15:04:05.000"), e.Container, e.Seq, e.Type, e.Event)
+				return err
+			})
 		}
 	},
 }

@@ -53,6 +53,7 @@ func init() {
 		daemonCommand,
 		runCommand,
 		createCommand,
+		eventsCommand,
 		startCommand,
 		pauseCommand,
 		unpauseCommand,

@@ -59,3 +59,29 @@ func TestDaemonStartsWhileContainerdIsDown(t *testing.T) {
 	}
 	d.CLI(t, "rm", "-f", "early", "late")
 }
+
+// TestEventsCommand: `events --since` prints what happened before it ran.
+func TestEventsCommand(t *testing.T) {
+	rootfs := testenv.Rootfs(t)
+	d := startDaemon(t, t.TempDir(), testenv.Namespace(t))
+	if _, errOut, code := d.CLI(t, "run", "--name", "ev", "--rootfs", rootfs, "--", "/bin/sh", "-c", "exit 5"); code != 5 {
+		t.Fatalf("run: exit %d: %s", code, errOut)
+	}
+	t.Cleanup(func() { d.CLI(t, "rm", "-f", "ev") })
+	out, errOut, code := d.CLI(t, "events", "--since", "1h", "--until", time.Now().Format(time.RFC3339Nano), "--container", "ev")
+	if code != 0 {
+		t.Fatalf("events: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"CreateRequested", "TaskStarted", "TaskExited", `"code":5`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("events output lacks %s:\n%s", want, out)
+		}
+	}
+	if i, j := strings.Index(out, "CreateRequested"), strings.Index(out, "TaskExited"); i < 0 || j < i {
+		t.Errorf("events out of order:\n%s", out)
+	}
+	_, errOut, code = d.CLI(t, "events", "--container", "../x", "--until", "1s")
+	if code == 0 || !strings.Contains(errOut, "invalid container ID") {
+		t.Errorf("events --container ../x: exit %d: %s", code, errOut)
+	}
+}
