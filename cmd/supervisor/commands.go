@@ -281,23 +281,31 @@ func verbCommand(name, summary string) *command {
 	}
 }
 
-var stopCommand = &command{
-	name:     "stop",
-	synopsis: "[-t SECONDS] ID...",
-	summary:  "stop containers: SIGTERM, then SIGKILL after a timeout",
-	setup: func(fs *flag.FlagSet) runFunc {
-		timeout := fs.Int("t", defaultStopTimeout, "seconds to wait before SIGKILL")
-		return func(ctx context.Context, a *app, ids []string) error {
-			if *timeout < 0 {
-				return usageErrorf("-t %d: the timeout cannot be negative", *timeout)
+var stopCommand = timeoutCommand("stop", "stop containers: SIGTERM, then SIGKILL after a timeout", "",
+	(*client).stop)
+
+// timeoutCommand is a command with -t SECONDS (before SIGKILL) that calls
+// call for each ID and prints the ID.
+func timeoutCommand(name, summary, details string, call func(*client, context.Context, string, int) (containerJSON, error)) *command {
+	return &command{
+		name:     name,
+		synopsis: "[-t SECONDS] ID...",
+		summary:  summary,
+		details:  details,
+		setup: func(fs *flag.FlagSet) runFunc {
+			timeout := fs.Int("t", defaultStopTimeout, "seconds to wait before SIGKILL")
+			return func(ctx context.Context, a *app, ids []string) error {
+				if *timeout < 0 {
+					return usageErrorf("-t %d: the timeout cannot be negative", *timeout)
+				}
+				c := a.client()
+				return a.forEachID(ids, func(id string) error {
+					_, err := call(c, ctx, id, *timeout)
+					return err
+				})
 			}
-			c := a.client()
-			return a.forEachID(ids, func(id string) error {
-				_, err := c.stop(ctx, id, *timeout)
-				return err
-			})
-		}
-	},
+		},
+	}
 }
 
 var killCommand = &command{

@@ -13,27 +13,9 @@ import (
 	"time"
 )
 
-var restartCommand = &command{
-	name:     "restart",
-	synopsis: "[-t SECONDS] ID...",
-	summary:  "restart containers: stop (SIGTERM, SIGKILL after a timeout), then start",
-	details: `
+var restartCommand = timeoutCommand("restart", "restart containers: stop (SIGTERM, SIGKILL after a timeout), then start", `
 A container that does not run is only started. A pending automatic restart
-is replaced by this one.`,
-	setup: func(fs *flag.FlagSet) runFunc {
-		timeout := fs.Int("t", defaultStopTimeout, "seconds to wait before SIGKILL")
-		return func(ctx context.Context, a *app, ids []string) error {
-			if *timeout < 0 {
-				return usageErrorf("-t %d: the timeout cannot be negative", *timeout)
-			}
-			c := a.client()
-			return a.forEachID(ids, func(id string) error {
-				_, err := c.restart(ctx, id, *timeout)
-				return err
-			})
-		}
-	},
-}
+is replaced by this one.`, (*client).restart)
 
 var topCommand = &command{
 	name:     "top",
