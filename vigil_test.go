@@ -279,3 +279,26 @@ func TestRunningTaskIsAdoptedAfterReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestForceRemoveJournalsTheExit: rm -f of a running container records its
+// task's exit, with containerd's code, before the container goes.
+func TestForceRemoveJournalsTheExit(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t)
+	ctx := ctxT(t)
+	if _, err := s.Create(ctx, e.config("doomed", "sleep 600")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Start(ctx, "doomed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, "doomed", true); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	exits := exitsJournaled(t, e.cfg.StateDir)["doomed"]
+	if len(exits) != 1 || exits[0].Pid != st.Pid || exits[0].Code != 137 || exits[0].ExitedAt.IsZero() {
+		t.Fatalf("exits journaled: %+v, want one, pid %d, code 137, with a time", exits, st.Pid)
+	}
+}

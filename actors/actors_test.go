@@ -312,3 +312,30 @@ func TestWaitConditions(t *testing.T) {
 		t.Fatalf("removed: %v %+v", err, v)
 	}
 }
+
+func TestForceRemoveRecordsTheExit(t *testing.T) {
+	h := newHarness(t, journal.NewMemory())
+	pid := h.running("c1")
+	s, _ := h.cmd(pid, Inspect{})
+	if _, err := h.cmd(pid, Remove{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	var exit lifecycle.TaskExited
+	if err := h.journal.Replay("c1", func(r journal.Record) error {
+		types = append(types, lifecycle.EventName(r.Event.(lifecycle.Event)))
+		if x, ok := r.Event.(lifecycle.TaskExited); ok {
+			exit = x
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n := len(types)
+	if n < 3 || types[n-3] != "RemoveRequested" || types[n-2] != "TaskExited" || types[n-1] != "ContainerRemoved" {
+		t.Fatalf("journal ends with %v, want RemoveRequested, TaskExited, ContainerRemoved", types)
+	}
+	if exit.Pid != s.Pid || exit.Code != 137 {
+		t.Fatalf("exit %+v, want pid %d code 137", exit, s.Pid)
+	}
+}

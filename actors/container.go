@@ -352,6 +352,9 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 		return nil
 	case lifecycle.DeleteContainer:
 		c.stopTimer()
+		if err := c.killForRemoval(ctx, cctx); err != nil {
+			c.log().Warn("cannot record the exit of the task a forced removal kills", "err", err)
+		}
 		if err := c.deps.Runtime.DeleteContainer(cctx, c.id); err != nil {
 			err = fmt.Errorf("remove container %q: %w", c.id, err)
 			if c8dbridge.IsTransient(err) {
@@ -397,6 +400,30 @@ func (c *container) stopWatch() {
 		c.watchCancel()
 		c.watchCancel, c.watchPid = nil, 0
 	}
+}
+
+// killForRemoval kills the task that a forced removal ends, waits for its
+// exit and records it, so that the run's exit is journaled like any other
+// (with containerd's code and time) before the container goes.
+func (c *container) killForRemoval(ctx actor.Context, cctx context.Context) error {
+	pid := c.state.Pid
+	if pid == 0 || (c.state.Exit != nil && c.state.Exit.Pid == pid) {
+		return nil // no task ran, or its exit is recorded
+	}
+	if c.state.Paused {
+		// A frozen task gets SIGKILL only once thawed.
+		_ = c.deps.Runtime.ResumeTask(cctx, c.id)
+	}
+	if err := c.deps.Runtime.Kill(cctx, c.id, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(cctx, 10*time.Second)
+	defer cancel()
+	st, err := c.deps.Runtime.WaitTask(wctx, c.id)
+	if err != nil {
+		return err
+	}
+	return c.handle(ctx, lifecycle.ObserveExit{Pid: pid, Code: int(st.ExitCode), ExitedAt: st.ExitedAt, At: c.deps.now()})
 }
 
 // outcomeUnknown handles a containerd call that failed without saying

@@ -69,12 +69,16 @@ func (f *fakeRuntime) Kill(_ context.Context, id string, sig syscall.Signal) err
 		f.onKill(id, sig)
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	c, ok := f.containers[id]
 	if !ok || c.task.State != c8dbridge.TaskRunning {
+		f.mu.Unlock()
 		return fmt.Errorf("fake: %q: %w", id, errdefs.ErrNotFound)
 	}
 	f.signals = append(f.signals, sig)
+	f.mu.Unlock()
+	if sig == syscall.SIGKILL { // like the kernel: no task survives it
+		f.exit(id, 137)
+	}
 	return nil
 }
 
