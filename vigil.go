@@ -489,41 +489,53 @@ func (s *Supervisor) await(ctx context.Context, pid *actor.PID, msg any, timeout
 		return nil, fmt.Errorf("%w: %T", ErrTimeout, msg)
 	}
 	f := s.system.Root.RequestFuture(pid, msg, timeout)
-	type result struct {
+	type answer struct {
 		v   any
 		err error
 	}
-	done := make(chan result, 1)
+	done := make(chan answer, 1)
 	go func() {
-		v, err := f.Result()
-		done <- result{v, err}
+		v, err := futureResult(f, msg, timeout)
+		done <- answer{v, err}
 	}()
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case r := <-done:
-		if errors.Is(r.err, actor.ErrTimeout) {
-			return nil, fmt.Errorf("%w: %T after %v", ErrTimeout, msg, timeout)
-		}
-		if r.err != nil {
-			return nil, r.err
-		}
-		if _, dead := r.v.(*actor.DeadLetterResponse); dead {
-			return nil, fmt.Errorf("%w: its actor is gone", ErrNotFound)
-		}
-		return r.v, nil
+		return r.v, r.err
 	}
+}
+
+// futureResult waits for f, the answer to msg, and turns protoactor's
+// timeout and dead-letter answers into ErrTimeout and ErrNotFound.
+func futureResult(f *actor.Future, msg any, timeout time.Duration) (any, error) {
+	v, err := f.Result()
+	if errors.Is(err, actor.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %T after %v", ErrTimeout, msg, timeout)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, dead := v.(*actor.DeadLetterResponse); dead {
+		return nil, fmt.Errorf("%w: its actor is gone", ErrNotFound)
+	}
+	return v, nil
 }
 
 // request sends a container message and unpacks the Reply.
 func (s *Supervisor) request(ctx context.Context, pid *actor.PID, msg any) (lifecycle.State, error) {
 	res, err := s.ask(ctx, pid, msg)
+	return reply(res, err, msg)
+}
+
+// reply unpacks a container actor's answer to msg.
+func reply(v any, err error, msg any) (lifecycle.State, error) {
 	if err != nil {
 		return lifecycle.State{}, err
 	}
-	r, ok := res.(actors.Reply)
+	r, ok := v.(actors.Reply)
 	if !ok {
-		return lifecycle.State{}, fmt.Errorf("vigil: unexpected answer %T to %T", res, msg)
+		return lifecycle.State{}, fmt.Errorf("vigil: unexpected answer %T to %T", v, msg)
 	}
 	return r.State, r.Err
 }
@@ -546,21 +558,8 @@ func (s *Supervisor) requestAll(ctx context.Context, pids []*actor.PID, msgs []a
 	}
 	out := make([]result, len(pids))
 	for i, f := range futures {
-		v, err := f.Result()
-		switch r, ok := v.(actors.Reply); {
-		case errors.Is(err, actor.ErrTimeout):
-			out[i].err = fmt.Errorf("%w: %T after %v", ErrTimeout, msgs[i], timeout)
-		case err != nil:
-			out[i].err = err
-		case ok:
-			out[i] = result{r.State, r.Err}
-		default:
-			if _, dead := v.(*actor.DeadLetterResponse); dead {
-				out[i].err = fmt.Errorf("%w: its actor is gone", ErrNotFound)
-			} else {
-				out[i].err = fmt.Errorf("vigil: unexpected answer %T to %T", v, msgs[i])
-			}
-		}
+		v, err := futureResult(f, msgs[i], timeout)
+		out[i].state, out[i].err = reply(v, err, msgs[i])
 	}
 	return out
 }
@@ -726,6 +725,5 @@ func (s *Supervisor) Wait(ctx context.Context, id string, cond actors.WaitCondit
 		}
 		return lifecycle.State{}, err
 	}
-	r := res.(actors.Reply)
-	return r.State, r.Err
+	return reply(res, nil, actors.Wait{})
 }

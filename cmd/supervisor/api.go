@@ -64,16 +64,11 @@ const (
 	contentNDJSON = "application/x-ndjson"
 )
 
-// containerJSON is a container's state as the API shows it: the fields of
-// lifecycle.State, with the status by name ("running") rather than number.
-type containerJSON struct {
-	lifecycle.State
-	Status string `json:"status"`
-}
+// containerJSON is a container's state as the API shows it: lifecycle.State,
+// whose status reads as its name ("running") in JSON.
+type containerJSON = lifecycle.State
 
-func stateJSON(s lifecycle.State) containerJSON {
-	return containerJSON{State: s, Status: s.Status.String()}
-}
+func stateJSON(s lifecycle.State) containerJSON { return s }
 
 // createRequest is the body of POST /v1/containers.
 type createRequest struct {

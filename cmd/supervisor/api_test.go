@@ -268,7 +268,7 @@ func TestCreate(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.ID != "c1" || st.Status != "running" || st.Pid != 42 {
+	if st.ID != "c1" || st.Status.String() != "running" || st.Pid != 42 {
 		t.Errorf("answer %+v, want c1 running with pid 42", st)
 	}
 	if got, want := strings.Join(b.Calls(), "; "), "create c1; start c1"; got != want {

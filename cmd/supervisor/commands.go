@@ -482,7 +482,7 @@ var psCommand = &command{
 // isAlive reports whether a container may have a running task, or will
 // have one when its pending restart comes.
 func isAlive(st containerJSON) bool {
-	return st.Status == lifecycle.StatusRunning.String() || st.Status == lifecycle.StatusStarting.String() ||
+	return st.Status == lifecycle.StatusRunning || st.Status == lifecycle.StatusStarting ||
 		st.NextRestart != nil
 }
 
@@ -507,13 +507,13 @@ func statusText(st containerJSON) string {
 	if st.NextRestart != nil && st.Exit != nil {
 		return fmt.Sprintf("restarting (%d)", st.Exit.Code) // as docker: the last exit code
 	}
-	if st.Status == lifecycle.StatusExited.String() && st.Exit != nil {
+	if st.Status == lifecycle.StatusExited && st.Exit != nil {
 		return fmt.Sprintf("%s (%d)", st.Status, st.Exit.Code)
 	}
 	if st.Paused {
 		return "paused"
 	}
-	return st.Status
+	return st.Status.String()
 }
 
 // commandText is the COMMAND column of ps: the arguments quoted as needed,

@@ -113,7 +113,7 @@ func TestKill9WhileWritingLosesNoLine(t *testing.T) {
 
 	d2 := startDaemon(t, state, ns)
 	t.Cleanup(func() { d2.CLI(t, "rm", "-f", id) })
-	if st := inspect(t, d2, id); st.Status != "running" {
+	if st := inspect(t, d2, id); st.Status.String() != "running" {
 		t.Fatalf("after restart the container is %s, want running", st.Status)
 	}
 	ps, _, _ := d2.CLI(t, "ps")
@@ -158,7 +158,7 @@ func TestExitWhileDaemonDownIsRecorded(t *testing.T) {
 		t.Fatalf("run: %s", errOut)
 	}
 	started := inspect(t, d1, id)
-	if started.Status != "running" {
+	if started.Status.String() != "running" {
 		t.Fatalf("container is %s, want running", started.Status)
 	}
 	d1.Kill9()
@@ -168,7 +168,7 @@ func TestExitWhileDaemonDownIsRecorded(t *testing.T) {
 	d2 := startDaemon(t, state, ns)
 	t.Cleanup(func() { d2.CLI(t, "rm", "-f", id) })
 	st := inspect(t, d2, id)
-	if st.Status != "exited" || st.Exit == nil || st.Exit.Code != 7 {
+	if st.Status.String() != "exited" || st.Exit == nil || st.Exit.Code != 7 {
 		t.Fatalf("after restart: status %s, exit %+v; want exited with code 7", st.Status, st.Exit)
 	}
 	if d := st.Exit.At.Sub(started.StartedAt); d < 800*time.Millisecond || !st.Exit.At.Before(restart) {

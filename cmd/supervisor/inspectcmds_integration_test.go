@@ -46,7 +46,7 @@ func TestStatsTopRestart(t *testing.T) {
 		t.Fatalf("restart: exit %d, %q: %s", code, stdout, stderr)
 	}
 	st := inspect(t, d, id)
-	if st.Status != "running" || st.Pid == pid || st.Exit == nil || st.Exit.Code != 137 || time.Since(start) < time.Second {
+	if st.Status.String() != "running" || st.Pid == pid || st.Exit == nil || st.Exit.Code != 137 || time.Since(start) < time.Second {
 		t.Fatalf("after restart: %s pid %d (was %d), exit %+v after %v; want running, a new pid, SIGKILL after 1s",
 			st.Status, st.Pid, pid, st.Exit, time.Since(start))
 	}

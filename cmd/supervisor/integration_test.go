@@ -163,7 +163,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("stop took %v; the container exits on SIGTERM at once", took)
 	}
 	st = inspect(t, d, id)
-	if st.Status != "exited" || st.Exit == nil || st.Exit.Code != 143 || st.Exit.At.IsZero() || st.Exit.At.Before(st.StartedAt) {
+	if st.Status.String() != "exited" || st.Exit == nil || st.Exit.Code != 143 || st.Exit.At.IsZero() || st.Exit.At.Before(st.StartedAt) {
 		t.Errorf("after stop: status %q, exit %+v; want exited with code 143 and an exit time", st.Status, st.Exit)
 	}
 	if rows := psRows(t, d); len(rows) != 0 {
@@ -268,7 +268,7 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("run with a name in use: exit %d, stderr %q", code, stderr)
 		}
 		after := inspect(t, d, "first")
-		if after.Status != "running" || after.Pid != before.Pid || after.Starts != 1 || !after.CreatedAt.Equal(before.CreatedAt) {
+		if after.Status.String() != "running" || after.Pid != before.Pid || after.Starts != 1 || !after.CreatedAt.Equal(before.CreatedAt) {
 			t.Errorf("the first container changed: before %+v, after %+v", before, after)
 		}
 	})
@@ -344,7 +344,7 @@ func TestKillAndWait(t *testing.T) {
 		!strings.Contains(stderr, "unknown signal") {
 		t.Errorf("kill -s BOGUS: exit %d, stderr %q; want 1 and unknown signal", code, stderr)
 	}
-	if st := inspect(t, d, id); st.Status != "running" {
+	if st := inspect(t, d, id); st.Status.String() != "running" {
 		t.Fatalf("after a bad kill the container is %s", st.Status)
 	}
 	if _, stderr, code := d.CLI(t, "wait", "--condition", "later", id); code != 1 || !strings.Contains(stderr, "condition") {

@@ -140,7 +140,7 @@ func TestDaemonRefusesDamagedJournal(t *testing.T) {
 		for _, c := range ps {
 			byID[c.ID] = c
 		}
-		if web := byID["web"]; !strings.Contains(web.Error, "record 5") || byID["db"].Status != "creating" {
+		if web := byID["web"]; !strings.Contains(web.Error, "record 5") || byID["db"].Status.String() != "creating" {
 			t.Errorf("ps with a damaged container: %+v", ps)
 		}
 		if !strings.Contains(logs.String(), "journal damaged") {

@@ -141,7 +141,7 @@ func TestRecoveryTime(t *testing.T) {
 		d, ps, phases := timeRecovery(t, bin, address, namespace, stateDir)
 		alive := 0
 		for _, c := range ps {
-			if c.Status == lifecycle.StatusRunning.String() {
+			if c.Status == lifecycle.StatusRunning {
 				alive++
 			}
 		}

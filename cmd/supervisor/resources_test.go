@@ -186,7 +186,7 @@ func TestOOMKilled(t *testing.T) {
 	// containerd may report the OOM just after the exit.
 	eventually(t, 10*time.Second, "OOMKilled in inspect", func() bool { return inspect(t, d, "hog").OOMKilled })
 	st := inspect(t, d, "hog")
-	if st.Exit == nil || st.Exit.Code != 137 || st.Status != "exited" {
+	if st.Exit == nil || st.Exit.Code != 137 || st.Status.String() != "exited" {
 		t.Fatalf("after the OOM kill: %+v", st)
 	}
 	stdout, _, _ = d.CLI(t, "inspect", "hog")

@@ -126,7 +126,7 @@ func TestPendingRestartSurvivesKill9(t *testing.T) {
 		return st.NextRestart != nil
 	})
 	due := st.NextRestart.Due
-	if st.Status != "exited" || st.Starts != 1 || st.NextRestart.Attempt != 1 || st.Config.Restart.String() != "on-failure:5" {
+	if st.Status.String() != "exited" || st.Starts != 1 || st.NextRestart.Attempt != 1 || st.Config.Restart.String() != "on-failure:5" {
 		t.Fatalf("before the kill: %+v", st)
 	}
 	rows := psRows(t, d1) // without -a: a restarting container counts as alive
