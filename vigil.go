@@ -104,6 +104,8 @@ type Supervisor struct {
 
 	feed feed // journaled events, for Events
 
+	attach attachments // the Hubs of interactive containers (attach.go)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -172,7 +174,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		return cfg.Logger.With("component", "actor")
 	}))
 	deps := &actors.Deps{
-		Runtime:     s.runtime,
+		Runtime:     ioRuntime{Runtime: s.runtime, s: s}, // attach.go
 		Journal:     s.journal,
 		Clock:       cfg.Clock,
 		Log:         cfg.Logger,
@@ -265,8 +267,11 @@ func (s *Supervisor) reconcileAll(ctx context.Context) {
 		}
 		msgs[i] = m
 	}
+	// gofail: var reconcileBeforeActors struct{}
+	// failpointCrash("reconcileBeforeActors")
 	failed := 0
-	for i, r := range s.requestAll(ctx, pids, msgs) {
+	results := s.requestAll(ctx, pids, msgs)
+	for i, r := range results {
 		if r.err != nil {
 			failed++
 			s.log.Error("reconcile failed", "container", ids[i], "err", r.err)
@@ -276,12 +281,15 @@ func (s *Supervisor) reconcileAll(ctx context.Context) {
 		s.log.Error("reconcile: list containerd's containers", "err", lerr)
 		failed++
 	} else {
+		// gofail: var reconcileBeforeOrphans struct{}
+		// failpointCrash("reconcileBeforeOrphans")
 		s.removeOrphans(ctx, inContainerd, ids)
 	}
 	if failed == 0 {
 		s.lastReconcile.Store(s.cfg.Clock().UTC().UnixNano())
 	}
 	s.log.Info("reconciled", "containers", len(ids), "failed", failed)
+	s.reattach(results) // attach.go
 }
 
 // removeOrphans deletes the containers of the namespace that carry vigil's
@@ -298,6 +306,8 @@ func (s *Supervisor) removeOrphans(ctx context.Context, inContainerd, known []st
 			s.log.Warn("orphan container with an invalid ID left alone", "container", id, "err", err)
 			continue
 		}
+		// gofail: var orphanBeforeDelete struct{}
+		// failpointCrash("orphanBeforeDelete")
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := s.runtime.DeleteContainer(dctx, id)
 		cancel()
@@ -376,6 +386,7 @@ func (s *Supervisor) close() error {
 		}
 		s.system.Shutdown()
 	}
+	s.closeAttachments() // attach.go
 	var errs []error
 	if s.runtime != nil {
 		errs = append(errs, s.runtime.Close())

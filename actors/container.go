@@ -51,6 +51,10 @@ type container struct {
 
 	retry      *time.Timer // a pending self-reconcile, after an unknown outcome
 	retryDelay time.Duration
+
+	// execWaits are the execs whose exit a goroutine waits for, by exec
+	// ID (exec.go).
+	execWaits map[string]*execWaiter
 }
 
 func newContainerProps(id string, deps *Deps) *actor.Props {
@@ -80,6 +84,7 @@ func (c *container) Receive(ctx actor.Context) {
 		c.stopRestartTimer()
 		c.stopRetry()
 		c.stopWatch()
+		c.stopExecWaits()
 		for _, w := range c.waiters {
 			ctx.Send(w.sender, Reply{State: c.state})
 		}
@@ -89,10 +94,15 @@ func (c *container) Receive(ctx actor.Context) {
 		c.stopRestartTimer()
 		c.stopRetry()
 		c.stopWatch()
+		c.stopExecWaits()
 	case Create:
 		c.respond(ctx, lifecycle.Create{Config: m.Config, At: c.deps.now()})
 	case Start:
 		c.respond(ctx, lifecycle.Start{At: c.deps.now()})
+	case StartFromCheckpoint:
+		c.respond(ctx, lifecycle.Start{Checkpoint: m.Dir, At: c.deps.now()})
+	case Checkpoint:
+		c.respond(ctx, lifecycle.Checkpoint{Dir: m.Dir, LeaveRunning: m.LeaveRunning, At: c.deps.now()})
 	case Stop:
 		c.respond(ctx, lifecycle.Stop{Timeout: m.Timeout, At: c.deps.now()})
 	case Kill:
@@ -131,6 +141,12 @@ func (c *container) Receive(ctx actor.Context) {
 		ctx.Respond(r)
 	case Wait:
 		c.wait(ctx, m)
+	case Exec:
+		c.exec(ctx, m) // exec.go
+	case execExited:
+		c.execEnded(ctx, m)
+	case execRecovered:
+		c.execRecoveredEnded(ctx, m)
 	case Reconcile:
 		err := c.reconcile(ctx, m.Known)
 		c.afterCommand(ctx)
@@ -231,10 +247,19 @@ func (c *container) handle(ctx actor.Context, cmd lifecycle.Command) error {
 		for i, e := range d.Events {
 			events[i] = e
 		}
+		// A deliberately broken build (crashtest's -broken): act and reply
+		// without journaling.
+		// gofail: var actorSkipAppend struct{}
+		// events = nil
+
+		// gofail: var actorBeforeAppend struct{}
+		// failpointCrash("actorBeforeAppend")
 		recs, err := c.deps.Journal.Append(c.id, events...)
 		if err != nil {
 			return fmt.Errorf("actors: container %q: journal: %w", c.id, err)
 		}
+		// gofail: var actorAfterAppend struct{}
+		// failpointCrash("actorAfterAppend")
 		c.lastChange = c.deps.Clock()
 		if c.deps.Published != nil {
 			c.deps.Published(recs)
@@ -294,7 +319,8 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 		}
 		return c.handle(ctx, lifecycle.RecordCreated{At: c.deps.now()})
 	case lifecycle.StartTask:
-		stdio := c8dbridge.Stdio{LogPath: c.deps.LogPath(c.id)}
+		stdio := c.stdioOf(e.Config) // attach.go
+		stdio.Checkpoint = e.Checkpoint
 		pid, err := c.deps.Runtime.StartTask(cctx, c.id, stdio)
 		if errdefs.IsNotFound(err) {
 			// The containerd container vanished (a host reboot wipes it):
@@ -335,6 +361,8 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 		msg := restartTimerFired{attempt: e.Attempt, due: e.Due}
 		c.restartTimer = time.AfterFunc(e.After, func() { root.Send(self, msg) })
 		return nil
+	case lifecycle.CheckpointTask:
+		return c.checkpointTask(ctx, cctx, e) // checkpoint.go
 	case lifecycle.PauseTask:
 		if err := c.deps.Runtime.PauseTask(cctx, c.id); err != nil {
 			return fmt.Errorf("pause container %q: %w", c.id, err)
@@ -345,6 +373,9 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 			return fmt.Errorf("resume container %q: %w", c.id, err)
 		}
 		return c.handle(ctx, lifecycle.RecordResumed{At: c.deps.now()})
+	case lifecycle.DeleteExec:
+		c.deleteExec(cctx, e) // exec.go
+		return nil
 	case lifecycle.DeleteTask:
 		if err := c.deps.Runtime.DeleteTask(cctx, c.id); err != nil {
 			c.log().Warn("cannot delete the exited task; will retry at the next reconcile", "err", err)
@@ -355,11 +386,16 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 		if err := c.killForRemoval(ctx, cctx); err != nil {
 			c.log().Warn("cannot record the exit of the task a forced removal kills", "err", err)
 		}
-		if err := c.deps.Runtime.DeleteContainer(cctx, c.id); err != nil {
+		dctx, dcancel := c.callCtx() // the kill may have used up cctx
+		defer dcancel()
+		if err := c.deps.Runtime.DeleteContainer(dctx, c.id); err != nil {
 			err = fmt.Errorf("remove container %q: %w", c.id, err)
 			if c8dbridge.IsTransient(err) {
 				return c.outcomeUnknown(ctx, err)
 			}
+			return err
+		}
+		if err := c.exitGoneWithContainer(ctx); err != nil { // forceremove.go
 			return err
 		}
 		return c.handle(ctx, lifecycle.RecordRemoved{At: c.deps.now()})
@@ -402,28 +438,51 @@ func (c *container) stopWatch() {
 	}
 }
 
+// killWait bounds the wait for the exit of a task that a forced removal
+// killed; then the task is deleted forcibly, in as long again at most.
+var killWait = 10 * time.Second
+
 // killForRemoval kills the task that a forced removal ends, waits for its
 // exit and records it, so that the run's exit is journaled like any other
-// (with containerd's code and time) before the container goes.
+// (with containerd's code and time) before the container goes. A task that
+// does not exit in time, or whose shim does not answer (it was killed), is
+// deleted forcibly, and its exit recorded with the code containerd reports
+// for it, or 137 (what SIGKILL gives) with the reason when it reports none.
 func (c *container) killForRemoval(ctx actor.Context, cctx context.Context) error {
 	pid := c.state.Pid
 	if pid == 0 || (c.state.Exit != nil && c.state.Exit.Pid == pid) {
 		return nil // no task ran, or its exit is recorded
 	}
-	if c.state.Paused {
-		// A frozen task gets SIGKILL only once thawed.
-		_ = c.deps.Runtime.ResumeTask(cctx, c.id)
+	bg := context.WithoutCancel(cctx) // each step has its own bound
+	kerr := c.deps.Runtime.Kill(cctx, c.id, syscall.SIGKILL)
+	// A frozen task gets SIGKILL only once thawed; it may have been frozen
+	// behind vigil's back, so thaw whatever the state says (an error says
+	// it was not frozen).
+	_ = c.deps.Runtime.ResumeTask(cctx, c.id)
+	err := kerr
+	if kerr == nil || errdefs.IsNotFound(kerr) {
+		wctx, cancel := context.WithTimeout(bg, killWait)
+		st, werr := c.deps.Runtime.WaitTask(wctx, c.id)
+		cancel()
+		if werr == nil {
+			return c.handle(ctx, lifecycle.ObserveExit{Pid: pid, Code: int(st.ExitCode), ExitedAt: st.ExitedAt, At: c.deps.now()})
+		}
+		err = werr
 	}
-	if err := c.deps.Runtime.Kill(cctx, c.id, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
-		return err
+	c.log().Warn("the killed task did not report its exit; deleting it forcibly", "pid", pid, "err", err)
+	fctx, cancel := context.WithTimeout(bg, killWait)
+	st, ferr := c.deps.Runtime.ForceDeleteTask(fctx, c.id)
+	cancel()
+	if ferr != nil {
+		return fmt.Errorf("kill container %q: %w; force delete: %w", c.id, err, ferr)
 	}
-	wctx, cancel := context.WithTimeout(cctx, 10*time.Second)
-	defer cancel()
-	st, err := c.deps.Runtime.WaitTask(wctx, c.id)
-	if err != nil {
-		return err
+	now := c.deps.now()
+	exit := lifecycle.ObserveExit{Pid: pid, Code: int(st.ExitCode), ExitedAt: st.ExitedAt, At: now}
+	if st.State != c8dbridge.TaskStopped || st.ExitedAt.IsZero() {
+		exit.Code, exit.ExitedAt = 137, now
+		exit.Reason = "killed by a forced removal; containerd reported no exit (" + err.Error() + ")"
 	}
-	return c.handle(ctx, lifecycle.ObserveExit{Pid: pid, Code: int(st.ExitCode), ExitedAt: st.ExitedAt, At: c.deps.now()})
+	return c.handle(ctx, exit)
 }
 
 // outcomeUnknown handles a containerd call that failed without saying
@@ -525,8 +584,13 @@ func (c *container) reconcile(ctx actor.Context, known *Known) error {
 		}
 	}
 	before := c.state.Status
+	// gofail: var actorBeforeReconcile struct{}
+	// failpointCrash("actorBeforeReconcile")
 	err := c.handle(ctx, lifecycle.Reconcile{Observed: o, At: c.deps.now()})
 	c.syncWatch(ctx) // adopt a running task, or re-arm a watcher that ended
+	if xerr := c.reconcileExecs(ctx); err == nil {
+		err = xerr // exec.go
+	}
 	if c.state.Status != before {
 		c.log().Info("reconciled with containerd", "was", before, "now", c.state.Status)
 	}
@@ -574,7 +638,7 @@ func (c *container) notifyWaiters(ctx actor.Context) {
 func SpecOf(cfg lifecycle.Config) c8dbridge.ContainerSpec {
 	spec := c8dbridge.ContainerSpec{ID: cfg.ID, Rootfs: cfg.Rootfs, Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Labels: cfg.Labels,
 		Memory: cfg.Memory, CPUs: cfg.CPUs, CPUShares: cfg.CPUShares, PidsLimit: cfg.PidsLimit,
-		User: cfg.User, ReadOnly: cfg.ReadOnly, Hostname: cfg.Hostname}
+		User: cfg.User, ReadOnly: cfg.ReadOnly, Hostname: cfg.Hostname, Tty: cfg.Tty}
 	for _, m := range cfg.Mounts {
 		spec.Mounts = append(spec.Mounts, c8dbridge.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 	}

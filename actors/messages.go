@@ -123,3 +123,55 @@ type (
 		pid *actor.PID
 	}
 )
+
+// Execs: a process run in a container's running task (exec.go).
+type (
+	// Exec starts a process in the running task with Spec and Stdio (see
+	// c8dbridge.Runtime.Exec). It is answered with an ExecReply once the
+	// process runs and ExecStarted is journaled. The actor handles one
+	// Exec at a time, but not the wait for its exit. A container that is
+	// not running, or is paused, is refused with
+	// lifecycle.ErrInvalidTransition and nothing changes.
+	Exec struct {
+		Spec  c8dbridge.ExecSpec
+		Stdio c8dbridge.ExecStdio
+	}
+	// ExecReply answers Exec: the process, and a channel that receives
+	// its exit once ExecExited is journaled (or could not be: the actor
+	// went away); or the error that kept it from starting.
+	ExecReply struct {
+		Process c8dbridge.ExecProcess
+		Exited  <-chan ExecExit
+		Err     error
+	}
+	// ExecExit is how an exec process ended: Code, or Err when its exit
+	// could not be learned (then Code is 255).
+	ExecExit struct {
+		Code     int
+		ExitedAt time.Time
+		Err      error
+	}
+	// execExited reports an exec's exit to its actor, from the goroutine
+	// that waits for it.
+	execExited struct {
+		execID string
+		pid    uint32
+		status c8dbridge.TaskStatus
+		err    error
+	}
+)
+
+// Checkpoints (checkpoint.go).
+type (
+	// Checkpoint writes a criu checkpoint of the running task into Dir
+	// (absolute). The task stops after it unless LeaveRunning; its exit
+	// then counts as a user's stop. The reply comes once the checkpoint is
+	// written; Wait for WaitNotRunning to see the exit.
+	Checkpoint struct {
+		Dir          string
+		LeaveRunning bool
+	}
+	// StartFromCheckpoint starts the task restored from the checkpoint in
+	// Dir (absolute), as Start does otherwise.
+	StartFromCheckpoint struct{ Dir string }
+)

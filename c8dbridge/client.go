@@ -182,6 +182,7 @@ func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) error 
 	if err != nil {
 		return wrap(op, spec.ID, err)
 	}
+	s.Process.Terminal = spec.Tty
 	config, err := json.MarshalIndent(s, "", "\t")
 	if err != nil {
 		return wrap(op, spec.ID, err)
@@ -220,10 +221,14 @@ func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) error 
 	}
 	labels[LabelManaged] = "true"
 	labels[LabelBundle] = dir
+	// gofail: var c8dBeforeCreate struct{}
+	// failpointCrash("c8dBeforeCreate")
 	_, err = c.c.NewContainer(ctx, spec.ID,
 		client.WithSpec(s),
 		client.WithRuntime(c.cfg.Runtime, nil),
 		client.WithContainerLabels(labels))
+	// gofail: var c8dAfterCreate struct{}
+	// failpointCrash("c8dAfterCreate")
 	if err != nil {
 		// Even for AlreadyExists: the dir did not exist before this call, so
 		// the existing container has none, and one with this spec would lie.
@@ -251,6 +256,9 @@ func (c *Client) StartTask(ctx context.Context, id string, st Stdio) (uint32, er
 	if err != nil {
 		return 0, wrap(op, id, err)
 	}
+	if err := checkRestore(st); err != nil {
+		return 0, wrap(op, id, err)
+	}
 	ctx = c.ns(ctx)
 	ctr, err := c.c.LoadContainer(ctx, id)
 	if err != nil {
@@ -258,17 +266,17 @@ func (c *Client) StartTask(ctx context.Context, id string, st Stdio) (uint32, er
 	}
 	// Most starts find no old task: try at once, and clear a leftover task
 	// only when containerd says there is one (this saves a round trip).
-	task, err := ctr.NewTask(ctx, ioc)
+	task, err := ctr.NewTask(ctx, ioc, restoreOpts(st)...)
 	if errdefs.IsAlreadyExists(classify(err)) {
 		if err := c.clearOldTask(ctx, ctr); err != nil {
 			return 0, wrap(op, id, err)
 		}
-		task, err = ctr.NewTask(ctx, ioc)
+		task, err = ctr.NewTask(ctx, ioc, restoreOpts(st)...)
 	}
 	if err != nil {
 		return 0, wrap(op, id, err)
 	}
-	if st.LogPath != "" {
+	if st.LogPath != "" && st.Stdout == "" {
 		// The logger creates the log before it reports ready, and the shim
 		// creates the task only after that report, or after the logger died.
 		// (A log left by an earlier run of the container hides a logger that
@@ -279,15 +287,22 @@ func (c *Client) StartTask(ctx context.Context, id string, st Stdio) (uint32, er
 				errdefs.ErrFailedPrecondition, c.cfg.LoggerBinary, err))
 		}
 	}
+	// gofail: var c8dBeforeStartTask struct{}
+	// failpointCrash("c8dBeforeStartTask")
 	if err := task.Start(ctx); err != nil {
 		c.deleteFailed(ctx, task)
 		return 0, wrap(op, id, err)
 	}
+	// gofail: var c8dAfterStartTask struct{}
+	// failpointCrash("c8dAfterStartTask")
 	return task.Pid(), nil
 }
 
 // ioCreator returns how the shim should wire the task's stdio.
 func (c *Client) ioCreator(st Stdio) (cio.Creator, error) {
+	if st.Stdout != "" {
+		return fifoCreator(st) // attach.go
+	}
 	switch {
 	case st.LogPath == "":
 		return cio.NullIO, nil
@@ -343,7 +358,11 @@ func (c *Client) Kill(ctx context.Context, id string, sig syscall.Signal) error 
 	if err := validateID(id); err != nil {
 		return wrap(op, id, err)
 	}
+	// gofail: var c8dBeforeKill struct{}
+	// failpointCrash("c8dBeforeKill")
 	_, err := c.c.TaskService().Kill(c.ns(ctx), &tasksapi.KillRequest{ContainerID: id, Signal: uint32(sig)})
+	// gofail: var c8dAfterKill struct{}
+	// failpointCrash("c8dAfterKill")
 	return wrap(op, id, err)
 }
 
@@ -354,7 +373,11 @@ func (c *Client) PauseTask(ctx context.Context, id string) error {
 	if err := validateID(id); err != nil {
 		return wrap(op, id, err)
 	}
+	// gofail: var c8dBeforePause struct{}
+	// failpointCrash("c8dBeforePause")
 	_, err := c.c.TaskService().Pause(c.ns(ctx), &tasksapi.PauseTaskRequest{ContainerID: id})
+	// gofail: var c8dAfterPause struct{}
+	// failpointCrash("c8dAfterPause")
 	return wrap(op, id, err)
 }
 
@@ -365,7 +388,11 @@ func (c *Client) ResumeTask(ctx context.Context, id string) error {
 	if err := validateID(id); err != nil {
 		return wrap(op, id, err)
 	}
+	// gofail: var c8dBeforeResume struct{}
+	// failpointCrash("c8dBeforeResume")
 	_, err := c.c.TaskService().Resume(c.ns(ctx), &tasksapi.ResumeTaskRequest{ContainerID: id})
+	// gofail: var c8dAfterResume struct{}
+	// failpointCrash("c8dAfterResume")
 	return wrap(op, id, err)
 }
 
@@ -451,7 +478,11 @@ func (c *Client) DeleteTask(ctx context.Context, id string) error {
 	// One call to the task service: nothing on the client side holds the
 	// task's IO (the shim owns the logging binary).
 	ctx = c.ns(ctx)
+	// gofail: var c8dBeforeDeleteTask struct{}
+	// failpointCrash("c8dBeforeDeleteTask")
 	_, err := c.c.TaskService().Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: id})
+	// gofail: var c8dAfterDeleteTask struct{}
+	// failpointCrash("c8dAfterDeleteTask")
 	if err = classify(err); err == nil || errdefs.IsNotFound(err) {
 		return nil
 	}
@@ -476,9 +507,13 @@ func (c *Client) DeleteContainer(ctx context.Context, id string) error {
 	ctx = c.ns(ctx)
 	// Fast path: no task, or a stopped one, then the container: two calls.
 	// A live task (FailedPrecondition) takes the path that kills it.
+	// gofail: var c8dBeforeDeleteContainer struct{}
+	// failpointCrash("c8dBeforeDeleteContainer")
 	_, err := c.c.TaskService().Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: id})
 	if err = classify(err); err == nil || errdefs.IsNotFound(err) {
 		err = c.c.ContainerService().Delete(ctx, id)
+		// gofail: var c8dAfterDeleteContainer struct{}
+		// failpointCrash("c8dAfterDeleteContainer")
 		if err = classify(err); err == nil || errdefs.IsNotFound(err) {
 			return c.removeBundle(op, id)
 		}

@@ -251,10 +251,34 @@ func TestKillSIGTERM(t *testing.T) {
 		t.Errorf("DeleteTask of a running task: %v, want FailedPrecondition", err)
 	}
 
-	if err := e.c.Kill(ctxT(t), id, syscall.SIGTERM); err != nil {
-		t.Fatalf("Kill: %v", err)
+	// A TERM that arrives before the trap is set is ignored (see above):
+	// send it again until the task exits.
+	var exited TaskExited
+	deadline := time.After(waitTimeout)
+resend:
+	for {
+		// NotFound: it exited since the last TERM; its event is on the way.
+		if err := e.c.Kill(ctxT(t), id, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
+			t.Fatalf("Kill: %v", err)
+		}
+		tick := time.After(200 * time.Millisecond)
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatal("event stream closed while waiting for the exit")
+				}
+				if x, ok := ev.(TaskExited); ok && x.Container == id {
+					exited = x
+					break resend
+				}
+			case <-tick:
+				continue resend
+			case <-deadline:
+				t.Fatalf("no exit of %s within %v of SIGTERM", id, waitTimeout)
+			}
+		}
 	}
-	exited := next[TaskExited](t, events, id)
 	if exited.ExitCode != 42 {
 		t.Errorf("exit code after SIGTERM = %d, want 42 (the trap's)", exited.ExitCode)
 	}

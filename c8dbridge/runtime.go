@@ -32,6 +32,7 @@ type ContainerSpec struct {
 	ReadOnly  bool     // mount the rootfs read-only
 	Mounts    []Mount  // bind mounts
 	Hostname  string   // "": containerd's default
+	Tty       bool     // give the process a terminal (its stdio must be FIFOs: Stdio.Terminal)
 }
 
 // Mount is a bind mount of the host path Source at Target in the container.
@@ -46,6 +47,18 @@ type Stdio struct {
 	// LogPath is the JSON-lines log file of a detached task, written by the
 	// logging binary (see package stdio), which outlives the supervisor.
 	LogPath string
+	// Checkpoint, when set, is the directory (absolute) of the criu
+	// checkpoint the task is restored from instead of started afresh
+	// (checkpoint.go).
+	Checkpoint string
+
+	// With Stdout set the task is interactive: its stdio goes through the
+	// FIFOs at these paths instead of the logging binary, and the caller
+	// owns their other ends (stdio.Hub), which it must open before
+	// StartTask. Stdin is "" when stdin is not kept open; Stderr is ""
+	// with Terminal (a tty merges both streams).
+	Stdin, Stdout, Stderr string
+	Terminal              bool
 }
 
 // TaskState is the state containerd reports for a container's task.
@@ -180,6 +193,27 @@ type Runtime interface {
 	// Version asks containerd for its version; an Unavailable-class error
 	// says it does not answer.
 	Version(ctx context.Context) (string, error)
+	// CheckpointTask writes a criu checkpoint of the running task into
+	// dir and stops the task after it unless leaveRunning (checkpoint.go).
+	// NotFound if there is no task; FailedPrecondition (ErrCriuUnusable)
+	// when criu cannot run on this host.
+	CheckpointTask(ctx context.Context, id, dir string, leaveRunning bool) error
+	// ForceDeleteTask kills (thawing a frozen task), and deletes the task
+	// whatever its state, for a forced removal that a kill did not end;
+	// it returns the exit containerd reports, or TaskAbsent when there was
+	// no task.
+	ForceDeleteTask(ctx context.Context, id string) (TaskStatus, error)
 	// Close closes the connection.
 	Close() error
+	// Exec starts a process in the container's running task and returns
+	// once it runs; see Client.Exec for its stdio and its errors.
+	Exec(ctx context.Context, id string, spec ExecSpec, stdio ExecStdio) (ExecProcess, error)
+	// ExecStatus, WaitExec and DeleteExec find an exec process again by
+	// its ID after a restart of the supervisor (exec_recover.go): its
+	// status, a wait for its exit, and its removal once the exit is
+	// journaled. NotFound when containerd no longer knows it (not an
+	// error for DeleteExec).
+	ExecStatus(ctx context.Context, id, execID string) (TaskStatus, error)
+	WaitExec(ctx context.Context, id, execID string) (TaskStatus, error)
+	DeleteExec(ctx context.Context, id, execID string) error
 }

@@ -469,6 +469,8 @@ func (b *Bolt) commitGroup(group []*request) {
 		b.beforeCommit(group)
 	}
 	nanos := b.clock().UnixNano()
+	// gofail: var journalBeforeCommit struct{}
+	// failpointCrash("journalBeforeCommit")
 	if err := b.write(group, nanos); err != nil {
 		if len(group) == 1 {
 			if group[0].err == nil {
@@ -486,6 +488,8 @@ func (b *Bolt) commitGroup(group []*request) {
 			}
 		}
 	}
+	// gofail: var journalAfterCommit struct{}
+	// failpointCrash("journalAfterCommit")
 	for _, r := range group {
 		close(r.done)
 	}

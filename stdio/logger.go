@@ -204,6 +204,8 @@ func copyStream(s *sink, r io.Reader, stream string, now func() time.Time) error
 	buf := make([]byte, readSize)
 	for {
 		n, err := r.Read(buf)
+		// gofail: var loggerAfterRead struct{}
+		// failpointCrash("loggerAfterRead")
 		if n > 0 {
 			c.feed(buf[:n], now())
 		}
@@ -213,7 +215,11 @@ func copyStream(s *sink, r io.Reader, stream string, now func() time.Time) error
 			c.pending = c.pending[:0]
 		}
 		if len(c.out) > 0 {
+			// gofail: var loggerBeforeWrite struct{}
+			// failpointCrash("loggerBeforeWrite")
 			s.write(c.out)
+			// gofail: var loggerAfterWrite struct{}
+			// failpointCrash("loggerAfterWrite")
 			c.out = c.out[:0]
 		}
 		if errors.Is(err, io.EOF) {

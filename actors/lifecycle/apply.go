@@ -29,6 +29,8 @@ func Apply(s State, e Event) State {
 		s.StopDeadline = time.Time{}
 		s.Error = ""
 		s.NextRestart = nil
+		s.Checkpoint = nil
+		s.RestoredFrom = e.Checkpoint
 		s.RestartCount = e.Attempt // a user's start (0) resets the history
 		if e.Attempt == 0 {
 			s.BackoffStep = 0
@@ -49,6 +51,12 @@ func Apply(s State, e Event) State {
 			s.StopDeadline = e.Deadline
 		}
 	case TaskExited:
+		if p := s.Checkpoint; p != nil && !p.LeaveRunning {
+			// The exit of a checkpoint whose outcome is not journaled (the
+			// supervisor stopped meanwhile): the user asked it to stop.
+			s.StopRequested = true
+		}
+		s.Checkpoint = nil
 		s.Exit = &Exit{Pid: e.Pid, Code: e.Code, At: e.ExitedAt, Reason: e.Reason}
 		s.Paused = false
 		s.StopDeadline = time.Time{}
@@ -65,9 +73,24 @@ func Apply(s State, e Event) State {
 	case RemoveRequested:
 		s.Status = StatusRemoving
 		s.NextRestart = nil
+	case CheckpointRequested:
+		s.Checkpoint = &PendingCheckpoint{Dir: e.Dir, LeaveRunning: e.LeaveRunning}
+	case Checkpointed:
+		s.Checkpoint = nil
+		s.LastCheckpoint = e.Dir
+		if !e.LeaveRunning {
+			s.StopRequested = true // the task stops: a user's stop, not a crash
+		}
+	case CheckpointFailed:
+		s.Checkpoint = nil
+		s.Error = "checkpoint failed: " + e.Reason
 	case ContainerRemoved:
 		s.Status = StatusRemoved
 		s.Pid = 0
+	case ExecStarted:
+		s.Execs = withExec(s.Execs, e) // exec.go
+	case ExecExited:
+		s.Execs = withoutExec(s.Execs, e.ExecID)
 	}
 	return s
 }

@@ -13,8 +13,12 @@ type Create struct {
 	At     time.Time
 }
 
-// Start the container's task.
-type Start struct{ At time.Time }
+// Start the container's task; with Checkpoint, restore it from the
+// checkpoint in that directory.
+type Start struct {
+	Checkpoint string
+	At         time.Time
+}
 
 // Stop the task: SIGTERM now, SIGKILL after Timeout if it still runs.
 type Stop struct {
@@ -67,11 +71,13 @@ type RecordRemoved struct{ At time.Time }
 // ObserveExit reports an exit of the task's init process, from a
 // containerd event. ExitedAt is containerd's exit time; At, as for every
 // command, the driver's clock when it saw the exit (the restart policy
-// counts its delay from it).
+// counts its delay from it). Reason is set when vigil, not containerd,
+// decided the code.
 type ObserveExit struct {
 	Pid      uint32
 	Code     int
 	ExitedAt time.Time
+	Reason   string
 	At       time.Time
 }
 
@@ -169,9 +175,13 @@ type Effect interface{ effectName() string }
 type CreateContainer struct{ Config Config }
 
 // StartTask creates and starts the task (creating the containerd container
-// again from Config if it vanished). Its outcome is fed back as
-// RecordStarted or RecordStartFailed.
-type StartTask struct{ Config Config }
+// again from Config if it vanished), restored from the checkpoint in the
+// directory Checkpoint when set. Its outcome is fed back as RecordStarted
+// or RecordStartFailed.
+type StartTask struct {
+	Config     Config
+	Checkpoint string
+}
 
 // SignalTask sends Signal to the task's init process.
 type SignalTask struct{ Signal int }

@@ -35,10 +35,21 @@ const ExitCodeStartFailed = 128
 // ErrInvalidTransition or ErrInvalidArgument when c is refused. It does not
 // modify s. A command that changes nothing returns an empty Decision.
 func Decide(s State, c Command) (Decision, error) {
+	d, err := decide(s, c)
+	if err != nil {
+		return d, err
+	}
+	return closeExecs(s, d), nil // the execs die with their task (exec.go)
+}
+
+func decide(s State, c Command) (Decision, error) {
 	switch c := c.(type) {
 	case Create:
 		return decideCreate(s, c)
 	case Start:
+		if c.Checkpoint != "" {
+			return decideStartFrom(s, c)
+		}
 		switch s.Status {
 		case StatusCreated, StatusExited:
 			return Decision{
@@ -123,6 +134,10 @@ func Decide(s State, c Command) (Decision, error) {
 		return thawAfterSignal(s, Decision{Effects: []Effect{SignalTask{Signal: SIGKILL}}}), nil
 	case Remove:
 		return decideRemove(s, c)
+	case Checkpoint:
+		return decideCheckpoint(s, c)
+	case RecordCheckpointed, RecordCheckpointFailed:
+		return decideCheckpointOutcome(s, c), nil
 	case RecordCreated:
 		if s.Status != StatusCreating {
 			return Decision{}, nil
@@ -158,9 +173,11 @@ func Decide(s State, c Command) (Decision, error) {
 		}
 		return Decision{Events: []Event{ContainerRemoved{At: c.At}}}, nil
 	case ObserveExit:
-		return withRestart(s, decideExit(s, TaskExited{Pid: c.Pid, Code: c.Code, ExitedAt: c.ExitedAt}), c.At), nil
+		return withRestart(s, decideExit(s, TaskExited{Pid: c.Pid, Code: c.Code, ExitedAt: c.ExitedAt, Reason: c.Reason}), c.At), nil
 	case Reconcile:
-		return withRestart(s, decideReconcile(s, c), c.At), nil
+		return withRestart(s, reconcileCheckpoint(s, decideReconcile(s, c), c.At), c.At), nil
+	case Exec, RecordExecStarted, RecordExecExited:
+		return decideExec(s, c) // exec.go
 	case nil:
 		return Decision{}, fmt.Errorf("%w: nil command", ErrInvalidArgument)
 	}

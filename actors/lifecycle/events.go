@@ -29,10 +29,12 @@ type CreateFailed struct {
 
 // StartRequested is the intent to create and start the task. Attempt is 0
 // for a start a user asked for, which resets the restart history, and the
-// number of the restart for one the restart policy scheduled.
+// number of the restart for one the restart policy scheduled. Checkpoint,
+// when set, is the directory of the checkpoint the task is restored from.
 type StartRequested struct {
-	Attempt int       `json:"attempt,omitempty"`
-	At      time.Time `json:"at"`
+	Attempt    int       `json:"attempt,omitempty"`
+	Checkpoint string    `json:"checkpoint,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 // TaskStarted records that the task's init process runs with Pid.
@@ -147,5 +149,7 @@ func AllEvents() []Event {
 		RemoveRequested{}, ContainerRemoved{},
 		RestartScheduled{}, RestartCanceled{},
 		TaskOOMKilled{},
+		ExecStarted{}, ExecExited{},
+		CheckpointRequested{}, Checkpointed{}, CheckpointFailed{},
 	}
 }

@@ -330,6 +330,7 @@ func FuzzLifecycle(f *testing.F) {
 	f.Add([]byte{0, 3, 0, 1, 4, 0, 1, 2, 5, 10, 7, 0, 0, 0, 10, 3, 9})
 	f.Add([]byte{0, 4, 0, 1, 8, 0, 3, 0, 10, 7, 0, 0, 0, 10, 5, 1})
 	f.Add([]byte{0, 0, 1, 1, 14, 14, 4, 0, 1, 14, 1, 1, 14, 5, 0})
+	f.Add([]byte{0, 1, 0, 1, 1, 15, 0, 0, 1, 0, 10, 16, 1, 15, 0, 1, 1, 7, 1, 2, 0, 0, 15, 0, 0, 1, 1})
 	f.Fuzz(func(t *testing.T, script []byte) {
 		var (
 			s       State
@@ -387,6 +388,9 @@ func FuzzLifecycle(f *testing.F) {
 				if s.NextRestart != nil && s.Status != StatusExited {
 					t.Fatalf("%T left a restart pending in status %s", e, s.Status)
 				}
+				if s.Checkpoint != nil && s.Status != StatusRunning {
+					t.Fatalf("%T left a checkpoint pending in status %s", e, s.Status)
+				}
 				journal = append(journal, e)
 			}
 			if depth > 3 {
@@ -424,6 +428,16 @@ func FuzzLifecycle(f *testing.F) {
 					if ok {
 						step(RecordResumed{At: now}, depth+1)
 					}
+				case CheckpointTask:
+					if !ok {
+						step(RecordCheckpointFailed{Err: "criu failed", At: now}, depth+1)
+						break
+					}
+					pid := s.Pid
+					step(RecordCheckpointed{At: now}, depth+1)
+					if !e.LeaveRunning && next()%2 == 0 {
+						step(ObserveExit{Pid: pid, Code: 137, ExitedAt: now, At: now}, depth+1)
+					}
 				}
 			}
 		}
@@ -431,7 +445,7 @@ func FuzzLifecycle(f *testing.F) {
 			op := next()
 			now := at(clock)
 			var c Command
-			switch op % 15 {
+			switch op % 17 {
 			case 0:
 				conf := cfg("c")
 				conf.Restart = fuzzPolicy(next(), next())
@@ -476,6 +490,10 @@ func FuzzLifecycle(f *testing.F) {
 				c = Pause{At: now}
 			case 13:
 				c = Resume{At: now}
+			case 15:
+				c = Checkpoint{Dir: []string{"/ckpt", "ckpt", ""}[next()%3], LeaveRunning: next()%2 == 0, At: now}
+			case 16:
+				c = Start{Checkpoint: "/ckpt", At: now}
 			case 14:
 				oom, n := s.OOMKilled, len(journal)
 				step(ObserveOOM{At: now}, 0)

@@ -25,7 +25,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the sc
 // stop SECONDS, kill SIGNAL, remove [force], stop-timeout, record-created,
 // record-create-failed WHY, record-started PID, record-start-failed WHY,
 // record-removed, pause, resume, record-paused, record-resumed,
-// exit PID CODE,
+// exit PID CODE, checkpoint DIR [leave-running], record-checkpointed,
+// record-checkpoint-failed WHY, start-from DIR,
 // reconcile [gone] [task=absent|created|running|frozen|stopped] [pid=N] [code=N].
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob("testdata/scenarios/*.txt")
@@ -131,6 +132,14 @@ func step(t *testing.T, s *State, clock *time.Time, line string) string {
 		c = RecordPaused{At: now}
 	case "record-resumed":
 		c = RecordResumed{At: now}
+	case "checkpoint":
+		c = Checkpoint{Dir: arg(1), LeaveRunning: len(f) > 2 && f[2] == "leave-running", At: now}
+	case "record-checkpointed":
+		c = RecordCheckpointed{At: now}
+	case "record-checkpoint-failed":
+		c = RecordCheckpointFailed{Err: strings.Join(f[1:], " "), At: now}
+	case "start-from":
+		c = Start{Checkpoint: arg(1), At: now}
 	case "exit":
 		c = ObserveExit{Pid: uint32(num(1)), Code: num(2), ExitedAt: now}
 	case "reconcile":
@@ -187,6 +196,9 @@ func step(t *testing.T, s *State, clock *time.Time, line string) string {
 	if s.OOMKilled {
 		b.WriteString(" oom-killed")
 	}
+	if s.Checkpoint != nil {
+		b.WriteString(" checkpointing")
+	}
 	b.WriteString("\n")
 	return b.String()
 }
@@ -215,6 +227,6 @@ func describe(v any) string {
 	})
 }
 
-var unsetRE = regexp.MustCompile(` (Memory:0|CPUs:<nil>|CPUShares:0|PidsLimit:0|User:|ReadOnly:false|Mounts:\[\]|Hostname:)([ }])`)
+var unsetRE = regexp.MustCompile(` (Memory:0|CPUs:<nil>|CPUShares:0|PidsLimit:0|User:|ReadOnly:false|Mounts:\[\]|Hostname:|Checkpoint:|Interactive:false|Tty:false)([ }])`)
 
 var timeRE = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC`)

@@ -105,7 +105,18 @@ type Config struct {
 	// Hostname is the container's host name; empty means containerd's
 	// default.
 	Hostname string `json:"hostname,omitempty"`
+	// Interactive keeps the container's stdin open for attached clients
+	// (docker's -i); Tty gives it a terminal (-t). Either makes its stdio
+	// go through FIFOs that the supervisor reads, instead of the logging
+	// binary.
+	Interactive bool `json:"stdin_open,omitempty"`
+	Tty         bool `json:"tty,omitempty"`
 }
+
+// UsesFIFOs says whether the container's stdio goes through FIFOs that the
+// supervisor reads (an interactive container) rather than to the logging
+// binary.
+func (c Config) UsesFIFOs() bool { return c.Interactive || c.Tty }
 
 // Mount is a bind mount of the host path Source at Target in the
 // container. Both are absolute.
@@ -157,6 +168,17 @@ type State struct {
 	// NextRestart is the restart the policy scheduled, nil when none is
 	// pending. It is only ever set while the container is exited.
 	NextRestart *PendingRestart `json:"next_restart,omitempty"`
+	// Checkpoint is the checkpoint under way (journaled, its outcome not
+	// yet); nil when none. LastCheckpoint is the directory of the last
+	// checkpoint written, RestoredFrom the one the current or last run
+	// was restored from.
+	Checkpoint     *PendingCheckpoint `json:"checkpoint,omitempty"`
+	LastCheckpoint string             `json:"last_checkpoint,omitempty"`
+	RestoredFrom   string             `json:"restored_from,omitempty"`
+	// Execs are the exec processes of the current run that started and
+	// whose exit is not recorded yet, in the order they started (exec.go).
+	// A snapshot without the field has none.
+	Execs []OpenExec `json:"execs,omitempty"`
 }
 
 // Alive reports whether the container may have a running task.

@@ -92,6 +92,10 @@ type createRequest struct {
 	ReadOnly  bool              `json:"read_only,omitempty"`
 	Mounts    []lifecycle.Mount `json:"mounts,omitempty"`
 	Hostname  string            `json:"hostname,omitempty"`
+
+	// Interactive containers (attach.go): keep stdin open, a terminal.
+	Interactive bool `json:"stdin_open,omitempty"`
+	Tty         bool `json:"tty,omitempty"`
 }
 
 // infoJSON is the answer of GET /v1/info.
@@ -180,7 +184,8 @@ var routes = []route{
 	{"POST", "/v1/containers", (*server).create},
 	{"GET", "/v1/containers/{id}", (*server).inspect},
 	{"DELETE", "/v1/containers/{id}", (*server).remove},
-	{"POST", "/v1/containers/{id}/start", stateCall(Backend.Start)},
+	{"POST", "/v1/containers/{id}/start", (*server).start},           // checkpoint.go
+	{"POST", "/v1/containers/{id}/checkpoint", (*server).checkpoint}, // checkpoint.go
 	{"POST", "/v1/containers/{id}/pause", stateCall(Backend.Pause)},
 	{"POST", "/v1/containers/{id}/unpause", stateCall(Backend.Resume)},
 	{"POST", "/v1/containers/{id}/stop", (*server).stop},
@@ -190,6 +195,8 @@ var routes = []route{
 	{"GET", "/v1/containers/{id}/logs", (*server).logs},
 	{"GET", "/v1/containers/{id}/stats", (*server).stats},
 	{"GET", "/v1/containers/{id}/top", (*server).top},
+	{"POST", "/v1/containers/{id}/attach", (*server).attach}, // attach.go
+	{"POST", "/v1/containers/{id}/exec", (*server).execProcess},
 }
 
 // newServer returns the API's handler. Every answer, errors included, is
@@ -441,7 +448,8 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	cfg := lifecycle.Config{ID: req.ID, Rootfs: req.Rootfs, Args: req.Args, Env: req.Env, Cwd: req.Cwd, Labels: req.Labels,
 		Restart: req.Restart, Memory: req.Memory, CPUs: req.CPUs, CPUShares: req.CPUShares, PidsLimit: req.PidsLimit,
-		User: req.User, ReadOnly: req.ReadOnly, Mounts: req.Mounts, Hostname: req.Hostname}
+		User: req.User, ReadOnly: req.ReadOnly, Mounts: req.Mounts, Hostname: req.Hostname,
+		Interactive: req.Interactive, Tty: req.Tty}
 	if err := lifecycle.ValidateConfig(cfg); err != nil {
 		return err
 	}

@@ -38,6 +38,8 @@ type createFlags struct {
 	restartMaxDelay time.Duration
 
 	resources resourceFlags
+
+	interactive, tty, it bool // attach.go
 }
 
 func (f *createFlags) define(fs *flag.FlagSet) {
@@ -50,6 +52,9 @@ func (f *createFlags) define(fs *flag.FlagSet) {
 	fs.DurationVar(&f.restartDelay, "restart-delay", 0, "wait before the first restart; it doubles for each quick exit (default 100ms)")
 	fs.DurationVar(&f.restartMaxDelay, "restart-max-delay", 0, "longest wait between restarts (default 1m)")
 	f.resources.define(fs)
+	fs.BoolVar(&f.interactive, "i", false, "interactive: keep stdin open (attach sends input to it)")
+	fs.BoolVar(&f.tty, "t", false, "give the container a terminal")
+	fs.BoolVar(&f.it, "it", false, "-i and -t")
 }
 
 // request builds the create request for the command line args.
@@ -103,6 +108,7 @@ func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (createRe
 	if err := f.resources.apply(&req); err != nil {
 		return createRequest{}, err
 	}
+	req.Interactive, req.Tty = f.interactive || f.it, f.tty || f.it
 	return req, nil
 }
 
@@ -176,13 +182,20 @@ func (a *app) forEachID(ids []string, fn func(id string) error) error {
 
 var runCommand = &command{
 	name:     "run",
-	synopsis: "[-d] [--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--memory SIZE] [--cpus N] [-v SRC:DST[:ro]]... [--user UID[:GID]] [--read-only] [...] [--] CMD [ARG...]",
+	synopsis: "[-d] [-i] [-t] [--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--memory SIZE] [--cpus N] [-v SRC:DST[:ro]]... [--user UID[:GID]] [--read-only] [...] [--] CMD [ARG...]",
 	summary:  "create and start a container",
 	details: `
 Without -d, run prints the container's output as it comes (its stdout on
 stdout, its stderr on stderr) and exits with the container's exit code. The
 container keeps running if run is interrupted. With -d it prints the ID and
 returns at once.
+
+With -i (keep stdin open) or -t (a terminal), the container is interactive:
+without -d, run attaches to it before it starts (see 'supervisor attach'),
+sends your input to it, closes its stdin when your input ends, and exits
+with its exit code. Its output still goes to its log. An interactive
+container blocks on its output when about 128 KiB wait unread while no
+daemon runs: do not make unattended services interactive.
 ` + restartHelp,
 	setup: func(fs *flag.FlagSet) runFunc {
 		var f createFlags
@@ -193,10 +206,13 @@ returns at once.
 			if err != nil {
 				return err
 			}
-			req.Start = true
+			req.Start = *detach || !(req.Interactive || req.Tty)
 			c := a.client()
 			if _, err := c.create(ctx, req); err != nil {
 				return err
+			}
+			if !req.Start { // interactive: attach, then start (attach.go)
+				return a.runAttached(ctx, req.ID, attachIO{stdin: req.Interactive, tty: req.Tty, stdinOnce: true, start: true})
 			}
 			if *detach {
 				fmt.Fprintln(a.stdout, req.ID)
@@ -236,7 +252,7 @@ func exitCodeOf(st containerJSON) int {
 
 var createCommand = &command{
 	name:     "create",
-	synopsis: "[--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--memory SIZE] [--cpus N] [-v SRC:DST[:ro]]... [--user UID[:GID]] [--read-only] [...] [--] CMD [ARG...]",
+	synopsis: "[-i] [-t] [--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--memory SIZE] [--cpus N] [-v SRC:DST[:ro]]... [--user UID[:GID]] [--read-only] [...] [--] CMD [ARG...]",
 	summary:  "create a container without starting it; prints its ID",
 	details:  restartHelp,
 	setup: func(fs *flag.FlagSet) runFunc {
@@ -257,7 +273,7 @@ var createCommand = &command{
 }
 
 var (
-	startCommand   = verbCommand("start", "start created or exited containers")
+	// startCommand is in checkpoint.go (start --checkpoint).
 	pauseCommand   = verbCommand("pause", "pause (freeze) running containers")
 	unpauseCommand = verbCommand("unpause", "resume paused containers")
 )

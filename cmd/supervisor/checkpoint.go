@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+
+	"github.com/vigilhq/vigil"
+	"github.com/vigilhq/vigil/actors/lifecycle"
+)
+
+// checkpointer is the part of the Backend that checkpoints and restores.
+// It is not in Backend itself so that a backend without it (a test stub)
+// answers 501 rather than failing to build.
+type checkpointer interface {
+	Checkpoint(ctx context.Context, id, dir string, opts vigil.CheckpointOptions) (lifecycle.State, error)
+	StartFromCheckpoint(ctx context.Context, id, dir string) (lifecycle.State, error)
+}
+
+var _ checkpointer = (*vigil.Supervisor)(nil)
+
+// checkpointRequest is the body of POST /v1/containers/{id}/checkpoint.
+type checkpointRequest struct {
+	// Dir is the absolute path of the directory the checkpoint is written
+	// to; it is created if missing.
+	Dir string `json:"dir"`
+	// LeaveRunning keeps the task running; by default it stops.
+	LeaveRunning bool `json:"leave_running,omitempty"`
+}
+
+// checkpointer returns the backend's checkpointer, or the error that says
+// it has none.
+func (s *server) checkpointer() (checkpointer, error) {
+	cp, ok := s.b.(checkpointer)
+	if !ok {
+		return nil, &requestError{Status: http.StatusNotImplemented, Msg: "this daemon cannot checkpoint or restore containers"}
+	}
+	return cp, nil
+}
+
+// criuStatus answers an error that says criu cannot run on this host with
+// 501: nothing is wrong with the request, the host cannot do it.
+func criuStatus(err error) error {
+	if errors.Is(err, vigil.ErrCriuUnusable) {
+		return &requestError{Status: http.StatusNotImplemented, Msg: err.Error()}
+	}
+	return err
+}
+
+func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) error {
+	var req checkpointRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	if req.Dir == "" {
+		return badRequest("request body: dir is required: the absolute path of the checkpoint directory")
+	}
+	cp, err := s.checkpointer()
+	if err != nil {
+		return err
+	}
+	st, err := cp.Checkpoint(r.Context(), r.PathValue("id"), req.Dir, vigil.CheckpointOptions{LeaveRunning: req.LeaveRunning})
+	if err != nil {
+		return criuStatus(err)
+	}
+	writeJSON(w, http.StatusOK, stateJSON(st))
+	return nil
+}
+
+// start starts a container, restored from the checkpoint in the directory
+// of the query parameter checkpoint when it is given.
+func (s *server) start(w http.ResponseWriter, r *http.Request) error {
+	id, dir := r.PathValue("id"), r.URL.Query().Get("checkpoint")
+	var (
+		st  lifecycle.State
+		err error
+	)
+	if dir == "" {
+		st, err = s.b.Start(r.Context(), id)
+	} else {
+		var cp checkpointer
+		if cp, err = s.checkpointer(); err != nil {
+			return err
+		}
+		st, err = cp.StartFromCheckpoint(r.Context(), id, dir)
+		err = criuStatus(err)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, stateJSON(st))
+	return nil
+}
+
+// checkpoint asks the daemon for a checkpoint of container id into dir.
+func (c *client) checkpoint(ctx context.Context, id string, req checkpointRequest) (containerJSON, error) {
+	var st containerJSON
+	err := c.do(ctx, http.MethodPost, containerPath(id, "/checkpoint"), nil, req, &st)
+	return st, err
+}
+
+// startFrom starts container id restored from the checkpoint in dir.
+func (c *client) startFrom(ctx context.Context, id, dir string) (containerJSON, error) {
+	var st containerJSON
+	err := c.do(ctx, http.MethodPost, containerPath(id, "/start"), url.Values{"checkpoint": {dir}}, nil, &st)
+	return st, err
+}
+
+// criuHelp is what checkpoint and start --checkpoint need of the host.
+const criuHelp = `
+
+Checkpoints are written and restored by criu through containerd's runc
+shim: criu must be installed on the daemon's host and ` + "`criu check`" + ` must pass
+there; otherwise the command fails with criu's reason and changes nothing.`
+
+const checkpointSynopsis = "create [--leave-running] ID DIR"
+
+var checkpointCommand = &command{
+	name:     "checkpoint",
+	synopsis: checkpointSynopsis,
+	summary:  "write a criu checkpoint of a running container",
+	details: `
+checkpoint create writes a checkpoint of the container's running task into
+DIR (created if missing; a relative DIR is taken from the current
+directory) and prints DIR. The task stops after the checkpoint, as
+docker's does, unless --leave-running; that stop is a user's stop, so no
+restart policy restarts it. 'supervisor start --checkpoint DIR ID' starts
+the task again from the checkpoint.` + criuHelp,
+	setup: func(*flag.FlagSet) runFunc { return runCheckpoint },
+}
+
+func runCheckpoint(ctx context.Context, a *app, args []string) error {
+	if len(args) == 0 {
+		return usageErrorf("checkpoint needs a subcommand: create")
+	}
+	if args[0] != "create" {
+		return usageErrorf("unknown checkpoint subcommand %q: want create", args[0])
+	}
+	fs := flag.NewFlagSet("checkpoint create", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	leave := fs.Bool("leave-running", false, "keep the task running after the checkpoint")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(a.stdout, "Usage: supervisor [global flags] checkpoint %s\n\nFlags:\n", checkpointSynopsis)
+			fs.SetOutput(a.stdout)
+			fs.PrintDefaults()
+			return nil
+		}
+		return usageErrorf("%v", err)
+	}
+	if fs.NArg() != 2 {
+		return usageErrorf("checkpoint create takes a container ID and a directory")
+	}
+	id := fs.Arg(0)
+	if err := checkIDs([]string{id}); err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(fs.Arg(1))
+	if err != nil {
+		return fmt.Errorf("checkpoint directory: %w", err)
+	}
+	if _, err := a.client().checkpoint(ctx, id, checkpointRequest{Dir: dir, LeaveRunning: *leave}); err != nil {
+		return fmt.Errorf("%s", errorFor(id, err))
+	}
+	fmt.Fprintln(a.stdout, dir)
+	return nil
+}
+
+var startCommand = &command{
+	name:     "start",
+	synopsis: "[--checkpoint DIR] ID...",
+	summary:  "start created or exited containers",
+	details: `
+With --checkpoint, start restores the task of one container from the
+checkpoint in DIR (written by 'supervisor checkpoint create') instead of
+starting it afresh.` + criuHelp,
+	setup: func(fs *flag.FlagSet) runFunc {
+		checkpoint := fs.String("checkpoint", "", "restore from the checkpoint in `DIR`")
+		return func(ctx context.Context, a *app, ids []string) error {
+			c := a.client()
+			if *checkpoint == "" {
+				return a.forEachID(ids, func(id string) error {
+					_, err := c.post(ctx, id, "start")
+					return err
+				})
+			}
+			if len(ids) != 1 {
+				return usageErrorf("start --checkpoint takes one container ID")
+			}
+			dir, err := filepath.Abs(*checkpoint)
+			if err != nil {
+				return fmt.Errorf("--checkpoint: %w", err)
+			}
+			return a.forEachID(ids, func(id string) error {
+				_, err := c.startFrom(ctx, id, dir)
+				return err
+			})
+		}
+	},
+}

@@ -1,0 +1,551 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilhq/vigil"
+	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/internal/containerid"
+	"github.com/vigilhq/vigil/internal/stream"
+)
+
+// Exit codes of exec besides the process's own, as docker's.
+const (
+	exitExecFailed        = 125 // the daemon or the command line failed
+	exitExecNotExecutable = 126 // the program cannot be invoked
+	exitExecNotFound      = 127 // the program is not there
+)
+
+// execRequest is the body of POST /v1/containers/{id}/exec.
+type execRequest struct {
+	Args    []string `json:"args"`
+	Env     []string `json:"env,omitempty"`
+	User    string   `json:"user,omitempty"`
+	Workdir string   `json:"workdir,omitempty"`
+	Tty     bool     `json:"tty,omitempty"`
+	// Stdin: the client sends stdin frames; without it the process has
+	// no stdin.
+	Stdin bool `json:"stdin,omitempty"`
+	// Detach: no stream; the answer is an execJSON once the process runs.
+	Detach bool `json:"detach,omitempty"`
+	// Width and Height: the terminal's size at start, with Tty.
+	Width  uint32 `json:"width,omitempty"`
+	Height uint32 `json:"height,omitempty"`
+}
+
+// execJSON answers a detached exec.
+type execJSON struct {
+	ID  string `json:"id"`
+	Pid uint32 `json:"pid"`
+}
+
+// execBackend is the part of the supervisor that runs execs. It is not in
+// Backend so that the transport's stubs need not implement it; a backend
+// without it answers 501.
+type execBackend interface {
+	Exec(ctx context.Context, id string, cfg vigil.ExecConfig) (*vigil.Execution, error)
+}
+
+var _ execBackend = (*vigil.Supervisor)(nil)
+
+// execCode is the exit code a client reports for an exec that could not
+// run.
+func execCode(err error) int {
+	switch {
+	case errors.Is(err, vigil.ErrCommandNotFound):
+		return exitExecNotFound
+	case errors.Is(err, vigil.ErrCommandNotExecutable):
+		return exitExecNotExecutable
+	}
+	return exitExecFailed
+}
+
+// execCodeOf is execCode for an error answer of the daemon, which carries
+// the sentinel's words only.
+func execCodeOf(err error) int {
+	var ae *apiError
+	switch {
+	case !errors.As(err, &ae):
+		return exitExecFailed
+	case strings.Contains(ae.Msg, vigil.ErrCommandNotFound.Error()):
+		return exitExecNotFound
+	case strings.Contains(ae.Msg, vigil.ErrCommandNotExecutable.Error()):
+		return exitExecNotExecutable
+	}
+	return exitExecFailed
+}
+
+// execProcess serves POST /v1/containers/{id}/exec. What can be checked
+// before the process starts (the body, the container and its state) is
+// answered as a JSON error; then the connection is upgraded to a stream
+// (see package stream), and errors travel in its Exit frame.
+func (s *server) execProcess(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := containerid.Validate(id); err != nil {
+		return err
+	}
+	eb, ok := s.b.(execBackend)
+	if !ok {
+		return &requestError{Status: http.StatusNotImplemented, Msg: "this daemon does not run execs"}
+	}
+	var req execRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	for _, kv := range req.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return badRequest("env entry %q is not KEY=VALUE", kv)
+		}
+	}
+	switch {
+	case len(req.Args) == 0 || req.Args[0] == "":
+		return badRequest("no command given: args must name the program to run")
+	case req.Workdir != "" && !filepath.IsAbs(req.Workdir):
+		return badRequest("workdir %q must be an absolute path", req.Workdir)
+	case !req.Detach && r.Header.Get("Upgrade") != stream.Protocol:
+		return badRequest("exec streams the process's stdio: send the header Upgrade: %s, or set detach", stream.Protocol)
+	case req.Detach && (req.Stdin || req.Tty):
+		return badRequest("a detached exec has no stdin and no terminal")
+	}
+	// Refuse a container that does not run before the upgrade, in the
+	// actor's own words; the actor checks again when it starts the exec.
+	st, err := s.b.Inspect(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if _, err := lifecycle.Decide(st, lifecycle.Exec{ExecID: "check", Args: req.Args}); err != nil {
+		return err
+	}
+	cfg := vigil.ExecConfig{Args: req.Args, Env: req.Env, User: req.User, Cwd: req.Workdir,
+		Tty: req.Tty, Width: req.Width, Height: req.Height, Detach: req.Detach}
+
+	if req.Detach {
+		e, err := eb.Exec(r.Context(), id, cfg)
+		if execCode(err) != exitExecFailed {
+			// The request's command cannot run: the client tells
+			// which way by the sentinel's words (see execCodeOf).
+			return badRequest("%v", err)
+		}
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, execJSON{ID: e.ID, Pid: e.Pid})
+		return nil
+	}
+
+	conn, err := stream.Upgrade(w, r)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	defer conn.Close()
+	s.streamExec(r.Context(), conn, eb, id, req, cfg)
+	return nil
+}
+
+// streamExec runs an exec whose stdio travels over conn, and ends the
+// stream with its exit.
+func (s *server) streamExec(ctx context.Context, conn *stream.Conn, eb execBackend, id string, req execRequest, cfg vigil.ExecConfig) {
+	log := s.log.With("container", id)
+	var stdinR *io.PipeReader
+	var stdinW *io.PipeWriter
+	if req.Stdin {
+		stdinR, stdinW = io.Pipe()
+		cfg.Stdin = stdinR
+	}
+	cfg.Stdout = conn.Writer(stream.Stdout)
+	if !req.Tty {
+		cfg.Stderr = conn.Writer(stream.Stderr)
+	}
+
+	// A Resize frame waits for the process to run, so that the frames
+	// after it (stdin the process may answer) reach it after the resize.
+	var exe *vigil.Execution
+	started := make(chan struct{}) // closed once exe is set, or the exec failed
+	resize := func(sz stream.Size) {
+		<-started
+		if exe == nil {
+			return
+		}
+		if err := exe.Resize(ctx, sz.Width, sz.Height); err != nil {
+			log.Debug("exec resize failed", "exec", exe.ID, "err", err)
+		}
+	}
+	closeStdin := func(err error) {
+		if stdinW != nil {
+			stdinW.CloseWithError(err)
+		}
+	}
+
+	// The frames from the client. The client's input ending (a
+	// StdinClose frame, or the connection) ends the process's stdin,
+	// whether or not the process runs yet: package c8dbridge closes its
+	// stdin only once it started.
+	go func() {
+		for {
+			k, p, err := conn.ReadFrame()
+			if err != nil {
+				closeStdin(nil)
+				return
+			}
+			switch k {
+			case stream.Stdin:
+				if stdinW != nil {
+					if _, err := stdinW.Write(p); err != nil {
+						stdinW = nil // the process no longer reads it
+					}
+				}
+			case stream.StdinClose:
+				closeStdin(nil)
+			case stream.Resize:
+				var sz stream.Size
+				if json.Unmarshal(p, &sz) == nil && sz.Width > 0 && sz.Height > 0 {
+					resize(sz)
+				}
+			}
+		}
+	}()
+
+	e, err := eb.Exec(ctx, id, cfg)
+	if err != nil {
+		close(started)
+		if stdinR != nil {
+			stdinR.CloseWithError(err) // unblock the frame reader
+		}
+		conn.WriteJSON(stream.Exit, stream.ExitStatus{Code: execCode(err), Error: err.Error()})
+		return
+	}
+	exe = e
+	close(started)
+	log.Debug("exec started", "exec", e.ID, "pid", e.Pid)
+
+	code, err := e.Wait(ctx)
+	if stdinR != nil {
+		stdinR.Close() // the process is gone: nothing reads its stdin
+	}
+	exit := stream.ExitStatus{Code: code}
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(context.Cause(ctx), errShutdown) {
+			err = fmt.Errorf("%w: exec %s still runs in container %q", errShutdown, e.ID, id)
+		}
+		exit = stream.ExitStatus{Code: exitExecFailed, Error: err.Error()}
+	}
+	if err := conn.WriteJSON(stream.Exit, exit); err != nil {
+		log.Debug("cannot send the exec's exit; the client went away", "exec", e.ID, "err", err)
+	}
+	conn.CloseWrite()
+}
+
+// The CLI.
+
+// bothFlags is a boolean flag that sets two others.
+type bothFlags [2]*bool
+
+func (b bothFlags) String() string {
+	if b[0] == nil {
+		return "false"
+	}
+	return fmt.Sprint(*b[0] && *b[1])
+}
+
+func (b bothFlags) Set(v string) error {
+	on := v == "true"
+	if !on && v != "false" {
+		return fmt.Errorf("want true or false, not %q", v)
+	}
+	*b[0], *b[1] = on, on
+	return nil
+}
+
+func (bothFlags) IsBoolFlag() bool { return true }
+
+var execCommand = &command{
+	name:     "exec",
+	synopsis: "[-i] [-t] [-d] [-e K=V]... [-u USER] [-w DIR] CONTAINER CMD [ARG...]",
+	summary:  "run a command in a running container",
+	details: `
+exec runs CMD in the container's running task and exits with its exit code:
+126 if it cannot be invoked, 127 if it is not found, 125 if the daemon or
+the command line failed. The container's environment, user and working
+directory apply unless -e, -u and -w say otherwise.
+
+With -i, this program's stdin is copied to the command, and when it ends
+the command's stdin is closed. With -t the command gets a terminal; when
+stdin is one too, it is put in raw mode and its size follows this one's.
+With -d the command runs in the background and exec prints nothing.`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		interactive := fs.Bool("i", false, "keep stdin open: copy it to the command")
+		tty := fs.Bool("t", false, "allocate a terminal")
+		detach := fs.Bool("d", false, "detach: run the command in the background")
+		// Go's flags do not combine, so -it, docker's habit, is a flag of
+		// its own.
+		fs.Var(bothFlags{interactive, tty}, "it", "same as -i -t")
+		var env listFlag
+		fs.Var(&env, "e", "environment variable `K=V`; a bare `K` passes this program's K (repeatable)")
+		user := fs.String("u", "", "run as `USER` (uid[:gid] or name[:group]; default: the container's user)")
+		workdir := fs.String("w", "", "working directory `DIR` inside the container (absolute; default: the container's)")
+		return func(ctx context.Context, a *app, args []string) error {
+			fail := func(format string, v ...any) error {
+				fmt.Fprintf(a.stderr, "supervisor exec: %s\n", fmt.Sprintf(format, v...))
+				return exitCode(exitExecFailed)
+			}
+			if len(args) > 1 && args[1] == "--" {
+				args = append(args[:1:1], args[2:]...) // exec web -- CMD
+			}
+			if len(args) < 2 {
+				return fail("want a container and a command, e.g. exec web sh -c 'echo hi'")
+			}
+			id := args[0]
+			if err := containerid.Validate(id); err != nil {
+				return fail("%v", err)
+			}
+			if *detach && (*interactive || *tty) {
+				return fail("-d cannot be combined with -i or -t")
+			}
+			req := execRequest{Args: args[1:], User: *user, Workdir: *workdir, Tty: *tty, Stdin: *interactive, Detach: *detach}
+			for _, e := range env {
+				if strings.Contains(e, "=") {
+					req.Env = append(req.Env, e)
+				} else if v, ok := lookupEnv(a, e); ok {
+					req.Env = append(req.Env, e+"="+v)
+				}
+			}
+			code, err := a.client().exec(ctx, id, req, os.Stdin, a.stdout, a.stderr)
+			if err != nil {
+				fail("%s", errorFor(id, err))
+				return exitCode(execCodeOf(err))
+			}
+			return exitCode(code)
+		}
+	},
+}
+
+// exec runs req in container id through the daemon. Detached, it returns
+// once the command runs; otherwise it streams stdin (with req.Stdin) and
+// the command's output, and returns its exit code. A code
+// other than 0 with a nil error may also be 126 or 127 (the command could
+// not run), after a message on stderr.
+func (c *client) exec(ctx context.Context, id string, req execRequest, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	path := containerPath(id, "/exec")
+	if req.Detach {
+		var e execJSON
+		return 0, c.do(ctx, http.MethodPost, path, nil, req, &e)
+	}
+
+	// A terminal on both sides: raw mode, and the size follows ours.
+	var term *terminal
+	if req.Tty {
+		term = openTerminal(req.Stdin)
+		if term != nil {
+			req.Width, req.Height = term.size()
+		}
+	}
+
+	body, err := json.Marshal(req)
+	if err != nil {
+		return 0, err
+	}
+	u := url.URL{Scheme: "http", Host: "vigil", Path: path}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	stream.SetUpgrade(hreq)
+	resp, err := c.hc.Do(hreq)
+	if err != nil {
+		return 0, c.connError(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		var e errorJSON
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("the daemon answered %s", resp.Status)
+		}
+		return 0, &apiError{Status: resp.StatusCode, Msg: e.Error}
+	}
+	conn, err := stream.FromResponse(resp)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+
+	if term != nil {
+		if err := term.makeRaw(); err != nil {
+			return 0, err
+		}
+		defer term.restore()
+		stop := term.watchSize(func(w, h uint32) {
+			conn.WriteJSON(stream.Resize, stream.Size{Width: w, Height: h})
+		})
+		defer stop()
+	}
+	if req.Stdin {
+		go func() {
+			buf := make([]byte, stream.MaxPayload)
+			for {
+				n, err := stdin.Read(buf)
+				if n > 0 {
+					if conn.WriteFrame(stream.Stdin, buf[:n]) != nil {
+						return
+					}
+				}
+				if err != nil {
+					conn.WriteFrame(stream.StdinClose, nil)
+					return
+				}
+			}
+		}()
+	}
+
+	for {
+		k, p, err := conn.ReadFrame()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("the daemon ended the stream without the command's exit")
+			}
+			return 0, fmt.Errorf("exec: %w", err)
+		}
+		switch k {
+		case stream.Stdout:
+			stdout.Write(p)
+		case stream.Stderr:
+			stderr.Write(p)
+		case stream.Exit:
+			var st stream.ExitStatus
+			if err := json.Unmarshal(p, &st); err != nil {
+				return 0, fmt.Errorf("exec: the daemon's exit frame: %w", err)
+			}
+			if st.Error != "" {
+				if term != nil {
+					term.restore()
+				}
+				fmt.Fprintf(stderr, "supervisor exec: %s\n", errorFor(id, errors.New(st.Error)))
+				if st.Code == 0 {
+					st.Code = exitExecFailed
+				}
+			}
+			return st.Code, nil
+		}
+	}
+}
+
+// terminal is this program's terminal, for exec -t.
+type terminal struct {
+	in, out int // fds: in is put in raw mode (when -i), out gives the size
+	raw     bool
+	saved   *unix.Termios
+	once    sync.Once
+}
+
+// openTerminal returns the terminal of stdin or stdout, or nil if neither
+// is one. Stdin is put in raw mode only when it is read (-i) and is one.
+func openTerminal(readStdin bool) *terminal {
+	isTerm := func(fd int) bool {
+		_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+		return err == nil
+	}
+	in, out := int(os.Stdin.Fd()), int(os.Stdout.Fd())
+	t := &terminal{in: -1, out: -1}
+	if readStdin && isTerm(in) {
+		t.in = in
+	}
+	switch {
+	case isTerm(out):
+		t.out = out
+	case isTerm(in):
+		t.out = in
+	}
+	if t.in < 0 && t.out < 0 {
+		return nil
+	}
+	return t
+}
+
+// size is the terminal's size; 0, 0 if it is not known.
+func (t *terminal) size() (width, height uint32) {
+	if t.out < 0 {
+		return 0, 0
+	}
+	ws, err := unix.IoctlGetWinsize(t.out, unix.TIOCGWINSZ)
+	if err != nil {
+		return 0, 0
+	}
+	return uint32(ws.Col), uint32(ws.Row)
+}
+
+// makeRaw puts stdin in raw mode, as cfmakeraw(3) does, so that keys reach
+// the command as they are typed (^C included).
+func (t *terminal) makeRaw() error {
+	if t.in < 0 {
+		return nil
+	}
+	saved, err := unix.IoctlGetTermios(t.in, unix.TCGETS)
+	if err != nil {
+		return fmt.Errorf("read the terminal's settings: %w", err)
+	}
+	raw := *saved
+	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	raw.Oflag &^= unix.OPOST
+	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	raw.Cflag &^= unix.CSIZE | unix.PARENB
+	raw.Cflag |= unix.CS8
+	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+	if err := unix.IoctlSetTermios(t.in, unix.TCSETS, &raw); err != nil {
+		return fmt.Errorf("put the terminal in raw mode: %w", err)
+	}
+	t.saved, t.raw = saved, true
+	return nil
+}
+
+// restore undoes makeRaw; it may be called more than once.
+func (t *terminal) restore() {
+	t.once.Do(func() {
+		if t.raw {
+			unix.IoctlSetTermios(t.in, unix.TCSETS, t.saved)
+		}
+	})
+}
+
+// watchSize calls fn with the terminal's size at once and whenever it
+// changes (SIGWINCH) until the returned function is called.
+func (t *terminal) watchSize(fn func(width, height uint32)) (stop func()) {
+	if w, h := t.size(); w > 0 && h > 0 {
+		fn(w, h)
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGWINCH)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-ch:
+				if w, h := t.size(); w > 0 && h > 0 {
+					fn(w, h)
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
+}
