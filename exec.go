@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/vigilhq/vigil/actors"
@@ -95,16 +93,10 @@ func (e *Execution) Kill(ctx context.Context, sig int) error {
 // ErrCommandNotFound or ErrCommandNotExecutable. Execs of one container
 // start one at a time; they run and are waited for concurrently.
 func (s *Supervisor) Exec(ctx context.Context, id string, cfg ExecConfig) (*Execution, error) {
-	if len(cfg.Args) == 0 || cfg.Args[0] == "" {
-		return nil, fmt.Errorf("%w: exec in container %q: no command given", ErrInvalidArgument, id)
-	}
-	if cfg.Cwd != "" && !filepath.IsAbs(cfg.Cwd) {
-		return nil, fmt.Errorf("%w: exec in container %q: working directory %q must be an absolute path", ErrInvalidArgument, id, cfg.Cwd)
-	}
-	for _, kv := range cfg.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return nil, fmt.Errorf("%w: exec in container %q: environment entry %q is not KEY=VALUE", ErrInvalidArgument, id, kv)
-		}
+	// The same check as c8dbridge's, here so that a bad request is an
+	// ErrInvalidArgument before the actor is asked.
+	if err := c8dbridge.ValidateProcess(cfg.Args, cfg.Cwd, cfg.Env); err != nil {
+		return nil, fmt.Errorf("%w: exec in container %q: %w", ErrInvalidArgument, id, err)
 	}
 	pid, err := s.PID(ctx, id)
 	if err != nil {

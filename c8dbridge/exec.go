@@ -149,16 +149,8 @@ func validateExec(spec ExecSpec) error {
 	if err := validateID(spec.ExecID); err != nil {
 		return fmt.Errorf("exec ID: %w", err)
 	}
-	switch {
-	case len(spec.Args) == 0 || spec.Args[0] == "":
-		return invalid(errors.New("no program to run: Args is empty"))
-	case spec.Cwd != "" && !filepath.IsAbs(spec.Cwd):
-		return invalid(fmt.Errorf("working directory %q is not an absolute path", spec.Cwd))
-	}
-	for _, kv := range spec.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return invalid(fmt.Errorf("environment entry %q is not KEY=VALUE", kv))
-		}
+	if err := ValidateProcess(spec.Args, spec.Cwd, spec.Env); err != nil {
+		return invalid(err)
 	}
 	return nil
 }

@@ -133,15 +133,9 @@ func validateSpec(spec ContainerSpec) error {
 		return invalid(fmt.Errorf("rootfs: %w", err))
 	case !fi.IsDir():
 		return invalid(fmt.Errorf("rootfs %q is not a directory", spec.Rootfs))
-	case len(spec.Args) == 0 || spec.Args[0] == "":
-		return invalid(errors.New("no program to run: Args is empty"))
-	case spec.Cwd != "" && !filepath.IsAbs(spec.Cwd):
-		return invalid(fmt.Errorf("working directory %q is not an absolute path", spec.Cwd))
 	}
-	for _, kv := range spec.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return invalid(fmt.Errorf("environment entry %q is not KEY=VALUE", kv))
-		}
+	if err := ValidateProcess(spec.Args, spec.Cwd, spec.Env); err != nil {
+		return invalid(err)
 	}
 	switch {
 	case spec.Memory < 0:
@@ -164,6 +158,24 @@ func validateSpec(spec ContainerSpec) error {
 	for _, k := range []string{LabelManaged, LabelBundle} {
 		if _, ok := spec.Labels[k]; ok {
 			return invalid(fmt.Errorf("label %q is set by vigil, not by the user", k))
+		}
+	}
+	return nil
+}
+
+// ValidateProcess checks the args, working directory and environment of a
+// process, a container's or an exec's. Its error has no class: callers
+// give it theirs (c8dbridge's are InvalidArgument).
+func ValidateProcess(args []string, cwd string, env []string) error {
+	switch {
+	case len(args) == 0 || args[0] == "":
+		return errors.New("no program to run: Args is empty")
+	case cwd != "" && !filepath.IsAbs(cwd):
+		return fmt.Errorf("working directory %q is not an absolute path", cwd)
+	}
+	for _, kv := range env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("environment entry %q is not KEY=VALUE", kv)
 		}
 	}
 	return nil

@@ -56,6 +56,12 @@ func containerPath(id, suffix string) string {
 // send makes a request and returns the answer when its status is a
 // success; otherwise the error the answer carries.
 func (c *client) send(ctx context.Context, method, path string, query url.Values, in any) (*http.Response, error) {
+	return c.sendWith(ctx, method, path, query, in, nil)
+}
+
+// sendWith is send with prepare, when not nil, called on the request
+// before it goes (e.g. stream.SetUpgrade).
+func (c *client) sendWith(ctx context.Context, method, path string, query url.Values, in any, prepare func(*http.Request)) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		data, err := json.Marshal(in)
@@ -71,6 +77,9 @@ func (c *client) send(ctx context.Context, method, path string, query url.Values
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if prepare != nil {
+		prepare(req)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

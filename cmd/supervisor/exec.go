@@ -1,23 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/actors/lifecycle"
@@ -186,38 +178,15 @@ func (s *server) streamExec(ctx context.Context, conn *stream.Conn, eb execBacke
 			log.Debug("exec resize failed", "exec", exe.ID, "err", err)
 		}
 	}
-	closeStdin := func(err error) {
-		if stdinW != nil {
-			stdinW.CloseWithError(err)
-		}
-	}
 
 	// The frames from the client. The client's input ending (a
 	// StdinClose frame, or the connection) ends the process's stdin,
 	// whether or not the process runs yet: package c8dbridge closes its
 	// stdin only once it started.
 	go func() {
-		for {
-			k, p, err := conn.ReadFrame()
-			if err != nil {
-				closeStdin(nil)
-				return
-			}
-			switch k {
-			case stream.Stdin:
-				if stdinW != nil {
-					if _, err := stdinW.Write(p); err != nil {
-						stdinW = nil // the process no longer reads it
-					}
-				}
-			case stream.StdinClose:
-				closeStdin(nil)
-			case stream.Resize:
-				var sz stream.Size
-				if json.Unmarshal(p, &sz) == nil && sz.Width > 0 && sz.Height > 0 {
-					resize(sz)
-				}
-			}
+		readClientFrames(conn, stdinW, resize, log)
+		if stdinW != nil {
+			stdinW.Close()
 		}
 	}()
 
@@ -227,7 +196,7 @@ func (s *server) streamExec(ctx context.Context, conn *stream.Conn, eb execBacke
 		if stdinR != nil {
 			stdinR.CloseWithError(err) // unblock the frame reader
 		}
-		conn.WriteJSON(stream.Exit, stream.ExitStatus{Code: execCode(err), Error: err.Error()})
+		sendExit(conn, stream.ExitStatus{Code: execCode(err), Error: err.Error()}, log)
 		return
 	}
 	exe = e
@@ -245,10 +214,7 @@ func (s *server) streamExec(ctx context.Context, conn *stream.Conn, eb execBacke
 		}
 		exit = stream.ExitStatus{Code: exitExecFailed, Error: err.Error()}
 	}
-	if err := conn.WriteJSON(stream.Exit, exit); err != nil {
-		log.Debug("cannot send the exec's exit; the client went away", "exec", e.ID, "err", err)
-	}
-	conn.CloseWrite()
+	sendExit(conn, exit, log.With("exec", e.ID))
 }
 
 // The CLI.
@@ -285,8 +251,10 @@ the command line failed. The container's environment, user and working
 directory apply unless -e, -u and -w say otherwise.
 
 With -i, this program's stdin is copied to the command, and when it ends
-the command's stdin is closed. With -t the command gets a terminal; when
-stdin is one too, it is put in raw mode and its size follows this one's.
+the command's stdin is closed. With -t the command gets a terminal whose
+size follows this one's; with -i too and a terminal as stdin, that is put
+in raw mode until exec ends (SIGTERM, SIGHUP or SIGINT end exec then, with
+125, so that the terminal is restored).
 With -d the command runs in the background and exec prints nothing.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		interactive := fs.Bool("i", false, "keep stdin open: copy it to the command")
@@ -355,197 +323,34 @@ func (c *client) exec(ctx context.Context, id string, req execRequest, stdin io.
 			req.Width, req.Height = term.size()
 		}
 	}
-
-	body, err := json.Marshal(req)
-	if err != nil {
-		return 0, err
-	}
-	u := url.URL{Scheme: "http", Host: "vigil", Path: path}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	stream.SetUpgrade(hreq)
-	resp, err := c.hc.Do(hreq)
-	if err != nil {
-		return 0, c.connError(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-		var e errorJSON
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("the daemon answered %s", resp.Status)
-		}
-		return 0, &apiError{Status: resp.StatusCode, Msg: e.Error}
-	}
-	conn, err := stream.FromResponse(resp)
+	conn, err := c.openStream(ctx, path, nil, req)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close()
 
-	if term != nil {
-		if err := term.makeRaw(); err != nil {
-			return 0, err
-		}
-		defer term.restore()
-		stop := term.watchSize(func(w, h uint32) {
-			conn.WriteJSON(stream.Resize, stream.Size{Width: w, Height: h})
-		})
-		defer stop()
-	}
+	sc := stdioClient{stdout: stdout, stderr: stderr, term: term}
 	if req.Stdin {
-		go func() {
-			buf := make([]byte, stream.MaxPayload)
-			for {
-				n, err := stdin.Read(buf)
-				if n > 0 {
-					if conn.WriteFrame(stream.Stdin, buf[:n]) != nil {
-						return
-					}
-				}
-				if err != nil {
-					conn.WriteFrame(stream.StdinClose, nil)
-					return
-				}
-			}
-		}()
+		sc.stdin = stdin
 	}
-
-	for {
-		k, p, err := conn.ReadFrame()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = errors.New("the daemon ended the stream without the command's exit")
-			}
-			return 0, fmt.Errorf("exec: %w", err)
-		}
-		switch k {
-		case stream.Stdout:
-			stdout.Write(p)
-		case stream.Stderr:
-			stderr.Write(p)
-		case stream.Exit:
-			var st stream.ExitStatus
-			if err := json.Unmarshal(p, &st); err != nil {
-				return 0, fmt.Errorf("exec: the daemon's exit frame: %w", err)
-			}
-			if st.Error != "" {
-				if term != nil {
-					term.restore()
-				}
-				fmt.Fprintf(stderr, "supervisor exec: %s\n", errorFor(id, errors.New(st.Error)))
-				if st.Code == 0 {
-					st.Code = exitExecFailed
-				}
-			}
-			return st.Code, nil
-		}
-	}
-}
-
-// terminal is this program's terminal, for exec -t.
-type terminal struct {
-	in, out int // fds: in is put in raw mode (when -i), out gives the size
-	raw     bool
-	saved   *unix.Termios
-	once    sync.Once
-}
-
-// openTerminal returns the terminal of stdin or stdout, or nil if neither
-// is one. Stdin is put in raw mode only when it is read (-i) and is one.
-func openTerminal(readStdin bool) *terminal {
-	isTerm := func(fd int) bool {
-		_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-		return err == nil
-	}
-	in, out := int(os.Stdin.Fd()), int(os.Stdout.Fd())
-	t := &terminal{in: -1, out: -1}
-	if readStdin && isTerm(in) {
-		t.in = in
-	}
-	switch {
-	case isTerm(out):
-		t.out = out
-	case isTerm(in):
-		t.out = in
-	}
-	if t.in < 0 && t.out < 0 {
-		return nil
-	}
-	return t
-}
-
-// size is the terminal's size; 0, 0 if it is not known.
-func (t *terminal) size() (width, height uint32) {
-	if t.out < 0 {
-		return 0, 0
-	}
-	ws, err := unix.IoctlGetWinsize(t.out, unix.TIOCGWINSZ)
+	sess, err := sc.start(conn)
 	if err != nil {
-		return 0, 0
+		return 0, err
 	}
-	return uint32(ws.Col), uint32(ws.Row)
-}
-
-// makeRaw puts stdin in raw mode, as cfmakeraw(3) does, so that keys reach
-// the command as they are typed (^C included).
-func (t *terminal) makeRaw() error {
-	if t.in < 0 {
-		return nil
-	}
-	saved, err := unix.IoctlGetTermios(t.in, unix.TCGETS)
+	defer sess.stop()
+	st, err := sess.wait()
 	if err != nil {
-		return fmt.Errorf("read the terminal's settings: %w", err)
-	}
-	raw := *saved
-	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	raw.Oflag &^= unix.OPOST
-	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	raw.Cflag &^= unix.CSIZE | unix.PARENB
-	raw.Cflag |= unix.CS8
-	raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
-	if err := unix.IoctlSetTermios(t.in, unix.TCSETS, &raw); err != nil {
-		return fmt.Errorf("put the terminal in raw mode: %w", err)
-	}
-	t.saved, t.raw = saved, true
-	return nil
-}
-
-// restore undoes makeRaw; it may be called more than once.
-func (t *terminal) restore() {
-	t.once.Do(func() {
-		if t.raw {
-			unix.IoctlSetTermios(t.in, unix.TCSETS, t.saved)
+		if errors.Is(err, io.EOF) {
+			err = errors.New("the daemon ended the stream without the command's exit")
 		}
-	})
-}
-
-// watchSize calls fn with the terminal's size at once and whenever it
-// changes (SIGWINCH) until the returned function is called.
-func (t *terminal) watchSize(fn func(width, height uint32)) (stop func()) {
-	if w, h := t.size(); w > 0 && h > 0 {
-		fn(w, h)
+		return 0, fmt.Errorf("exec: %w", err)
 	}
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGWINCH)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-ch:
-				if w, h := t.size(); w > 0 && h > 0 {
-					fn(w, h)
-				}
-			}
+	if st.Error != "" {
+		sess.stop() // the terminal as it was, for the message
+		fmt.Fprintf(stderr, "supervisor exec: %s\n", errorFor(id, errors.New(st.Error)))
+		if st.Code == 0 {
+			st.Code = exitExecFailed
 		}
-	}()
-	return func() {
-		signal.Stop(ch)
-		close(done)
 	}
+	return st.Code, nil
 }
