@@ -265,6 +265,39 @@ func TestRecoveryReconcilesExitWhileAway(t *testing.T) {
 	}
 }
 
+// A kill journaled by a supervisor that died before it sent the signal is
+// sent by the next one, once: the kill is delivered at least once and the
+// container is not left running as "stopped by the user".
+func TestKillLostInCrashIsSentAgain(t *testing.T) {
+	store := journal.NewMemory()
+	h := newHarness(t, store)
+	h.running("c1")
+	h.close()
+	// What the dead supervisor journaled before calling containerd.
+	if _, err := store.Append("c1", lifecycle.StopRequested{Signal: int(syscall.SIGHUP), At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	h2 := newHarnessWith(t, store, h.rt)
+	pid := h2.spawn("c1", false)
+	s, err := h2.cmd(pid, Reconcile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h2.rt.sent(); len(got) != 1 || got[0] != syscall.SIGHUP {
+		t.Fatalf("signals sent at reconcile: %v, want [hangup]", got)
+	}
+	if s.PendingSignal != 0 || h2.replayed("c1").PendingSignal != 0 {
+		t.Fatalf("pending signal after reconcile: state %d, journal %d", s.PendingSignal, h2.replayed("c1").PendingSignal)
+	}
+	if _, err := h2.cmd(pid, Reconcile{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h2.rt.sent(); len(got) != 1 {
+		t.Fatalf("a second reconcile sent again: %v", got)
+	}
+}
+
 func count(t *testing.T, store journal.Store, id string) int {
 	n := 0
 	if err := store.Replay(id, func(journal.Record) error { n++; return nil }); err != nil {

@@ -19,6 +19,10 @@ import (
 // every command rather than act on a state it does not know.
 var ErrReplay = errors.New("actors: journal replay failed")
 
+// errTaskUnknown is containerd's answer when the task's shim did not tell
+// its state in time: the task may well run, so nothing is decided on it.
+var errTaskUnknown = errors.New("containerd reports the task's state as unknown (its shim did not answer); nothing is decided until it does")
+
 type waiter struct {
 	cond   WaitCondition
 	sender *actor.PID
@@ -349,7 +353,7 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 		if err != nil {
 			return fmt.Errorf("signal container %q: %w", c.id, err)
 		}
-		return nil
+		return c.handle(ctx, lifecycle.RecordSignalSent{Signal: e.Signal, At: c.deps.now()})
 	case lifecycle.ArmStopTimer:
 		c.stopTimer()
 		self, root, pid := ctx.Self(), ctx.ActorSystem().Root, e.Pid
@@ -541,6 +545,9 @@ func (c *container) observe() (lifecycle.Observation, error) {
 	if err != nil {
 		return lifecycle.Observation{}, fmt.Errorf("actors: observe container %q: %w", c.id, err)
 	}
+	if st.State == c8dbridge.TaskUnknown {
+		return lifecycle.Observation{}, fmt.Errorf("actors: observe container %q: %w", c.id, errTaskUnknown)
+	}
 	return observation(true, st), nil
 }
 
@@ -575,11 +582,14 @@ func (c *container) reconcile(ctx actor.Context, known *Known) error {
 		return nil
 	}
 	var o lifecycle.Observation
-	if known != nil && c.lastChange.Before(known.Asked) {
+	if known != nil && c.lastChange.Before(known.Asked) && known.Task.State != c8dbridge.TaskUnknown {
 		o = observation(known.Exists, known.Task)
 	} else {
 		var err error
 		if o, err = c.observe(); err != nil {
+			if errors.Is(err, errTaskUnknown) {
+				c.armReconcile(ctx) // until the shim answers
+			}
 			return err
 		}
 	}

@@ -27,6 +27,7 @@ func Apply(s State, e Event) State {
 		s.OOMKilled = false
 		s.StopRequested = false
 		s.StopDeadline = time.Time{}
+		s.PendingSignal = 0
 		s.Error = ""
 		s.NextRestart = nil
 		s.Checkpoint = nil
@@ -47,9 +48,13 @@ func Apply(s State, e Event) State {
 		s.Error = "start failed: " + e.Reason
 	case StopRequested:
 		s.StopRequested = true
-		if !e.Deadline.IsZero() {
+		if e.Deadline.IsZero() {
+			s.PendingSignal = e.Signal // a kill: pending until SignalSent
+		} else {
 			s.StopDeadline = e.Deadline
 		}
+	case SignalSent:
+		s.PendingSignal = 0
 	case TaskExited:
 		if p := s.Checkpoint; p != nil && !p.LeaveRunning {
 			// The exit of a checkpoint whose outcome is not journaled (the
@@ -60,6 +65,7 @@ func Apply(s State, e Event) State {
 		s.Exit = &Exit{Pid: e.Pid, Code: e.Code, At: e.ExitedAt, Reason: e.Reason}
 		s.Paused = false
 		s.StopDeadline = time.Time{}
+		s.PendingSignal = 0
 		if s.Status != StatusRemoving {
 			s.Status = StatusExited
 			s.Pid = 0

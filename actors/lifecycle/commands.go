@@ -138,6 +138,13 @@ type Pause struct{ At time.Time }
 // Resume thaws the paused task.
 type Resume struct{ At time.Time }
 
+// RecordSignalSent is the outcome of a SignalTask effect that containerd
+// carried out.
+type RecordSignalSent struct {
+	Signal int
+	At     time.Time
+}
+
 // RecordPaused is the outcome of a PauseTask effect, or a TaskPaused event
 // of containerd.
 type RecordPaused struct{ At time.Time }
@@ -152,10 +159,11 @@ type ObserveOOM struct{ At time.Time }
 
 func (ObserveOOM) commandName() string { return "observe-oom" }
 
-func (Pause) commandName() string         { return "pause" }
-func (Resume) commandName() string        { return "resume" }
-func (RecordPaused) commandName() string  { return "record-paused" }
-func (RecordResumed) commandName() string { return "record-resumed" }
+func (Pause) commandName() string            { return "pause" }
+func (Resume) commandName() string           { return "resume" }
+func (RecordPaused) commandName() string     { return "record-paused" }
+func (RecordSignalSent) commandName() string { return "record-signal-sent" }
+func (RecordResumed) commandName() string    { return "record-resumed" }
 
 // PauseTask freezes the task. Its outcome is fed back as RecordPaused; a
 // crash before that is settled by Reconcile, which sees the paused task.

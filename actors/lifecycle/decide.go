@@ -109,6 +109,13 @@ func decide(s State, c Command) (Decision, error) {
 			return Decision{}, fmt.Errorf("%w: cannot resume container %q: it is not paused", ErrInvalidTransition, s.ID)
 		}
 		return Decision{Effects: []Effect{ResumeTask{}}}, nil
+	case RecordSignalSent:
+		// Only a kill's signal is recorded: a stop's is covered by its
+		// deadline, which reconciliation re-arms.
+		if s.Status != StatusRunning || s.PendingSignal == 0 || s.PendingSignal != c.Signal {
+			return Decision{}, nil
+		}
+		return Decision{Events: []Event{SignalSent{Signal: c.Signal, Pid: s.Pid, At: c.At}}}, nil
 	case RecordPaused:
 		if s.Status != StatusRunning || s.Paused {
 			return Decision{}, nil
@@ -338,6 +345,15 @@ func decideReconcile(s State, c Reconcile) Decision {
 					d.Events = append(d.Events, TaskPaused{At: c.At})
 				} else {
 					d.Events = append(d.Events, TaskResumed{At: c.At})
+				}
+			}
+			if s.PendingSignal != 0 {
+				// A kill journaled but maybe never sent (the supervisor
+				// stopped in between): send it again, thawing a frozen
+				// task afterwards so that it is delivered.
+				d.Effects = append(d.Effects, SignalTask{Signal: s.PendingSignal})
+				if o.Task == TaskFrozen {
+					d.Effects = append(d.Effects, ResumeTask{})
 				}
 			}
 			if !s.StopDeadline.IsZero() {

@@ -58,6 +58,16 @@ type StopRequested struct {
 	At       time.Time `json:"at"`
 }
 
+// SignalSent records that the signal of a user's kill (a StopRequested
+// without a deadline) reached containerd for the task with Pid. A kill
+// journaled without it may not have been sent: reconciliation sends it
+// again, so a kill is delivered at least once.
+type SignalSent struct {
+	Signal int       `json:"signal"`
+	Pid    uint32    `json:"pid"`
+	At     time.Time `json:"at"`
+}
+
 // TaskExited records how the task with Pid ended. Each exit of a task is
 // recorded exactly once.
 type TaskExited struct {
@@ -128,6 +138,7 @@ func (StartRequested) eventName() string   { return "StartRequested" }
 func (TaskStarted) eventName() string      { return "TaskStarted" }
 func (StartFailed) eventName() string      { return "StartFailed" }
 func (StopRequested) eventName() string    { return "StopRequested" }
+func (SignalSent) eventName() string       { return "SignalSent" }
 func (TaskExited) eventName() string       { return "TaskExited" }
 func (RestartScheduled) eventName() string { return "RestartScheduled" }
 func (RestartCanceled) eventName() string  { return "RestartCanceled" }
@@ -145,7 +156,7 @@ func AllEvents() []Event {
 		TaskPaused{}, TaskResumed{},
 		CreateRequested{}, ContainerCreated{}, CreateFailed{},
 		StartRequested{}, TaskStarted{}, StartFailed{},
-		StopRequested{}, TaskExited{},
+		StopRequested{}, SignalSent{}, TaskExited{},
 		RemoveRequested{}, ContainerRemoved{},
 		RestartScheduled{}, RestartCanceled{},
 		TaskOOMKilled{},

@@ -198,6 +198,8 @@ func TestReconcile(t *testing.T) {
 	stopping, _ := run(t, runningState, Stop{Timeout: 10 * time.Second, At: at(10)})
 	exited, _ := run(t, runningState, ObserveExit{Pid: 42, Code: 0, ExitedAt: at(5)})
 	removing, _ := run(t, exited, Remove{})
+	killing, _ := run(t, runningState, Kill{Signal: 1, At: at(10)})
+	killed, _ := run(t, killing, RecordSignalSent{Signal: 1, At: at(11)})
 
 	up := func(p TaskPhase, pid uint32) Observation {
 		return Observation{ContainerExists: true, Task: p, Pid: pid}
@@ -221,6 +223,9 @@ func TestReconcile(t *testing.T) {
 		{"starting, task never created", starting, up(TaskAbsent, 0), StatusExited, nil, nil},
 		{"running, still runs", runningState, up(TaskRunning, 42), StatusRunning, nil, nil},
 		{"running, stop pending", stopping, up(TaskRunning, 42), StatusRunning, nil, []Effect{ArmStopTimer{Pid: 42, After: 0}}},
+		{"running, kill journaled, maybe not sent", killing, up(TaskRunning, 42), StatusRunning, nil, []Effect{SignalTask{Signal: 1}}},
+		{"running, kill journaled, frozen", killing, up(TaskFrozen, 42), StatusRunning, nil, []Effect{SignalTask{Signal: 1}, ResumeTask{}}},
+		{"running, kill sent", killed, up(TaskRunning, 42), StatusRunning, nil, nil},
 		{"running, exited while away", runningState, stopped, StatusExited, &Exit{Pid: 42, Code: 7, At: at(50)}, []Effect{DeleteTask{}}},
 		{"running, task gone", runningState, up(TaskAbsent, 0), StatusExited,
 			&Exit{Pid: 42, Code: 255, At: at(100), Reason: "the task vanished from containerd while the supervisor was away"}, nil},
@@ -259,6 +264,39 @@ func TestReconcile(t *testing.T) {
 				t.Errorf("second reconcile decided %#v", d2.Events)
 			}
 		})
+	}
+}
+
+// A kill is pending from its StopRequested until its SignalSent; a stop's
+// signal is covered by its deadline and records nothing more.
+func TestKillPendingUntilSent(t *testing.T) {
+	s, evs := run(t, running(t, "c", 42), Kill{Signal: 10, At: at(5)})
+	if s.PendingSignal != 10 || !s.StopRequested || len(evs) != 1 {
+		t.Fatalf("after kill: pending %d, stop %v, events %#v", s.PendingSignal, s.StopRequested, evs)
+	}
+	if d, _ := Decide(s, RecordSignalSent{Signal: 15, At: at(6)}); len(d.Events) != 0 {
+		t.Fatalf("another signal's outcome decided %#v", d.Events)
+	}
+	s, evs = run(t, s, RecordSignalSent{Signal: 10, At: at(6)})
+	if want := []Event{SignalSent{Signal: 10, Pid: 42, At: at(6)}}; !reflect.DeepEqual(evs, want) || s.PendingSignal != 0 {
+		t.Fatalf("sent: events %#v, pending %d", evs, s.PendingSignal)
+	}
+	if d, _ := Decide(s, RecordSignalSent{Signal: 10, At: at(7)}); len(d.Events) != 0 {
+		t.Fatalf("a second outcome decided %#v", d.Events)
+	}
+
+	s, _ = run(t, running(t, "c", 42), Stop{Timeout: time.Second, At: at(5)})
+	if s.PendingSignal != 0 {
+		t.Fatalf("a stop left pending signal %d", s.PendingSignal)
+	}
+	if d, _ := Decide(s, RecordSignalSent{Signal: SIGTERM, At: at(6)}); len(d.Events) != 0 {
+		t.Fatalf("a stop's signal decided %#v", d.Events)
+	}
+
+	// The exit of the task ends what was pending.
+	s, _ = run(t, running(t, "c", 42), Kill{Signal: 10, At: at(5)}, ObserveExit{Pid: 42, Code: 0, ExitedAt: at(6), At: at(6)})
+	if s.PendingSignal != 0 {
+		t.Fatalf("pending signal %d after the exit", s.PendingSignal)
 	}
 }
 
@@ -428,6 +466,10 @@ func FuzzLifecycle(f *testing.F) {
 					if ok {
 						step(RecordResumed{At: now}, depth+1)
 					}
+				case SignalTask:
+					if ok { // else: the supervisor died before it was sent
+						step(RecordSignalSent{Signal: e.Signal, At: now}, depth+1)
+					}
 				case CheckpointTask:
 					if !ok {
 						step(RecordCheckpointFailed{Err: "criu failed", At: now}, depth+1)
@@ -471,6 +513,9 @@ func FuzzLifecycle(f *testing.F) {
 				step(Reconcile{Observed: obs, At: now}, 0)
 				if s.Status == StatusRunning && (obs.Task == TaskRunning || obs.Task == TaskFrozen) {
 					obs.Pid = s.Pid
+				}
+				if obs.Task == TaskFrozen && s.Status == StatusRunning && !s.Paused {
+					obs.Task = TaskRunning // the reconcile's effects thawed it (a kill sent again)
 				}
 				if d, _ := Decide(s, Reconcile{Observed: obs, At: now}); len(d.Events) != 0 && !(s.Status == StatusExited && obs.Task == TaskRunning) {
 					t.Fatalf("reconcile not idempotent in %s with %+v: %#v", s.Status, obs, d.Events)

@@ -159,6 +159,10 @@ type State struct {
 	// the timer.
 	StopDeadline time.Time `json:"stop_deadline,omitzero"`
 	Error        string    `json:"error,omitempty"` // the last failure, for inspect
+	// PendingSignal is the signal of a user's kill that is journaled but
+	// not known to have been sent (no SignalSent yet); 0 when none.
+	// Reconciliation sends it again to the same task.
+	PendingSignal int `json:"pending_signal,omitempty"`
 	// RestartCount is how many times the restart policy started the task
 	// since a user last started it (docker's RestartCount).
 	RestartCount int `json:"restart_count"`
