@@ -5,10 +5,10 @@ GO      ?= go
 BIN     := bin/supervisor
 PKGS    := ./...
 
-.PHONY: help build test unit verify demo demo-stop bench fuzz clean
+.PHONY: help build test unit verify demo demo-stop bench fuzz crashtest crashtest-broken clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 build: ## build bin/supervisor
 	$(GO) build -o $(BIN) ./cmd/supervisor
@@ -40,6 +40,18 @@ bench: ## run the benchmarks, without the race detector, against a private conta
 fuzz: ## fuzz the pure lifecycle and the journal decoder for 30 s each
 	$(GO) test -run '^$$' -fuzz FuzzLifecycle -fuzztime 30s ./actors/lifecycle/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./journal/
+
+# The crash harness (docs/RELIABILITY.md). SEED replays a run (0: a new
+# seed, printed); CYCLES and BROKEN_CYCLES set the runs' lengths.
+SEED          ?= 0
+CYCLES        ?= 500
+BROKEN_CYCLES ?= 20
+
+crashtest: ## kill -9 the daemon at random and at failpoints; check the invariants (SEED=, CYCLES=)
+	VIGIL_TEST_RACE=0 bash scripts/test.sh -tags crashtest -v -timeout 180m -run '^TestCrash$$' ./crashtest/ -args -seed=$(SEED) -cycles=$(CYCLES)
+
+crashtest-broken: ## the harness on a build that acts without journaling; passes only if it reports violations
+	VIGIL_TEST_RACE=0 bash scripts/test.sh -tags crashtest -v -timeout 60m -run '^TestCrash$$' ./crashtest/ -args -seed=$(SEED) -cycles=$(BROKEN_CYCLES) -broken
 
 clean: ## remove build output
 	rm -rf bin

@@ -13,6 +13,7 @@ import (
 	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/actors"
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/c8dbridge"
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/journal"
 	"github.com/vigilhq/vigil/stdio"
@@ -43,14 +44,42 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	addr := testenv.Containerd(t)
+	ns := testenv.Namespace(t)
+	state := t.TempDir()
+	t.Cleanup(func() { sweep(t, addr, ns, state) })
 	return &env{
 		cfg: vigil.Config{
 			ContainerdAddress: addr,
-			Namespace:         testenv.Namespace(t),
-			StateDir:          t.TempDir(),
+			Namespace:         ns,
+			StateDir:          state,
 			Logger:            slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		},
 		rootfs: testenv.Rootfs(t),
+	}
+}
+
+// sweep deletes, after a test and its supervisor are done, whatever
+// containers the test left in its namespace, with their tasks: a test that
+// fails half way leaves nothing running.
+func sweep(t *testing.T, addr, ns, state string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := c8dbridge.Dial(ctx, c8dbridge.Config{Address: addr, Namespace: ns,
+		BundleRoot: filepath.Join(state, "containers")})
+	if err != nil {
+		t.Logf("sweep: %v", err)
+		return
+	}
+	defer c.Close()
+	ids, err := c.Containers(ctx)
+	if err != nil {
+		t.Logf("sweep: %v", err)
+		return
+	}
+	for _, id := range ids {
+		if err := c.DeleteContainer(ctx, id); err != nil {
+			t.Logf("sweep: %s: %v", id, err)
+		}
 	}
 }
 

@@ -42,3 +42,10 @@ if [[ ${VIGIL_TEST_RACE:-1} == 0 ]]; then
 	race= # benchmarks: the race detector would distort the figures
 fi
 go test $race -count=1 -timeout 30m "$@"
+
+# The whole suite also runs a short crash harness (crashtest/, docs/RELIABILITY.md):
+# VIGIL_CRASHTEST_CYCLES cycles of kill -9 and failpoints (0 leaves it out).
+if [[ "$*" == "./..." ]] && ((${VIGIL_CRASHTEST_CYCLES:-30} > 0)); then
+	go test -count=1 -timeout 15m -tags crashtest -v -run '^TestCrash$' ./crashtest/ \
+		-args -cycles="${VIGIL_CRASHTEST_CYCLES:-30}"
+fi
