@@ -82,13 +82,20 @@ func (c *container) exec(ctx actor.Context, m Exec) {
 	ctx.Respond(ExecReply{Process: proc, Exited: exited})
 }
 
-// execEnded journals the exit of an exec process and answers its waiter.
-// A wait that failed (containerd went away) journals nothing: the exec
-// stays open and a reconcile asks containerd for it (the one the router
-// runs when containerd is back, or the actor's own).
+// execEnded records the exit that the wait of a live exec saw and answers
+// its waiter.
 func (c *container) execEnded(ctx actor.Context, m execExited) {
-	delete(c.execWaits, m.execID)
 	defer ctx.Respond(struct{}{})
+	c.waitEnded(ctx, m)
+}
+
+// waitEnded journals the exit that a wait for an exec saw. A wait that
+// failed (containerd went away) journals nothing: the exec stays open and
+// a reconcile, armed here (or the one the router runs when containerd is
+// back), asks containerd for it, and records an exec it no longer knows as
+// lost.
+func (c *container) waitEnded(ctx actor.Context, m execExited) {
+	delete(c.execWaits, m.execID)
 	if m.err != nil {
 		c.log().Warn("lost the wait for an exec; its exit is reconciled with containerd", "exec", m.execID, "err", m.err)
 		c.armReconcile(ctx)
@@ -121,12 +128,7 @@ func (c *container) recordExecExit(ctx actor.Context, cmd lifecycle.RecordExecEx
 type execWaiter struct{ cancel context.CancelFunc }
 
 // execRecovered reports the end of a wait that reconciliation armed.
-type execRecovered struct {
-	execID string
-	pid    uint32
-	status c8dbridge.TaskStatus
-	err    error
-}
+type execRecovered execExited
 
 func (c *container) execWaiting(execID string, cancel context.CancelFunc) {
 	if c.execWaits == nil {
@@ -193,18 +195,9 @@ func (c *container) waitExec(ctx actor.Context, x lifecycle.OpenExec) {
 	}()
 }
 
-// execRecoveredEnded journals the exit that a recovered wait saw. A wait
-// that failed journals nothing: the next reconcile, armed here, asks
-// containerd again (and records an exec it no longer knows as lost).
+// execRecoveredEnded records the exit that a wait armed at reconcile saw.
 func (c *container) execRecoveredEnded(ctx actor.Context, m execRecovered) {
-	delete(c.execWaits, m.execID)
-	if m.err != nil {
-		c.log().Debug("the wait for a recovered exec failed; reconciling", "exec", m.execID, "err", m.err)
-		c.armReconcile(ctx)
-		return
-	}
-	c.recordExecExit(ctx, lifecycle.RecordExecExited{ExecID: m.execID, Pid: m.pid, Code: int(m.status.ExitCode),
-		ExitedAt: m.status.ExitedAt, At: c.deps.now()})
+	c.waitEnded(ctx, execExited(m))
 }
 
 // deleteExec removes an exec whose exit is journaled from containerd,
