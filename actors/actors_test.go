@@ -298,6 +298,22 @@ func TestKillLostInCrashIsSentAgain(t *testing.T) {
 	}
 }
 
+// An exit that happens while the exit watcher has lost containerd, and
+// whose event is lost too, is found by the actor's own reconcile.
+func TestExitFoundAfterTheWatcherLostContainerd(t *testing.T) {
+	h := newHarness(t, journal.NewMemory())
+	pid := h.running("c1")
+	h.rt.mu.Lock()
+	task := &h.rt.containers["c1"].task
+	task.State, task.ExitCode, task.ExitedAt = c8dbridge.TaskStopped, 5, time.Now()
+	close(h.rt.waitBreak) // no exit event, no exit from the watcher
+	h.rt.mu.Unlock()
+	eventually(t, "the exit recorded", func() bool {
+		s, err := h.cmd(pid, Inspect{})
+		return err == nil && s.Status == lifecycle.StatusExited && s.Exit != nil && s.Exit.Code == 5
+	})
+}
+
 func count(t *testing.T, store journal.Store, id string) int {
 	n := 0
 	if err := store.Replay(id, func(journal.Record) error { n++; return nil }); err != nil {

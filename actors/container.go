@@ -157,7 +157,15 @@ func (c *container) Receive(ctx actor.Context) {
 		ctx.Respond(Reply{State: c.state, Err: err})
 	case watchEnded:
 		if m.pid == c.watchPid {
+			// The watcher lost containerd (it restarted, say) while the
+			// task ran: the exit event may be lost with it and the
+			// router's reconcile may be slow in coming (it reconciles
+			// every container), so this actor asks containerd itself
+			// soon; its reconcile arms a new watcher.
 			c.stopWatch()
+			if c.state.Status == lifecycle.StatusRunning && c.state.Pid == m.pid {
+				c.armReconcile(ctx)
+			}
 		}
 	case retryReconcile:
 		c.retry = nil

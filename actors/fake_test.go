@@ -21,6 +21,9 @@ type fakeRuntime struct {
 	events     chan c8dbridge.Event
 
 	down    bool                                // Version fails: containerd is down
+	// waitBreak, closed, ends every pending WaitTask with an Unavailable
+	// error, as a containerd restart does.
+	waitBreak chan struct{}
 	onKill  func(id string, sig syscall.Signal) // may panic, to test restarts
 	onStart func(id string) error
 }
@@ -33,7 +36,8 @@ type fakeContainer struct {
 var _ c8dbridge.Runtime = (*fakeRuntime)(nil)
 
 func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{containers: map[string]*fakeContainer{}, nextPid: 1000, events: make(chan c8dbridge.Event, 100)}
+	return &fakeRuntime{containers: map[string]*fakeContainer{}, nextPid: 1000, events: make(chan c8dbridge.Event, 100),
+		waitBreak: make(chan struct{})}
 }
 
 func (f *fakeRuntime) CreateContainer(_ context.Context, spec c8dbridge.ContainerSpec) error {
@@ -149,11 +153,13 @@ func (f *fakeRuntime) WaitTask(ctx context.Context, id string) (c8dbridge.TaskSt
 		f.mu.Unlock()
 		return c8dbridge.TaskStatus{}, fmt.Errorf("fake: %q: %w", id, errdefs.ErrNotFound)
 	}
-	exited := c.exited
+	exited, broken := c.exited, f.waitBreak
 	f.mu.Unlock()
 	select {
 	case <-ctx.Done():
 		return c8dbridge.TaskStatus{}, ctx.Err()
+	case <-broken:
+		return c8dbridge.TaskStatus{}, fmt.Errorf("fake: wait %q: %w", id, errdefs.ErrUnavailable)
 	case <-exited:
 	}
 	f.mu.Lock()
