@@ -20,12 +20,12 @@ type fakeRuntime struct {
 	signals    []syscall.Signal
 	events     chan c8dbridge.Event
 
-	down    bool                                // Version fails: containerd is down
+	down bool // Version fails: containerd is down
 	// waitBreak, closed, ends every pending WaitTask with an Unavailable
 	// error, as a containerd restart does.
 	waitBreak chan struct{}
-	onKill  func(id string, sig syscall.Signal) // may panic, to test restarts
-	onStart func(id string) error
+	onKill    func(id string, sig syscall.Signal) // may panic, to test restarts
+	onStart   func(id string) error
 }
 
 type fakeContainer struct {
