@@ -48,6 +48,7 @@ func (f *createFlags) define(fs *flag.FlagSet) {
 	fs.Var(&f.env, "e", "environment variable `K=V`; a bare `K` passes this program's K (repeatable)")
 	fs.StringVar(&f.cwd, "w", "", "working directory inside the container (absolute)")
 	fs.Var(&f.labels, "l", "label `K=V` (repeatable)")
+	fs.Var(&f.labels, "label", "label `K=V` (repeatable; the same as -l)")
 	fs.StringVar(&f.restart, "restart", "no", "restart `POLICY`: no, always, on-failure[:MAX-RETRIES] or unless-stopped")
 	fs.DurationVar(&f.restartDelay, "restart-delay", 0, "wait before the first restart; it doubles for each quick exit (default 100ms)")
 	fs.DurationVar(&f.restartMaxDelay, "restart-max-delay", 0, "longest wait between restarts (default 1m)")

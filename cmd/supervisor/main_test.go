@@ -183,7 +183,7 @@ func TestCreateRequestFromFlags(t *testing.T) {
 	flags := flag.NewFlagSet("run", flag.ContinueOnError)
 	f.define(flags)
 	if err := flags.Parse([]string{"--name", "c1", "--rootfs", "rel", "-e", "A=1", "-e", "FROM_HOST", "-e", "UNSET",
-		"-w", "/work", "-l", "k=v=w", "--", "sh", "-c", "echo hi"}); err != nil {
+		"-w", "/work", "-l", "k=v=w", "--label", "k2=x", "--", "sh", "-c", "echo hi"}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := f.request(flags, a, flags.Args())
@@ -192,7 +192,7 @@ func TestCreateRequestFromFlags(t *testing.T) {
 	}
 	cwd, _ := os.Getwd()
 	if got.ID != "c1" || got.Rootfs != filepath.Join(cwd, "rel") || got.Cwd != "/work" ||
-		strings.Join(got.Env, " ") != "A=1 FROM_HOST=yes" || got.Labels["k"] != "v=w" ||
+		strings.Join(got.Env, " ") != "A=1 FROM_HOST=yes" || got.Labels["k"] != "v=w" || got.Labels["k2"] != "x" ||
 		strings.Join(got.Args, "|") != "sh|-c|echo hi" {
 		t.Errorf("request %+v", got)
 	}
