@@ -147,8 +147,8 @@ func TestCheckpointWithoutCriu(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cp")
 	_, err := s.Checkpoint(ctx, "nocriu", dir, vigil.CheckpointOptions{})
 	switch {
-	case !errors.Is(err, vigil.ErrCriuUnusable) || !errdefs.IsFailedPrecondition(err):
-		t.Fatalf("checkpoint without criu: %v, want ErrCriuUnusable (FailedPrecondition)", err)
+	case !errors.Is(err, vigil.ErrCriuUnusable) || !errdefs.IsNotImplemented(err):
+		t.Fatalf("checkpoint without criu: %v, want ErrCriuUnusable (NotImplemented)", err)
 	case !strings.Contains(err.Error(), "criu is not usable on this host") || strings.Contains(err.Error(), "\n"):
 		t.Fatalf("checkpoint without criu: %q, want one line saying criu is not usable", err)
 	case !strings.Contains(err.Error(), strings.TrimPrefix(criuErr.Error(), vigil.ErrCriuUnusable.Error()+": ")):

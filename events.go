@@ -2,12 +2,12 @@ package vigil
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/journal"
 )
@@ -37,7 +37,7 @@ func (f EventFilter) match(e Event) bool {
 
 // ErrSlowConsumer ends an events stream whose reader fell too far behind:
 // it may connect again with Since set to the time of the last event it got.
-var ErrSlowConsumer = errors.New("vigil: events reader too slow; reconnect with since")
+var ErrSlowConsumer = errdefs.ErrResourceExhausted.WithMessage("vigil: events reader too slow; reconnect with since")
 
 // Events calls fn for each event that matches f, in the order they were
 // journaled within each container: first those already in the journal,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/containerd/errdefs"
 
 	"github.com/vigilhq/vigil/actors"
 	"github.com/vigilhq/vigil/journal"
@@ -19,7 +20,7 @@ import (
 // too: errors.Is(err, journal.ErrCorrupt), journal.ErrNewerFormat and
 // journal.ErrUnknownType tell them apart. A journal file damaged as a
 // whole is refused by journal.Open with journal.ErrCorrupt.
-var ErrJournalDamaged = errors.New("vigil: the journal is damaged")
+var ErrJournalDamaged = errdefs.ErrDataLoss.WithMessage("vigil: the journal is damaged")
 
 // JournalFile is the name of the journal file in Config.StateDir.
 const JournalFile = "journal.db"

@@ -38,16 +38,25 @@ import (
 // DefaultNamespace is the containerd namespace vigil uses unless told.
 const DefaultNamespace = "vigil"
 
-// Errors of the API, tested with errors.Is. Errors from containerd keep
-// their errdefs class (errdefs.IsUnavailable and so on).
+// Errors of the API, tested with errors.Is. Each carries an errdefs class
+// (errdefs.IsNotFound and so on), as errors from containerd do; package
+// api maps the classes to HTTP statuses.
 var (
-	ErrNotFound          = actors.ErrNotFound             // no such container
-	ErrAlreadyExists     = actors.ErrAlreadyExists        // the ID is in use
-	ErrInvalidArgument   = lifecycle.ErrInvalidArgument   // a bad value in a request
-	ErrInvalidTransition = lifecycle.ErrInvalidTransition // the request does not fit the container's state
-	ErrInvalidID         = containerid.ErrInvalid         // a malformed container ID
-	ErrTimeout           = errors.New("vigil: request timed out")
+	ErrNotFound                = actors.ErrNotFound             // no such container
+	ErrAlreadyExists           = actors.ErrAlreadyExists        // the ID is in use
+	ErrInvalidArgument         = lifecycle.ErrInvalidArgument   // a bad value in a request
+	ErrInvalidTransition       = lifecycle.ErrInvalidTransition // the request does not fit the container's state
+	ErrInvalidID               = containerid.ErrInvalid         // a malformed container ID
+	ErrTimeout           error = timeoutError{}                 // no answer in time: DeadlineExceeded class
 )
+
+// timeoutError is ErrTimeout: of errdefs' DeadlineExceeded class, as
+// context.DeadlineExceeded is.
+type timeoutError struct{}
+
+func (timeoutError) Error() string        { return "vigil: request timed out" }
+func (timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+func (timeoutError) DeadlineExceeded()    {}
 
 // Config configures Open.
 type Config struct {

@@ -16,8 +16,9 @@ import (
 )
 
 // ErrReplay wraps a journal that could not be replayed: the actor refuses
-// every command rather than act on a state it does not know.
-var ErrReplay = errors.New("actors: journal replay failed")
+// every command rather than act on a state it does not know. Its class
+// is DataLoss.
+var ErrReplay = errdefs.ErrDataLoss.WithMessage("actors: journal replay failed")
 
 // errTaskUnknown is containerd's answer when the task's shim did not tell
 // its state in time: the task may well run, so nothing is decided on it.

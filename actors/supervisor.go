@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/containerd/errdefs"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/c8dbridge"
@@ -16,10 +16,11 @@ import (
 	"github.com/vigilhq/vigil/journal"
 )
 
-// Errors of the registry. Callers test them with errors.Is.
+// Errors of the registry. Callers test them with errors.Is; they carry
+// the errdefs classes NotFound and AlreadyExists.
 var (
-	ErrNotFound      = errors.New("no such container")
-	ErrAlreadyExists = errors.New("container already exists")
+	ErrNotFound      = errdefs.ErrNotFound.WithMessage("no such container")
+	ErrAlreadyExists = errdefs.ErrAlreadyExists.WithMessage("container already exists")
 )
 
 func init() {

@@ -20,9 +20,9 @@ import (
 )
 
 // ErrCriuUnusable is the error of a checkpoint or restore on a host where
-// criu is missing or `criu check` fails. It is FailedPrecondition-class:
-// nothing about the request is wrong, the host cannot do it.
-var ErrCriuUnusable = errdefs.ErrFailedPrecondition.WithMessage("criu is not usable on this host")
+// criu is missing or `criu check` fails. It is NotImplemented-class:
+// nothing about the request is wrong, this host cannot do it.
+var ErrCriuUnusable = errdefs.ErrNotImplemented.WithMessage("criu is not usable on this host")
 
 // criuCheckTimeout bounds one run of `criu check`.
 const criuCheckTimeout = 30 * time.Second
@@ -96,7 +96,7 @@ func criuReason(out string) string {
 // there itself), and stops the task after it unless leaveRunning: the
 // task then exits as if killed, and its exit is reported as usual.
 // Errors: InvalidArgument for a bad ID or dir; NotFound if there is no
-// task; FailedPrecondition (ErrCriuUnusable) when criu cannot run here;
+// task; NotImplemented (ErrCriuUnusable) when criu cannot run here;
 // the shim's error when criu fails.
 func (c *Client) CheckpointTask(ctx context.Context, id, dir string, leaveRunning bool) error {
 	const op = "checkpoint task"

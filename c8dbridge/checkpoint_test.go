@@ -49,7 +49,7 @@ func fakeCriu(t *testing.T, out string, code int) string {
 func TestCheckCriu(t *testing.T) {
 	ctx := context.Background()
 	err := checkCriu(ctx, filepath.Join(t.TempDir(), "no-criu-here"))
-	if !errors.Is(err, ErrCriuUnusable) || !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "not installed") {
+	if !errors.Is(err, ErrCriuUnusable) || !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "not installed") {
 		t.Errorf("missing criu: %v", err)
 	}
 	err = checkCriu(ctx, fakeCriu(t, "Error (criu/vdso.c:1): vdso: bad bounds", 1))
@@ -118,7 +118,7 @@ func TestCheckpointTaskWithoutCriu(t *testing.T) {
 	e.create(t, "cp", "sleep", "600")
 	pid := e.start(t, "cp", Stdio{})
 	err := e.c.CheckpointTask(ctxT(t), "cp", t.TempDir(), false)
-	if !errors.Is(err, ErrCriuUnusable) || !errdefs.IsFailedPrecondition(err) {
+	if !errors.Is(err, ErrCriuUnusable) || !errdefs.IsNotImplemented(err) {
 		t.Fatalf("checkpoint without criu: %v, want ErrCriuUnusable", err)
 	}
 	if ts, err := e.c.TaskStatus(ctxT(t), "cp"); err != nil || ts.State != TaskRunning || ts.Pid != pid {

@@ -64,10 +64,11 @@ type ExecProcess interface {
 }
 
 // Sentinels of a command that an exec could not run, as the shell's exit
-// codes 127 and 126 tell them apart. Test with errors.Is.
+// codes 127 and 126 tell them apart. Test with errors.Is. Their class is
+// InvalidArgument: the request named a program that cannot run.
 var (
-	ErrCommandNotFound      = errors.New("c8dbridge: command not found")
-	ErrCommandNotExecutable = errors.New("c8dbridge: command cannot be invoked")
+	ErrCommandNotFound      = errdefs.ErrInvalidArgument.WithMessage("c8dbridge: command not found")
+	ErrCommandNotExecutable = errdefs.ErrInvalidArgument.WithMessage("c8dbridge: command cannot be invoked")
 )
 
 // execIODrain bounds how long an exec's output is copied after it exited: a

@@ -195,7 +195,7 @@ type Runtime interface {
 	Version(ctx context.Context) (string, error)
 	// CheckpointTask writes a criu checkpoint of the running task into
 	// dir and stops the task after it unless leaveRunning (checkpoint.go).
-	// NotFound if there is no task; FailedPrecondition (ErrCriuUnusable)
+	// NotFound if there is no task; NotImplemented (ErrCriuUnusable)
 	// when criu cannot run on this host.
 	CheckpointTask(ctx context.Context, id, dir string, leaveRunning bool) error
 	// ForceDeleteTask kills (thawing a frozen task), and deletes the task

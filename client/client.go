@@ -1,4 +1,4 @@
-package main
+package client
 
 import (
 	"bufio"
@@ -13,20 +13,26 @@ import (
 	"net/url"
 	"strconv"
 	"syscall"
-	"time"
 
-	"github.com/vigilhq/vigil/stdio"
+	"github.com/containerd/errdefs"
+
+	"github.com/vigilhq/vigil/api"
 )
 
-// client talks to the daemon's HTTP API over its unix socket.
-type client struct {
+// MaxBody is the largest error answer or stream line the client reads.
+const MaxBody = 1 << 20
+
+// Client talks to the daemon's HTTP API over its unix socket.
+type Client struct {
 	socket string
 	hc     *http.Client
 }
 
-func newClient(socket string) *client {
+// New returns a client of the daemon listening on the unix socket at
+// socket. It connects at each request.
+func New(socket string) *Client {
 	var d net.Dialer
-	return &client{
+	return &Client{
 		socket: socket,
 		hc: &http.Client{
 			Transport: &http.Transport{
@@ -40,28 +46,31 @@ func newClient(socket string) *client {
 	}
 }
 
-// apiError is an error answer of the daemon.
-type apiError struct {
-	Status int
-	Msg    string
+// NewWithHTTPClient returns a client that makes its requests with hc
+// (whose transport reaches the daemon, e.g. through a forwarded socket);
+// name stands for the daemon's address in error messages.
+func NewWithHTTPClient(hc *http.Client, name string) *Client {
+	return &Client{socket: name, hc: hc}
 }
 
-func (e *apiError) Error() string { return e.Msg }
+// HTTPClient is the http.Client the client makes its requests with, for
+// a request that the typed methods do not make.
+func (c *Client) HTTPClient() *http.Client { return c.hc }
 
-// containerPath is the API path of a container, with suffix appended.
-func containerPath(id, suffix string) string {
+// Socket is the daemon's socket this client talks to.
+func (c *Client) Socket() string { return c.socket }
+
+// ContainerPath is the API path of a container, with suffix appended.
+func ContainerPath(id, suffix string) string {
 	return "/v1/containers/" + url.PathEscape(id) + suffix
 }
 
-// send makes a request and returns the answer when its status is a
-// success; otherwise the error the answer carries.
-func (c *client) send(ctx context.Context, method, path string, query url.Values, in any) (*http.Response, error) {
-	return c.sendWith(ctx, method, path, query, in, nil)
-}
-
-// sendWith is send with prepare, when not nil, called on the request
-// before it goes (e.g. stream.SetUpgrade).
-func (c *client) sendWith(ctx context.Context, method, path string, query url.Values, in any, prepare func(*http.Request)) (*http.Response, error) {
+// Send makes a request and returns the answer when its status is a
+// success; otherwise the error the answer carries, an *api.StatusError of
+// the answer's class. in, when not nil, is sent as the JSON body; prepare,
+// when not nil, is called on the request before it goes (e.g. to ask for
+// an upgrade to a stream).
+func (c *Client) Send(ctx context.Context, method, path string, query url.Values, in any, prepare func(*http.Request)) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		data, err := json.Marshal(in)
@@ -87,31 +96,46 @@ func (c *client) sendWith(ctx context.Context, method, path string, query url.Va
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-		var e errorJSON
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("the daemon answered %s", resp.Status)
-		}
-		return nil, &apiError{Status: resp.StatusCode, Msg: e.Error}
+		return nil, ErrorOf(resp)
 	}
 	return resp, nil
 }
 
-// connError explains an error that kept a request from being answered.
-func (c *client) connError(err error) error {
-	switch {
-	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("cannot reach the vigil daemon at %s: is `supervisor daemon` running?", c.socket)
-	case errors.Is(err, syscall.EACCES):
-		return fmt.Errorf("no permission to use the vigil daemon's socket %s (see the daemon's --socket-mode)", c.socket)
+// ErrorOf reads the error answer resp and returns it as an
+// *api.StatusError. It does not close resp's body.
+func ErrorOf(resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	var e api.Error
+	if json.Unmarshal(data, &e) != nil {
+		e = api.Error{}
 	}
-	return fmt.Errorf("talk to the vigil daemon at %s: %w", c.socket, err)
+	return e.Err(resp.StatusCode)
 }
 
-// do makes a request and decodes the JSON answer into out, unless out is
+// connError is an error that kept a request from being answered: of the
+// Unavailable class, with words that say what to check.
+type connError struct {
+	msg string
+	err error
+}
+
+func (e *connError) Error() string   { return e.msg }
+func (e *connError) Unwrap() []error { return []error{errdefs.ErrUnavailable, e.err} }
+
+func (c *Client) connError(err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
+		return &connError{fmt.Sprintf("cannot reach the vigil daemon at %s: is `supervisor daemon` running?", c.socket), err}
+	case errors.Is(err, syscall.EACCES):
+		return &connError{fmt.Sprintf("no permission to use the vigil daemon's socket %s (see the daemon's --socket-mode)", c.socket), err}
+	}
+	return &connError{fmt.Sprintf("talk to the vigil daemon at %s: %v", c.socket, err), err}
+}
+
+// Do makes a request and decodes the JSON answer into out, unless out is
 // nil.
-func (c *client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
-	resp, err := c.send(ctx, method, path, query, in)
+func (c *Client) Do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	resp, err := c.Send(ctx, method, path, query, in, nil)
 	if err != nil {
 		return err
 	}
@@ -125,122 +149,172 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 	return nil
 }
 
-func (c *client) create(ctx context.Context, req createRequest) (containerJSON, error) {
-	var st containerJSON
-	err := c.do(ctx, http.MethodPost, "/v1/containers", nil, req, &st)
+// Create creates a container (and starts it with req.Start).
+func (c *Client) Create(ctx context.Context, req api.CreateRequest) (api.Container, error) {
+	var st api.Container
+	err := c.Do(ctx, http.MethodPost, "/v1/containers", nil, req, &st)
 	return st, err
 }
 
 // post sends POST /v1/containers/ID/VERB and returns the state it answers.
-func (c *client) post(ctx context.Context, id, verb string) (containerJSON, error) {
-	var st containerJSON
-	err := c.do(ctx, http.MethodPost, containerPath(id, "/"+verb), nil, nil, &st)
+func (c *Client) post(ctx context.Context, id, verb string, q url.Values) (api.Container, error) {
+	var st api.Container
+	err := c.Do(ctx, http.MethodPost, ContainerPath(id, "/"+verb), q, nil, &st)
 	return st, err
 }
 
-func (c *client) stop(ctx context.Context, id string, timeoutSecs int) (containerJSON, error) {
-	var st containerJSON
-	q := url.Values{"timeout": {strconv.Itoa(timeoutSecs)}}
-	err := c.do(ctx, http.MethodPost, containerPath(id, "/stop"), q, nil, &st)
+// Start starts a container's task.
+func (c *Client) Start(ctx context.Context, id string) (api.Container, error) {
+	return c.post(ctx, id, "start", nil)
+}
+
+// StartFromCheckpoint starts a container's task restored from the
+// checkpoint in dir.
+func (c *Client) StartFromCheckpoint(ctx context.Context, id, dir string) (api.Container, error) {
+	return c.post(ctx, id, "start", url.Values{"checkpoint": {dir}})
+}
+
+// Pause freezes a container's task.
+func (c *Client) Pause(ctx context.Context, id string) (api.Container, error) {
+	return c.post(ctx, id, "pause", nil)
+}
+
+// Unpause thaws a container's paused task.
+func (c *Client) Unpause(ctx context.Context, id string) (api.Container, error) {
+	return c.post(ctx, id, "unpause", nil)
+}
+
+// Stop stops a container's task: SIGTERM, SIGKILL after timeoutSecs.
+func (c *Client) Stop(ctx context.Context, id string, timeoutSecs int) (api.Container, error) {
+	return c.post(ctx, id, "stop", url.Values{"timeout": {strconv.Itoa(timeoutSecs)}})
+}
+
+// Restart stops a container's task as Stop does and starts it again.
+func (c *Client) Restart(ctx context.Context, id string, timeoutSecs int) (api.Container, error) {
+	return c.post(ctx, id, "restart", url.Values{"timeout": {strconv.Itoa(timeoutSecs)}})
+}
+
+// Kill sends a signal (a name such as "TERM", or a number) to a
+// container's task.
+func (c *Client) Kill(ctx context.Context, id, signal string) (api.Container, error) {
+	return c.post(ctx, id, "kill", url.Values{"signal": {signal}})
+}
+
+// Wait waits until a condition ("not-running", "next-exit", "removed";
+// empty is not-running) holds for a container.
+func (c *Client) Wait(ctx context.Context, id, condition string) (api.Container, error) {
+	q := url.Values{}
+	if condition != "" {
+		q.Set("condition", condition)
+	}
+	return c.post(ctx, id, "wait", q)
+}
+
+// Checkpoint writes a checkpoint of a container's task.
+func (c *Client) Checkpoint(ctx context.Context, id string, req api.CheckpointRequest) (api.Container, error) {
+	var st api.Container
+	err := c.Do(ctx, http.MethodPost, ContainerPath(id, "/checkpoint"), nil, req, &st)
 	return st, err
 }
 
-func (c *client) restart(ctx context.Context, id string, timeoutSecs int) (containerJSON, error) {
-	var st containerJSON
-	q := url.Values{"timeout": {strconv.Itoa(timeoutSecs)}}
-	err := c.do(ctx, http.MethodPost, containerPath(id, "/restart"), q, nil, &st)
+// ExecDetached starts a process in a container's task and returns once it
+// runs; its output is discarded. req.Detach is set.
+func (c *Client) ExecDetached(ctx context.Context, id string, req api.ExecRequest) (api.ExecStarted, error) {
+	req.Detach = true
+	var e api.ExecStarted
+	err := c.Do(ctx, http.MethodPost, ContainerPath(id, "/exec"), nil, req, &e)
+	return e, err
+}
+
+// Remove deletes a container; force kills a running task first.
+func (c *Client) Remove(ctx context.Context, id string, force bool) error {
+	q := url.Values{}
+	if force {
+		q.Set("force", "1")
+	}
+	return c.Do(ctx, http.MethodDelete, ContainerPath(id, ""), q, nil, nil)
+}
+
+// Inspect returns a container's state.
+func (c *Client) Inspect(ctx context.Context, id string) (api.Container, error) {
+	var st api.Container
+	err := c.Do(ctx, http.MethodGet, ContainerPath(id, ""), nil, nil, &st)
 	return st, err
 }
 
-func (c *client) stats(ctx context.Context, id string) (statsJSON, error) {
-	var st statsJSON
-	err := c.do(ctx, http.MethodGet, containerPath(id, "/stats"), nil, nil, &st)
+// List returns the state of every container, sorted by ID.
+func (c *Client) List(ctx context.Context) ([]api.Container, error) {
+	var sts []api.Container
+	err := c.Do(ctx, http.MethodGet, "/v1/containers", nil, nil, &sts)
+	return sts, err
+}
+
+// Info returns what the daemon tells about itself and containerd.
+func (c *Client) Info(ctx context.Context) (api.Info, error) {
+	var info api.Info
+	err := c.Do(ctx, http.MethodGet, "/v1/info", nil, nil, &info)
+	return info, err
+}
+
+// Stats samples a container's resource usage once.
+func (c *Client) Stats(ctx context.Context, id string) (api.Stats, error) {
+	var st api.Stats
+	err := c.Do(ctx, http.MethodGet, ContainerPath(id, "/stats"), nil, nil, &st)
 	return st, err
 }
 
-// statsStream calls fn with each sample of a container's stats stream
-// until the stream ends (the container no longer runs), fn fails or ctx
-// ends.
-func (c *client) statsStream(ctx context.Context, id string, fn func(statsJSON) error) error {
-	resp, err := c.send(ctx, http.MethodGet, containerPath(id, "/stats"), url.Values{"stream": {"1"}}, nil)
+// Top lists the processes of a container's task.
+func (c *Client) Top(ctx context.Context, id string) (api.Top, error) {
+	var t api.Top
+	err := c.Do(ctx, http.MethodGet, ContainerPath(id, "/top"), nil, nil, &t)
+	return t, err
+}
+
+// streamLines calls fn with each line of a stream answer (NDJSON), after
+// checking that it is not the error line that ends a failed stream.
+func (c *Client) streamLines(ctx context.Context, path string, q url.Values, what string, fn func(line []byte) error) error {
+	resp, err := c.Send(ctx, http.MethodGet, path, q, nil, nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxBody)
 	for sc.Scan() {
-		var line struct {
-			statsJSON
-			Error string `json:"error"`
+		var e api.Error
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return fmt.Errorf("read the %s stream: %w", what, err)
 		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			return fmt.Errorf("read the stats stream: %w", err)
+		if e.Message != "" {
+			err := e.Err(0)
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		if line.Error != "" {
-			return fmt.Errorf("stats of %s: %s", id, line.Error)
-		}
-		if err := fn(line.statsJSON); err != nil {
+		if err := fn(sc.Bytes()); err != nil {
 			return err
 		}
 	}
 	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("the stats stream broke off: %w", err)
+		return fmt.Errorf("the %s stream broke off: %w", what, err)
 	}
 	return nil
 }
 
-func (c *client) top(ctx context.Context, id string) (topJSON, error) {
-	var t topJSON
-	err := c.do(ctx, http.MethodGet, containerPath(id, "/top"), nil, nil, &t)
-	return t, err
+// StatsStream calls fn with each sample of a container's stats stream
+// until the stream ends (the container no longer runs), fn fails or ctx
+// ends.
+func (c *Client) StatsStream(ctx context.Context, id string, fn func(api.Stats) error) error {
+	return c.streamLines(ctx, ContainerPath(id, "/stats"), url.Values{"stream": {"1"}}, "stats", func(line []byte) error {
+		var st api.Stats
+		if err := json.Unmarshal(line, &st); err != nil {
+			return fmt.Errorf("read the stats stream: %w", err)
+		}
+		return fn(st)
+	})
 }
 
-func (c *client) kill(ctx context.Context, id, signal string) (containerJSON, error) {
-	var st containerJSON
-	q := url.Values{"signal": {signal}}
-	err := c.do(ctx, http.MethodPost, containerPath(id, "/kill"), q, nil, &st)
-	return st, err
-}
-
-func (c *client) remove(ctx context.Context, id string, force bool) error {
-	q := url.Values{}
-	if force {
-		q.Set("force", "1")
-	}
-	return c.do(ctx, http.MethodDelete, containerPath(id, ""), q, nil, nil)
-}
-
-func (c *client) inspect(ctx context.Context, id string) (containerJSON, error) {
-	var st containerJSON
-	err := c.do(ctx, http.MethodGet, containerPath(id, ""), nil, nil, &st)
-	return st, err
-}
-
-func (c *client) list(ctx context.Context) ([]containerJSON, error) {
-	var sts []containerJSON
-	err := c.do(ctx, http.MethodGet, "/v1/containers", nil, nil, &sts)
-	return sts, err
-}
-
-func (c *client) wait(ctx context.Context, id, condition string) (containerJSON, error) {
-	var st containerJSON
-	q := url.Values{}
-	if condition != "" {
-		q.Set("condition", condition)
-	}
-	err := c.do(ctx, http.MethodPost, containerPath(id, "/wait"), q, nil, &st)
-	return st, err
-}
-
-func (c *client) info(ctx context.Context) (infoJSON, error) {
-	var info infoJSON
-	err := c.do(ctx, http.MethodGet, "/v1/info", nil, nil, &info)
-	return info, err
-}
-
-// logs calls fn with each log record of a container, as the daemon streams
-// them; see the logs endpoint. tail 0 means all records.
-func (c *client) logs(ctx context.Context, id string, follow bool, tail int, fn func(stdio.Entry) error) error {
+// Logs calls fn with each log record of a container, as the daemon
+// streams them; see the logs endpoint. tail 0 means all records.
+func (c *Client) Logs(ctx context.Context, id string, follow bool, tail int, fn func(api.LogEntry) error) error {
 	q := url.Values{}
 	if follow {
 		q.Set("follow", "1")
@@ -248,68 +322,23 @@ func (c *client) logs(ctx context.Context, id string, follow bool, tail int, fn 
 	if tail > 0 {
 		q.Set("tail", strconv.Itoa(tail))
 	}
-	resp, err := c.send(ctx, http.MethodGet, containerPath(id, "/logs"), q, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), maxBody)
-	for sc.Scan() {
-		var line struct {
-			stdio.Entry
-			Error string `json:"error"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+	return c.streamLines(ctx, ContainerPath(id, "/logs"), q, "log", func(line []byte) error {
+		var e api.LogEntry
+		if err := json.Unmarshal(line, &e); err != nil {
 			return fmt.Errorf("read the log stream: %w", err)
 		}
-		if line.Error != "" {
-			return fmt.Errorf("read the log: %s", line.Error)
-		}
-		if err := fn(line.Entry); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("the log stream broke off: %w", err)
-	}
-	return nil
+		return fn(e)
+	})
 }
 
-// eventLine is one line of GET /v1/events.
-type eventLine struct {
-	Container string          `json:"container"`
-	Seq       uint64          `json:"seq"`
-	Time      time.Time       `json:"time"`
-	Type      string          `json:"type"`
-	Event     json.RawMessage `json:"event"`
-	Error     string          `json:"error,omitempty"`
-}
-
-// events streams GET /v1/events with query q, calling fn with each line
-// as it came and decoded.
-func (c *client) events(ctx context.Context, q url.Values, fn func(raw []byte, e eventLine) error) error {
-	resp, err := c.send(ctx, http.MethodGet, "/v1/events", q, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), maxBody)
-	for sc.Scan() {
-		var e eventLine
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+// Events streams GET /v1/events with query q (since, until, container,
+// type), calling fn with each line as it came and decoded.
+func (c *Client) Events(ctx context.Context, q url.Values, fn func(raw []byte, e api.Event) error) error {
+	return c.streamLines(ctx, "/v1/events", q, "events", func(line []byte) error {
+		var e api.Event
+		if err := json.Unmarshal(line, &e); err != nil {
 			return fmt.Errorf("read the events stream: %w", err)
 		}
-		if e.Error != "" {
-			return fmt.Errorf("events: %s", e.Error)
-		}
-		if err := fn(sc.Bytes(), e); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("the events stream broke off: %w", err)
-	}
-	return nil
+		return fn(line, e)
+	})
 }

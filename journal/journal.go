@@ -1,9 +1,10 @@
 package journal
 
 import (
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/containerd/errdefs"
 )
 
 // FormatVersion is the record format this code writes. Records (and
@@ -18,33 +19,34 @@ const FormatVersion = 1
 // only adds buckets. A file of a later layout is refused by Open.
 const FileFormat = 2
 
-// Sentinel errors. Callers test them with errors.Is.
+// Sentinel errors. Callers test them with errors.Is; each carries an
+// errdefs class.
 var (
 	// ErrCorrupt marks a record that failed its checksum, could not be
 	// decoded, or broke the sequence. It is always wrapped in a *CorruptError
 	// that names the container and sequence number.
-	ErrCorrupt = errors.New("journal: corrupt record")
+	ErrCorrupt = errdefs.ErrDataLoss.WithMessage("journal: corrupt record")
 	// ErrUnknownType marks an event whose Go type was never registered.
-	ErrUnknownType = errors.New("journal: unregistered event type")
+	ErrUnknownType = errdefs.ErrDataLoss.WithMessage("journal: unregistered event type")
 	// ErrClosed is returned by every method after Close.
-	ErrClosed = errors.New("journal: closed")
+	ErrClosed = errdefs.ErrUnavailable.WithMessage("journal: closed")
 	// ErrNewerFormat marks a record written by a newer version of vigil.
-	ErrNewerFormat = errors.New("journal: record format is newer than this program")
+	ErrNewerFormat = errdefs.ErrFailedPrecondition.WithMessage("journal: record format is newer than this program")
 	// ErrInvalidContainer marks an empty container name, or one longer than
 	// MaxContainerLen bytes.
-	ErrInvalidContainer = errors.New("journal: invalid container name")
+	ErrInvalidContainer = errdefs.ErrInvalidArgument.WithMessage("journal: invalid container name")
 	// ErrInUse marks a journal file locked by another process (or by another
 	// open store in this process).
-	ErrInUse = errors.New("journal: in use by another process")
+	ErrInUse = errdefs.ErrUnavailable.WithMessage("journal: in use by another process")
 	// ErrReadOnly marks an append to a store opened read-only.
-	ErrReadOnly = errors.New("journal: opened read-only")
+	ErrReadOnly = errdefs.ErrFailedPrecondition.WithMessage("journal: opened read-only")
 	// ErrTooLarge marks an event whose encoding exceeds MaxEventSize.
-	ErrTooLarge = errors.New("journal: event too large")
+	ErrTooLarge = errdefs.ErrInvalidArgument.WithMessage("journal: event too large")
 	// ErrSeqRange marks a snapshot or a retirement that names a sequence
 	// number the container's records do not allow: a snapshot beyond the
 	// last record or older than the snapshot it would replace, a
 	// retirement that is not at the last record.
-	ErrSeqRange = errors.New("journal: sequence number out of range")
+	ErrSeqRange = errdefs.ErrInvalidArgument.WithMessage("journal: sequence number out of range")
 )
 
 // Limits checked by every store before anything is written.

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/containerd/fifo"
 )
 
@@ -190,7 +191,7 @@ func (h *Hub) HasStdin() bool {
 
 // ErrNoStdin is returned by WriteStdin when the container's stdin is not
 // open (created without it, or closed).
-var ErrNoStdin = errors.New("stdio: the container's stdin is not open")
+var ErrNoStdin = errdefs.ErrFailedPrecondition.WithMessage("stdio: the container's stdin is not open")
 
 // WriteStdin writes p to the container's stdin. It blocks while the
 // container does not read and the pipe is full.

@@ -10,12 +10,14 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"github.com/containerd/errdefs"
 )
 
 // ErrMalformed marks a line of a log file that is not a record, such as a
 // record cut short by a crash. Read skips such lines; see
 // ReadOptions.OnMalformed.
-var ErrMalformed = errors.New("stdio: malformed log record")
+var ErrMalformed = errdefs.ErrDataLoss.WithMessage("stdio: malformed log record")
 
 // DefaultPoll is how often Read looks for new output when following.
 const DefaultPoll = 100 * time.Millisecond

@@ -1,19 +1,20 @@
 package lifecycle
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 
+	"github.com/containerd/errdefs"
 	"github.com/vigilhq/vigil/internal/containerid"
 )
 
-// Sentinel errors of Decide. Callers test them with errors.Is.
+// Sentinel errors of Decide. Callers test them with errors.Is; each
+// carries an errdefs class (errdefs.IsFailedPrecondition and so on).
 var (
 	// ErrInvalidTransition: the command does not fit the container's status.
-	ErrInvalidTransition = errors.New("lifecycle: invalid transition")
+	ErrInvalidTransition = errdefs.ErrFailedPrecondition.WithMessage("lifecycle: invalid transition")
 	// ErrInvalidArgument: the command carries a bad value.
-	ErrInvalidArgument = errors.New("lifecycle: invalid argument")
+	ErrInvalidArgument = errdefs.ErrInvalidArgument.WithMessage("lifecycle: invalid argument")
 )
 
 // Linux signal numbers used by stop. The package stays free of syscall so

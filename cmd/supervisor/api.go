@@ -16,14 +16,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/containerd/errdefs"
 
 	"github.com/vigilhq/vigil"
-	"github.com/vigilhq/vigil/actors"
-	"github.com/vigilhq/vigil/actors/lifecycle"
-	"github.com/vigilhq/vigil/c8dbridge"
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/internal/containerid"
 	"github.com/vigilhq/vigil/stdio"
 )
@@ -32,19 +31,19 @@ import (
 // satisfies it; unit tests of the transport use a stub. Its errors are
 // vigil's: see statusOf for how they map to HTTP statuses.
 type Backend interface {
-	Create(ctx context.Context, cfg lifecycle.Config) (*actor.PID, error)
-	Start(ctx context.Context, id string) (lifecycle.State, error)
-	Pause(ctx context.Context, id string) (lifecycle.State, error)
-	Resume(ctx context.Context, id string) (lifecycle.State, error)
-	Restart(ctx context.Context, id string, timeout time.Duration) (lifecycle.State, error)
-	Stats(ctx context.Context, id string) (c8dbridge.Stats, error)
-	Top(ctx context.Context, id string) ([]c8dbridge.Process, error)
-	Stop(ctx context.Context, id string, timeout time.Duration) (lifecycle.State, error)
-	Kill(ctx context.Context, id string, sig int) (lifecycle.State, error)
+	Create(ctx context.Context, cfg vigil.ContainerConfig) (*actor.PID, error)
+	Start(ctx context.Context, id string) (vigil.State, error)
+	Pause(ctx context.Context, id string) (vigil.State, error)
+	Resume(ctx context.Context, id string) (vigil.State, error)
+	Restart(ctx context.Context, id string, timeout time.Duration) (vigil.State, error)
+	Stats(ctx context.Context, id string) (vigil.Stats, error)
+	Top(ctx context.Context, id string) ([]vigil.Process, error)
+	Stop(ctx context.Context, id string, timeout time.Duration) (vigil.State, error)
+	Kill(ctx context.Context, id string, sig int) (vigil.State, error)
 	Remove(ctx context.Context, id string, force bool) error
-	Inspect(ctx context.Context, id string) (lifecycle.State, error)
-	List(ctx context.Context) ([]lifecycle.State, error)
-	Wait(ctx context.Context, id string, cond actors.WaitCondition) (lifecycle.State, error)
+	Inspect(ctx context.Context, id string) (vigil.State, error)
+	List(ctx context.Context) ([]vigil.State, error)
+	Wait(ctx context.Context, id string, cond vigil.WaitCondition) (vigil.State, error)
 	LogPath(id string) string
 	Health(ctx context.Context) (vigil.Health, error)
 	Events(ctx context.Context, f vigil.EventFilter, fn func(vigil.Event) error) error
@@ -64,95 +63,46 @@ const (
 	contentNDJSON = "application/x-ndjson"
 )
 
-// containerJSON is a container's state as the API shows it: lifecycle.State,
-// whose status reads as its name ("running") in JSON.
-type containerJSON = lifecycle.State
-
-func stateJSON(s lifecycle.State) containerJSON { return s }
-
-// createRequest is the body of POST /v1/containers.
-type createRequest struct {
-	ID     string            `json:"id"`
-	Rootfs string            `json:"rootfs"`
-	Args   []string          `json:"args"`
-	Env    []string          `json:"env,omitempty"`
-	Cwd    string            `json:"cwd,omitempty"`
-	Labels map[string]string `json:"labels,omitempty"`
-	// Restart is the restart policy: an object, or docker's syntax as a
-	// string ("on-failure:3"). Absent: no.
-	Restart lifecycle.RestartPolicy `json:"restart,omitzero"`
-	Start   bool                    `json:"start,omitempty"`
-
-	// Resources and isolation; see lifecycle.Config.
-	Memory    int64             `json:"memory,omitempty"` // bytes
-	CPUs      *float64          `json:"cpus,omitempty"`
-	CPUShares int64             `json:"cpu_shares,omitempty"`
-	PidsLimit int64             `json:"pids_limit,omitempty"`
-	User      string            `json:"user,omitempty"`
-	ReadOnly  bool              `json:"read_only,omitempty"`
-	Mounts    []lifecycle.Mount `json:"mounts,omitempty"`
-	Hostname  string            `json:"hostname,omitempty"`
-
-	// Interactive containers (attach.go): keep stdin open, a terminal.
-	Interactive bool `json:"stdin_open,omitempty"`
-	Tty         bool `json:"tty,omitempty"`
-}
-
-// infoJSON is the answer of GET /v1/info.
-type infoJSON struct {
-	Namespace         string `json:"namespace"`
-	ContainerdAddress string `json:"containerd_address"`
-	StateDir          string `json:"state_dir"`
-	Version           string `json:"version"`
-	Containers        int    `json:"containers"`
-	Running           int    `json:"running"`
-	// Health: whether containerd answers, its version, the last complete
-	// reconcile.
-	Health vigil.Health `json:"health"`
-}
-
-// errorJSON is the body of every error answer.
-type errorJSON struct {
-	Error string `json:"error"`
-}
-
-// requestError is an error in the request itself, answered with Status.
-type requestError struct {
-	Status int
-	Msg    string
-}
-
-func (e *requestError) Error() string { return e.Msg }
-
-func badRequest(format string, a ...any) error {
-	return &requestError{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, a...)}
-}
-
 // errShutdown ends the requests still running when the daemon stops.
-var errShutdown = errors.New("the daemon is shutting down")
+var errShutdown = errdefs.ErrUnavailable.WithMessage("the daemon is shutting down")
 
-// statusOf maps an error to the HTTP status of its answer.
-func statusOf(err error) int {
-	var re *requestError
+// badRequest is an error in the request itself: InvalidArgument.
+func badRequest(format string, a ...any) error {
+	return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(format, a...))
+}
+
+// classedError is an error of the class err with the message msg, for a
+// class that errdefs has no WithMessage for (api.ErrMethodNotAllowed).
+type classedError struct {
+	msg string
+	err error
+}
+
+func (e *classedError) Error() string { return e.msg }
+func (e *classedError) Unwrap() error { return e.err }
+
+// codeOf is the code of an error answer: the exec sentinels' own codes,
+// which tell a client the exit code (127, 126) to report, or else the
+// class of err (api.CodeOf).
+func codeOf(err error) api.Code {
 	switch {
-	case err == nil:
-		return http.StatusOK
-	case errors.As(err, &re):
-		return re.Status
-	case errors.Is(err, vigil.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, vigil.ErrAlreadyExists), errors.Is(err, vigil.ErrInvalidTransition),
-		errdefs.IsAlreadyExists(err):
-		return http.StatusConflict
-	case errors.Is(err, vigil.ErrInvalidArgument), errors.Is(err, vigil.ErrInvalidID),
-		errdefs.IsInvalidArgument(err):
-		return http.StatusBadRequest
-	case errors.Is(err, errShutdown), errdefs.IsUnavailable(err):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, vigil.ErrTimeout), errdefs.IsDeadlineExceeded(err):
-		return http.StatusGatewayTimeout
+	case errors.Is(err, vigil.ErrCommandNotFound):
+		return api.CodeCommandNotFound
+	case errors.Is(err, vigil.ErrCommandNotExecutable):
+		return api.CodeCommandNotExecutable
 	}
-	return http.StatusInternalServerError
+	return api.CodeOf(err)
+}
+
+// errorBody is the body that answers err.
+func errorBody(err error) api.Error { return api.Error{Message: err.Error(), Code: codeOf(err)} }
+
+// statusOf maps an error to the HTTP status of its answer: its code's.
+func statusOf(err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
+	return codeOf(err).Status()
 }
 
 // serverInfo is what GET /v1/info tells besides the container counts.
@@ -218,12 +168,12 @@ func newServer(b Backend, info serverInfo, log *slog.Logger) *server {
 		allow := strings.Join(allowed[p], ", ")
 		s.mux.Handle(p, s.endpoint(func(_ *server, w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("Allow", allow)
-			return &requestError{Status: http.StatusMethodNotAllowed,
-				Msg: fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)}
+			return &classedError{msg: fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow),
+				err: api.ErrMethodNotAllowed}
 		}))
 	}
 	s.mux.Handle("/", s.endpoint(func(_ *server, _ http.ResponseWriter, r *http.Request) error {
-		return &requestError{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)}
+		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	}))
 	return s
 }
@@ -242,8 +192,8 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if rec.status != 0 {
 				panic(http.ErrAbortHandler) // the answer has begun: cut it short
 			}
-			writeJSON(rec, http.StatusInternalServerError,
-				errorJSON{Error: "internal error while serving the request; the daemon's log has the details"})
+			writeJSON(rec, http.StatusInternalServerError, api.Error{
+				Message: "internal error while serving the request; the daemon's log has the details", Code: api.CodeInternal})
 		}
 		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
 			"status", rec.status, "duration", time.Since(start))
@@ -277,14 +227,14 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if rec, ok := w.(*recorder); ok && rec.status != 0 {
 		return // too late for an error answer
 	}
-	writeJSON(w, status, errorJSON{Error: err.Error()})
+	writeJSON(w, status, errorBody(err))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := marshalJSON(v, "  ")
 	if err != nil {
 		status = http.StatusInternalServerError
-		body, _ = marshalJSON(errorJSON{Error: "encode the answer: " + err.Error()}, "  ")
+		body, _ = marshalJSON(api.Error{Message: "encode the answer: " + err.Error(), Code: api.CodeInternal}, "  ")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -354,7 +304,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 		case errors.As(err, &syntax):
 			return badRequest("request body is not valid JSON: %v (at byte %d)", err, syntax.Offset)
 		case errors.As(err, &typ) && typ.Field != "":
-			return badRequest("request body: field %q must be %s, not %s", typ.Field, jsonKind(typ.Type.String()), typ.Value)
+			return badRequest("request body: field %q must be %s, not %s", jsonField(typ.Field), jsonKind(typ.Type.String()), typ.Value)
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return badRequest("request body is not valid JSON: it ends too early")
 		}
@@ -364,6 +314,21 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 		return badRequest("request body has data after the JSON object")
 	}
 	return nil
+}
+
+// jsonField is the JSON path of a request field as encoding/json names
+// it, without the Go names of embedded structs (api.CreateRequest's
+// "Config."): JSON names are lower case.
+func jsonField(path string) string {
+	parts := strings.Split(path, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if p != "" && unicode.IsUpper(rune(p[0])) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, ".")
 }
 
 // jsonKind names a Go type of a request field in JSON's words.
@@ -415,14 +380,14 @@ func (s *server) getInfo(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	info := infoJSON{
+	info := api.Info{
 		Namespace:         s.info.Namespace,
 		ContainerdAddress: s.info.ContainerdAddress,
 		StateDir:          s.info.StateDir,
 		Version:           s.info.Version,
 		Containers:        h.Containers,
 		Running:           h.Running,
-		Health:            h,
+		Health:            api.Health(h),
 	}
 	writeJSON(w, http.StatusOK, info)
 	return nil
@@ -433,31 +398,28 @@ func (s *server) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]containerJSON, len(states))
+	out := make([]api.Container, len(states))
 	for i, st := range states {
-		out[i] = stateJSON(st)
+		out[i] = api.ContainerOf(st)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
 func (s *server) create(w http.ResponseWriter, r *http.Request) error {
-	var req createRequest
+	var req api.CreateRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	cfg := lifecycle.Config{ID: req.ID, Rootfs: req.Rootfs, Args: req.Args, Env: req.Env, Cwd: req.Cwd, Labels: req.Labels,
-		Restart: req.Restart, Memory: req.Memory, CPUs: req.CPUs, CPUShares: req.CPUShares, PidsLimit: req.PidsLimit,
-		User: req.User, ReadOnly: req.ReadOnly, Mounts: req.Mounts, Hostname: req.Hostname,
-		Interactive: req.Interactive, Tty: req.Tty}
-	if err := lifecycle.ValidateConfig(cfg); err != nil {
+	cfg := req.Config
+	if err := vigil.ValidateConfig(cfg); err != nil {
 		return err
 	}
 	ctx := r.Context()
 	if _, err := s.b.Create(ctx, cfg); err != nil {
 		return err
 	}
-	var st lifecycle.State
+	var st vigil.State
 	var err error
 	if req.Start {
 		st, err = s.b.Start(ctx, cfg.ID)
@@ -467,7 +429,7 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	} else if st, err = s.b.Inspect(ctx, cfg.ID); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, stateJSON(st))
+	writeJSON(w, http.StatusCreated, api.ContainerOf(st))
 	return nil
 }
 
@@ -476,7 +438,7 @@ func (s *server) inspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, stateJSON(st))
+	writeJSON(w, http.StatusOK, api.ContainerOf(st))
 	return nil
 }
 
@@ -494,13 +456,13 @@ func (s *server) remove(w http.ResponseWriter, r *http.Request) error {
 
 // stateCall is the handler of an endpoint that calls fn on the container
 // of the path and answers with its state.
-func stateCall(fn func(Backend, context.Context, string) (lifecycle.State, error)) func(*server, http.ResponseWriter, *http.Request) error {
+func stateCall(fn func(Backend, context.Context, string) (vigil.State, error)) func(*server, http.ResponseWriter, *http.Request) error {
 	return func(s *server, w http.ResponseWriter, r *http.Request) error {
 		st, err := fn(s.b, r.Context(), r.PathValue("id"))
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, stateJSON(st))
+		writeJSON(w, http.StatusOK, api.ContainerOf(st))
 		return nil
 	}
 }
@@ -514,7 +476,7 @@ func (s *server) stop(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, stateJSON(st))
+	writeJSON(w, http.StatusOK, api.ContainerOf(st))
 	return nil
 }
 
@@ -527,14 +489,15 @@ func (s *server) restart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, stateJSON(st))
+	writeJSON(w, http.StatusOK, api.ContainerOf(st))
 	return nil
 }
 
-// statsJSON is one sample of GET /v1/containers/{id}/stats.
-type statsJSON struct {
-	ID string `json:"id"`
-	c8dbridge.Stats
+// statsOf is one sample of GET /v1/containers/{id}/stats.
+func statsOf(id string, st vigil.Stats) api.Stats {
+	return api.Stats{ID: id, Read: st.Read, Cgroup: st.Cgroup, CPUUsageNanos: st.CPUUsageNanos,
+		MemoryUsage: st.MemoryUsage, MemoryLimit: st.MemoryLimit, Pids: st.Pids, PidsLimit: st.PidsLimit,
+		BlkioRead: st.BlkioRead, BlkioWrite: st.BlkioWrite}
 }
 
 // statsInterval is the time between two samples of a stats stream.
@@ -556,7 +519,7 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !stream {
-		writeJSON(w, http.StatusOK, statsJSON{ID: id, Stats: st})
+		writeJSON(w, http.StatusOK, statsOf(id, st))
 		return nil
 	}
 	w.Header().Set("Content-Type", contentNDJSON)
@@ -566,7 +529,7 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) error {
 	tick := time.NewTicker(statsInterval)
 	defer tick.Stop()
 	for {
-		line, err := json.Marshal(statsJSON{ID: id, Stats: st})
+		line, err := json.Marshal(statsOf(id, st))
 		if err != nil {
 			return err
 		}
@@ -589,18 +552,12 @@ func (s *server) stats(w http.ResponseWriter, r *http.Request) error {
 			return nil // it no longer runs, or is gone: the stream ends
 		case err != nil:
 			s.log.Error("stats", "container", id, "err", err)
-			line, _ := json.Marshal(errorJSON{Error: err.Error()})
+			line, _ := json.Marshal(errorBody(err))
 			w.Write(append(line, '\n'))
 			_ = rc.Flush()
 			return nil
 		}
 	}
-}
-
-// topJSON is the answer of GET /v1/containers/{id}/top.
-type topJSON struct {
-	ID        string              `json:"id"`
-	Processes []c8dbridge.Process `json:"processes"`
 }
 
 func (s *server) top(w http.ResponseWriter, r *http.Request) error {
@@ -609,10 +566,11 @@ func (s *server) top(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if ps == nil {
-		ps = []c8dbridge.Process{}
+	top := api.Top{ID: id, Processes: make([]api.Process, len(ps))}
+	for i, p := range ps {
+		top.Processes[i] = api.Process{Pid: p.Pid, ExecID: p.ExecID, Args: p.Args, Comm: p.Comm, State: p.State}
 	}
-	writeJSON(w, http.StatusOK, topJSON{ID: id, Processes: ps})
+	writeJSON(w, http.StatusOK, top)
 	return nil
 }
 
@@ -621,7 +579,7 @@ func (s *server) kill(w http.ResponseWriter, r *http.Request) error {
 	if name == "" {
 		name = "KILL"
 	}
-	sig, err := c8dbridge.ParseSignal(name)
+	sig, err := vigil.ParseSignal(name)
 	if err != nil {
 		return err
 	}
@@ -629,13 +587,13 @@ func (s *server) kill(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, stateJSON(st))
+	writeJSON(w, http.StatusOK, api.ContainerOf(st))
 	return nil
 }
 
 func (s *server) wait(w http.ResponseWriter, r *http.Request) error {
 	v := r.URL.Query().Get("condition")
-	cond, ok := actors.ParseWaitCondition(v)
+	cond, ok := vigil.ParseWaitCondition(v)
 	if !ok {
 		return badRequest("query parameter condition=%q: use not-running, next-exit or removed", v)
 	}
@@ -643,7 +601,7 @@ func (s *server) wait(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, stateJSON(st))
+	writeJSON(w, http.StatusOK, api.ContainerOf(st))
 	return nil
 }
 
@@ -703,7 +661,7 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil && ctx.Err() == nil {
 		s.log.Error("read log", "container", id, "err", err)
-		line, _ := json.Marshal(errorJSON{Error: err.Error()})
+		line, _ := json.Marshal(errorBody(err))
 		bw.Write(append(line, '\n'))
 	}
 	if err := bw.Flush(); err != nil {
@@ -779,7 +737,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) error {
 	})
 	if err != nil && r.Context().Err() == nil {
 		s.log.Error("events stream", "err", err)
-		_ = enc.Encode(errorJSON{Error: err.Error()})
+		_ = enc.Encode(errorBody(err))
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/actors"
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/stdio"
 )
 
@@ -173,11 +174,11 @@ func errorOf(t *testing.T, body, contentType string) string {
 	if contentType != "application/json" {
 		t.Errorf("Content-Type %q, want application/json", contentType)
 	}
-	var e errorJSON
-	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error == "" {
+	var e api.Error
+	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Message == "" {
 		t.Fatalf("answer %q is not a JSON error (%v)", body, err)
 	}
-	return e.Error
+	return e.Message
 }
 
 func TestStatusOf(t *testing.T) {
@@ -201,9 +202,15 @@ func TestStatusOf(t *testing.T) {
 		{"timeout", wrap(vigil.ErrTimeout), http.StatusGatewayTimeout},
 		{"containerd deadline", wrap(context.DeadlineExceeded), http.StatusGatewayTimeout},
 		{"request error", badRequest("bad"), http.StatusBadRequest},
-		{"wrapped request error", wrap(&requestError{Status: http.StatusMethodNotAllowed}), http.StatusMethodNotAllowed},
+		{"method not allowed", wrap(&classedError{msg: "no", err: api.ErrMethodNotAllowed}), http.StatusMethodNotAllowed},
+		{"failed precondition", wrap(errdefs.ErrFailedPrecondition), http.StatusConflict},
+		{"conflict", wrap(errdefs.ErrConflict), http.StatusConflict},
+		{"not implemented", wrap(vigil.ErrCriuUnusable), http.StatusNotImplemented},
+		{"command not found", wrap(vigil.ErrCommandNotFound), http.StatusBadRequest},
+		{"journal damaged", wrap(vigil.ErrJournalDamaged), http.StatusInternalServerError},
+		{"outermost class wins", fmt.Errorf("%w: task gone: %w", vigil.ErrInvalidTransition, errdefs.ErrNotFound), http.StatusConflict},
 		{"other", errors.New("disk on fire"), http.StatusInternalServerError},
-		{"containerd not found is not ours", wrap(errdefs.ErrNotFound), http.StatusInternalServerError},
+		{"containerd not found", wrap(errdefs.ErrNotFound), http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := statusOf(tc.err); got != tc.want {
@@ -264,7 +271,7 @@ func TestCreate(t *testing.T) {
 	if status != http.StatusCreated {
 		t.Fatalf("status %d, want 201: %s", status, out)
 	}
-	var st containerJSON
+	var st api.Container
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatal(err)
 	}
@@ -612,7 +619,7 @@ func TestInfo(t *testing.T) {
 	}}
 	srv := serve(t, b)
 	status, body, _ := call(t, srv, "GET", "/v1/info", "")
-	var info infoJSON
+	var info api.Info
 	if err := json.Unmarshal([]byte(body), &info); err != nil || status != 200 {
 		t.Fatalf("status %d, body %s: %v", status, body, err)
 	}
@@ -649,8 +656,8 @@ func FuzzHandler(f *testing.F) {
 			t.Errorf("%s %s %q: status %d: %s", method, target, body, rec.Code, rec.Body)
 		}
 		if rec.Code >= 400 {
-			var e errorJSON
-			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
+			var e api.Error
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Message == "" {
 				t.Errorf("%s %s: status %d with a body that is not a JSON error: %q", method, target, rec.Code, rec.Body)
 			}
 		}
@@ -669,7 +676,7 @@ func TestPauseAndUnpauseRoutes(t *testing.T) {
 		{"/v1/containers/c1/unpause", false, "resume c1"},
 	} {
 		status, body, _ := call(t, srv, "POST", tc.path, "")
-		var st containerJSON
+		var st api.Container
 		if err := json.Unmarshal([]byte(body), &st); err != nil || status != 200 || st.Paused != tc.paused {
 			t.Errorf("POST %s: %d %s (%v)", tc.path, status, body, err)
 		}

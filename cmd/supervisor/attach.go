@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/containerd/errdefs"
 	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/internal/containerid"
 	"github.com/vigilhq/vigil/internal/stream"
@@ -36,7 +37,7 @@ var _ attacher = (*vigil.Supervisor)(nil)
 func (s *server) attach(w http.ResponseWriter, r *http.Request) error {
 	ab, ok := s.b.(attacher)
 	if !ok {
-		return &requestError{Status: http.StatusNotImplemented, Msg: "this daemon cannot attach"}
+		return errdefs.ErrNotImplemented.WithMessage("this daemon cannot attach")
 	}
 	id := r.PathValue("id")
 	if err := containerid.Validate(id); err != nil {
@@ -145,11 +146,6 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-// attachStream asks the daemon to attach and returns the stream.
-func (c *client) attachStream(ctx context.Context, id string, q url.Values) (*stream.Conn, error) {
-	return c.openStream(ctx, containerPath(id, "/attach"), q, nil)
-}
-
 // attachIO is how the CLI joins a container's stdio.
 type attachIO struct {
 	stdin     bool // send our stdin
@@ -174,7 +170,7 @@ func (a *app) runAttached(ctx context.Context, id string, o attachIO) error {
 	if o.start {
 		q.Set("start", "1")
 	}
-	conn, err := a.client().attachStream(ctx, id, q)
+	conn, err := a.client().Attach(ctx, id, q)
 	if err != nil {
 		return err
 	}
@@ -238,7 +234,7 @@ its output with 'supervisor logs -f'.`,
 			if err := checkIDs(args); err != nil {
 				return err
 			}
-			st, err := a.client().inspect(ctx, args[0])
+			st, err := a.client().Inspect(ctx, args[0])
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/client"
 	"github.com/vigilhq/vigil/internal/stream"
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/stdio"
@@ -225,7 +226,7 @@ func TestRunTtyResize(t *testing.T) {
 	t.Cleanup(func() { d.CLI(t, "rm", "-f", id) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	conn, err := newClient(d.Socket).attachStream(ctx, id, url.Values{"start": {"1"}})
+	conn, err := client.New(d.Socket).Attach(ctx, id, url.Values{"start": {"1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"path/filepath"
 
+	"github.com/containerd/errdefs"
 	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
 )
 
 // checkpointer is the part of the Backend that checkpoints and restores.
@@ -24,36 +25,18 @@ type checkpointer interface {
 
 var _ checkpointer = (*vigil.Supervisor)(nil)
 
-// checkpointRequest is the body of POST /v1/containers/{id}/checkpoint.
-type checkpointRequest struct {
-	// Dir is the absolute path of the directory the checkpoint is written
-	// to; it is created if missing.
-	Dir string `json:"dir"`
-	// LeaveRunning keeps the task running; by default it stops.
-	LeaveRunning bool `json:"leave_running,omitempty"`
-}
-
 // checkpointer returns the backend's checkpointer, or the error that says
 // it has none.
 func (s *server) checkpointer() (checkpointer, error) {
 	cp, ok := s.b.(checkpointer)
 	if !ok {
-		return nil, &requestError{Status: http.StatusNotImplemented, Msg: "this daemon cannot checkpoint or restore containers"}
+		return nil, errdefs.ErrNotImplemented.WithMessage("this daemon cannot checkpoint or restore containers")
 	}
 	return cp, nil
 }
 
-// criuStatus answers an error that says criu cannot run on this host with
-// 501: nothing is wrong with the request, the host cannot do it.
-func criuStatus(err error) error {
-	if errors.Is(err, vigil.ErrCriuUnusable) {
-		return &requestError{Status: http.StatusNotImplemented, Msg: err.Error()}
-	}
-	return err
-}
-
 func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) error {
-	var req checkpointRequest
+	var req api.CheckpointRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
@@ -66,9 +49,9 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) error {
 	}
 	st, err := cp.Checkpoint(r.Context(), r.PathValue("id"), req.Dir, vigil.CheckpointOptions{LeaveRunning: req.LeaveRunning})
 	if err != nil {
-		return criuStatus(err)
+		return err
 	}
-	writeJSON(w, http.StatusOK, stateJSON(st))
+	writeJSON(w, http.StatusOK, api.ContainerOf(st))
 	return nil
 }
 
@@ -88,27 +71,12 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		st, err = cp.StartFromCheckpoint(r.Context(), id, dir)
-		err = criuStatus(err)
 	}
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, stateJSON(st))
+	writeJSON(w, http.StatusOK, api.ContainerOf(st))
 	return nil
-}
-
-// checkpoint asks the daemon for a checkpoint of container id into dir.
-func (c *client) checkpoint(ctx context.Context, id string, req checkpointRequest) (containerJSON, error) {
-	var st containerJSON
-	err := c.do(ctx, http.MethodPost, containerPath(id, "/checkpoint"), nil, req, &st)
-	return st, err
-}
-
-// startFrom starts container id restored from the checkpoint in dir.
-func (c *client) startFrom(ctx context.Context, id, dir string) (containerJSON, error) {
-	var st containerJSON
-	err := c.do(ctx, http.MethodPost, containerPath(id, "/start"), url.Values{"checkpoint": {dir}}, nil, &st)
-	return st, err
 }
 
 // criuHelp is what checkpoint and start --checkpoint need of the host.
@@ -164,7 +132,7 @@ func runCheckpoint(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint directory: %w", err)
 	}
-	if _, err := a.client().checkpoint(ctx, id, checkpointRequest{Dir: dir, LeaveRunning: *leave}); err != nil {
+	if _, err := a.client().Checkpoint(ctx, id, api.CheckpointRequest{Dir: dir, LeaveRunning: *leave}); err != nil {
 		return fmt.Errorf("%s", errorFor(id, err))
 	}
 	fmt.Fprintln(a.stdout, dir)
@@ -185,7 +153,7 @@ starting it afresh.` + criuHelp,
 			c := a.client()
 			if *checkpoint == "" {
 				return a.forEachID(ids, func(id string) error {
-					_, err := c.post(ctx, id, "start")
+					_, err := c.Start(ctx, id)
 					return err
 				})
 			}
@@ -197,7 +165,7 @@ starting it afresh.` + criuHelp,
 				return fmt.Errorf("--checkpoint: %w", err)
 			}
 			return a.forEachID(ids, func(id string) error {
-				_, err := c.startFrom(ctx, id, dir)
+				_, err := c.StartFromCheckpoint(ctx, id, dir)
 				return err
 			})
 		}

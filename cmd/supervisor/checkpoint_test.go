@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/c8dbridge"
+	"github.com/vigilhq/vigil/client"
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/stdio"
 )
@@ -21,13 +23,13 @@ import (
 const counterScript = `i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done`
 
 // inspectOne returns the state of container id as `inspect` prints it.
-func inspectOne(t *testing.T, d *daemon, id string) containerJSON {
+func inspectOne(t *testing.T, d *daemon, id string) api.Container {
 	t.Helper()
 	out, errOut, code := d.CLI(t, "inspect", id)
 	if code != 0 {
 		t.Fatalf("inspect %s: exit %d: %s", id, code, errOut)
 	}
-	var sts []containerJSON
+	var sts []api.Container
 	if err := json.Unmarshal([]byte(out), &sts); err != nil || len(sts) != 1 {
 		t.Fatalf("inspect %s: %v\n%s", id, err, out)
 	}
@@ -60,8 +62,8 @@ func TestCheckpointCommandWithoutCriu(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "criu is not usable on this host") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Fatalf("checkpoint create without criu: exit %d, stderr %q; want one line saying criu is not usable", code, errOut)
 	}
-	_, err := newClient(d.Socket).checkpoint(context.Background(), "nocriu", checkpointRequest{Dir: dir})
-	var apiErr *apiError
+	_, err := client.New(d.Socket).Checkpoint(context.Background(), "nocriu", api.CheckpointRequest{Dir: dir})
+	var apiErr *api.StatusError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotImplemented {
 		t.Fatalf("POST checkpoint without criu: %v, want status 501", err)
 	}
@@ -119,10 +121,10 @@ func TestCheckpointCommandBadInput(t *testing.T) {
 		t.Errorf("a refused checkpoint made its dir: %v", err)
 	}
 	// Through the API, a relative or missing dir is a bad request.
-	c := newClient(d.Socket)
+	c := client.New(d.Socket)
 	for _, dir := range []string{"rel/dir", ""} {
-		_, err := c.checkpoint(context.Background(), "done", checkpointRequest{Dir: dir})
-		var apiErr *apiError
+		_, err := c.Checkpoint(context.Background(), "done", api.CheckpointRequest{Dir: dir})
+		var apiErr *api.StatusError
 		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
 			t.Errorf("POST checkpoint with dir %q: %v, want 400", dir, err)
 		}

@@ -15,8 +15,9 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/client"
 	"github.com/vigilhq/vigil/internal/containerid"
-	"github.com/vigilhq/vigil/stdio"
 )
 
 // listFlag is a flag that may be given many times.
@@ -59,34 +60,34 @@ func (f *createFlags) define(fs *flag.FlagSet) {
 }
 
 // request builds the create request for the command line args.
-func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (createRequest, error) {
+func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (api.CreateRequest, error) {
 	named := false
 	fs.Visit(func(fl *flag.Flag) { named = named || fl.Name == "name" })
 	if f.rootfs == "" {
-		return createRequest{}, usageErrorf("--rootfs is required")
+		return api.CreateRequest{}, usageErrorf("--rootfs is required")
 	}
 	if len(args) == 0 {
-		return createRequest{}, usageErrorf("no command given: put it after the flags, e.g. -- sh -c 'echo hi'")
+		return api.CreateRequest{}, usageErrorf("no command given: put it after the flags, e.g. -- sh -c 'echo hi'")
 	}
 	id := f.name
 	if !named {
 		id = randomID()
 	}
 	if err := containerid.Validate(id); err != nil {
-		return createRequest{}, err
+		return api.CreateRequest{}, err
 	}
 	rootfs, err := filepath.Abs(f.rootfs)
 	if err != nil {
-		return createRequest{}, fmt.Errorf("--rootfs: %w", err)
+		return api.CreateRequest{}, fmt.Errorf("--rootfs: %w", err)
 	}
-	req := createRequest{ID: id, Rootfs: rootfs, Args: args, Cwd: f.cwd}
+	req := api.CreateRequest{Config: api.Config{ID: id, Rootfs: rootfs, Args: args, Cwd: f.cwd}}
 	policy, err := lifecycle.ParseRestartPolicy(f.restart)
 	if err == nil {
 		policy.Delay, policy.MaxDelay = f.restartDelay, f.restartMaxDelay
 		err = policy.Validate()
 	}
 	if err != nil {
-		return createRequest{}, usageErrorf("--restart: %s", strings.TrimPrefix(err.Error(), lifecycle.ErrInvalidArgument.Error()+": "))
+		return api.CreateRequest{}, usageErrorf("--restart: %s", strings.TrimPrefix(err.Error(), lifecycle.ErrInvalidArgument.Error()+": "))
 	}
 	req.Restart = policy
 	for _, e := range f.env {
@@ -99,7 +100,7 @@ func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (createRe
 	for _, l := range f.labels {
 		k, v, ok := strings.Cut(l, "=")
 		if !ok || k == "" {
-			return createRequest{}, usageErrorf("label %q: want K=V", l)
+			return api.CreateRequest{}, usageErrorf("label %q: want K=V", l)
 		}
 		if req.Labels == nil {
 			req.Labels = map[string]string{}
@@ -107,7 +108,7 @@ func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (createRe
 		req.Labels[k] = v
 	}
 	if err := f.resources.apply(&req); err != nil {
-		return createRequest{}, err
+		return api.CreateRequest{}, err
 	}
 	req.Interactive, req.Tty = f.interactive || f.it, f.tty || f.it
 	return req, nil
@@ -126,7 +127,7 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (a *app) client() *client { return newClient(a.cfg.Socket) }
+func (a *app) client() *client.Client { return client.New(a.cfg.Socket) }
 
 // checkIDs validates container IDs given on the command line.
 func checkIDs(ids []string) error {
@@ -209,7 +210,7 @@ daemon runs: do not make unattended services interactive.
 			}
 			req.Start = *detach || !(req.Interactive || req.Tty)
 			c := a.client()
-			if _, err := c.create(ctx, req); err != nil {
+			if _, err := c.Create(ctx, req); err != nil {
 				return err
 			}
 			if !req.Start { // interactive: attach, then start (attach.go)
@@ -219,10 +220,10 @@ daemon runs: do not make unattended services interactive.
 				fmt.Fprintln(a.stdout, req.ID)
 				return nil
 			}
-			if err := c.logs(ctx, req.ID, true, 0, a.printEntry(false)); err != nil {
+			if err := c.Logs(ctx, req.ID, true, 0, a.printEntry(false)); err != nil {
 				return err
 			}
-			st, err := c.wait(ctx, req.ID, "not-running")
+			st, err := c.Wait(ctx, req.ID, "not-running")
 			if err != nil {
 				return err
 			}
@@ -244,7 +245,7 @@ shows "restarting (CODE)", CODE being the last exit code, and inspect shows
 restart_count and next_restart.`
 
 // exitCodeOf is the exit code of a container that no longer runs.
-func exitCodeOf(st containerJSON) int {
+func exitCodeOf(st api.Container) int {
 	if st.Exit == nil {
 		return 0
 	}
@@ -264,7 +265,7 @@ var createCommand = &command{
 			if err != nil {
 				return err
 			}
-			if _, err := a.client().create(ctx, req); err != nil {
+			if _, err := a.client().Create(ctx, req); err != nil {
 				return err
 			}
 			fmt.Fprintln(a.stdout, req.ID)
@@ -275,13 +276,13 @@ var createCommand = &command{
 
 var (
 	// startCommand is in checkpoint.go (start --checkpoint).
-	pauseCommand   = verbCommand("pause", "pause (freeze) running containers")
-	unpauseCommand = verbCommand("unpause", "resume paused containers")
+	pauseCommand   = verbCommand("pause", "pause (freeze) running containers", (*client.Client).Pause)
+	unpauseCommand = verbCommand("unpause", "resume paused containers", (*client.Client).Unpause)
 )
 
 // verbCommand is a command that POSTs /v1/containers/ID/NAME for each ID
 // and prints the ID.
-func verbCommand(name, summary string) *command {
+func verbCommand(name, summary string, call func(*client.Client, context.Context, string) (api.Container, error)) *command {
 	return &command{
 		name:     name,
 		synopsis: "ID...",
@@ -290,7 +291,7 @@ func verbCommand(name, summary string) *command {
 			return func(ctx context.Context, a *app, ids []string) error {
 				c := a.client()
 				return a.forEachID(ids, func(id string) error {
-					_, err := c.post(ctx, id, name)
+					_, err := call(c, ctx, id)
 					return err
 				})
 			}
@@ -299,11 +300,11 @@ func verbCommand(name, summary string) *command {
 }
 
 var stopCommand = timeoutCommand("stop", "stop containers: SIGTERM, then SIGKILL after a timeout", "",
-	(*client).stop)
+	(*client.Client).Stop)
 
 // timeoutCommand is a command with -t SECONDS (before SIGKILL) that calls
 // call for each ID and prints the ID.
-func timeoutCommand(name, summary, details string, call func(*client, context.Context, string, int) (containerJSON, error)) *command {
+func timeoutCommand(name, summary, details string, call func(*client.Client, context.Context, string, int) (api.Container, error)) *command {
 	return &command{
 		name:     name,
 		synopsis: "[-t SECONDS] ID...",
@@ -334,7 +335,7 @@ var killCommand = &command{
 		return func(ctx context.Context, a *app, ids []string) error {
 			c := a.client()
 			return a.forEachID(ids, func(id string) error {
-				_, err := c.kill(ctx, id, *sig)
+				_, err := c.Kill(ctx, id, *sig)
 				return err
 			})
 		}
@@ -350,7 +351,7 @@ var rmCommand = &command{
 		return func(ctx context.Context, a *app, ids []string) error {
 			c := a.client()
 			return a.forEachID(ids, func(id string) error {
-				return c.remove(ctx, id, *force)
+				return c.Remove(ctx, id, *force)
 			})
 		}
 	},
@@ -369,7 +370,7 @@ yet) and removed. A container that never exited prints 0.`,
 		return func(ctx context.Context, a *app, ids []string) error {
 			c := a.client()
 			return a.forEach(ids, func(id string) error {
-				st, err := c.wait(ctx, id, *cond)
+				st, err := c.Wait(ctx, id, *cond)
 				if err != nil {
 					return err
 				}
@@ -390,10 +391,10 @@ var inspectCommand = &command{
 				return err
 			}
 			c := a.client()
-			out := []containerJSON{}
+			out := []api.Container{}
 			failed := false
 			for _, id := range ids {
-				st, err := c.inspect(ctx, id)
+				st, err := c.Inspect(ctx, id)
 				if err != nil {
 					a.errorf("%s", errorFor(id, err))
 					failed = true
@@ -442,18 +443,18 @@ logs follows the output until the container no longer runs.`,
 			if err := checkIDs(args); err != nil {
 				return err
 			}
-			return a.client().logs(ctx, args[0], *follow, *tail, a.printEntry(*stamps))
+			return a.client().Logs(ctx, args[0], *follow, *tail, a.printEntry(*stamps))
 		}
 	},
 }
 
 // printEntry returns a function that prints log records to stdout or
 // stderr by their stream.
-func (a *app) printEntry(stamps bool) func(stdio.Entry) error {
+func (a *app) printEntry(stamps bool) func(api.LogEntry) error {
 	midLine := map[string]bool{} // the stream's last record was partial
-	return func(e stdio.Entry) error {
+	return func(e api.LogEntry) error {
 		w := a.stdout
-		if e.Stream == stdio.Stderr {
+		if e.Stream == api.StreamStderr {
 			w = a.stderr
 		}
 		if stamps && !midLine[e.Stream] {
@@ -478,11 +479,11 @@ var psCommand = &command{
 			if len(args) > 0 {
 				return usageErrorf("ps takes no arguments")
 			}
-			sts, err := a.client().list(ctx)
+			sts, err := a.client().List(ctx)
 			if err != nil {
 				return err
 			}
-			shown := []containerJSON{}
+			shown := []api.Container{}
 			for _, st := range sts {
 				if *all || isAlive(st) {
 					shown = append(shown, st)
@@ -498,7 +499,7 @@ var psCommand = &command{
 
 // isAlive reports whether a container may have a running task, or will
 // have one when its pending restart comes.
-func isAlive(st containerJSON) bool {
+func isAlive(st api.Container) bool {
 	return st.Status == lifecycle.StatusRunning || st.Status == lifecycle.StatusStarting ||
 		st.NextRestart != nil
 }
@@ -506,7 +507,7 @@ func isAlive(st containerJSON) bool {
 // maxCommandWidth is how much of a command ps shows.
 const maxCommandWidth = 40
 
-func printTable(w io.Writer, sts []containerJSON, now time.Time) error {
+func printTable(w io.Writer, sts []api.Container, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tPID\tCREATED\tCOMMAND")
 	for _, st := range sts {
@@ -520,7 +521,7 @@ func printTable(w io.Writer, sts []containerJSON, now time.Time) error {
 }
 
 // statusText is the STATUS column of ps.
-func statusText(st containerJSON) string {
+func statusText(st api.Container) string {
 	if st.NextRestart != nil && st.Exit != nil {
 		return fmt.Sprintf("restarting (%d)", st.Exit.Code) // as docker: the last exit code
 	}
@@ -584,7 +585,7 @@ var infoCommand = &command{
 			if len(args) > 0 {
 				return usageErrorf("info takes no arguments")
 			}
-			info, err := a.client().info(ctx)
+			info, err := a.client().Info(ctx)
 			if err != nil {
 				return err
 			}
@@ -650,7 +651,7 @@ TYPE is an event name such as TaskExited or StartRequested.`,
 				q.Set("until", until.t.Format(time.RFC3339Nano))
 			}
 			q["container"], q["type"] = containers, types
-			return a.client().events(ctx, q, func(raw []byte, e eventLine) error {
+			return a.client().Events(ctx, q, func(raw []byte, e api.Event) error {
 				if *asJSON {
 					_, err := fmt.Fprintf(a.stdout, "%s\n", raw)
 					return err

@@ -11,8 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/containerd/errdefs"
 	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/client"
 	"github.com/vigilhq/vigil/internal/containerid"
 	"github.com/vigilhq/vigil/internal/stream"
 )
@@ -23,29 +26,6 @@ const (
 	exitExecNotExecutable = 126 // the program cannot be invoked
 	exitExecNotFound      = 127 // the program is not there
 )
-
-// execRequest is the body of POST /v1/containers/{id}/exec.
-type execRequest struct {
-	Args    []string `json:"args"`
-	Env     []string `json:"env,omitempty"`
-	User    string   `json:"user,omitempty"`
-	Workdir string   `json:"workdir,omitempty"`
-	Tty     bool     `json:"tty,omitempty"`
-	// Stdin: the client sends stdin frames; without it the process has
-	// no stdin.
-	Stdin bool `json:"stdin,omitempty"`
-	// Detach: no stream; the answer is an execJSON once the process runs.
-	Detach bool `json:"detach,omitempty"`
-	// Width and Height: the terminal's size at start, with Tty.
-	Width  uint32 `json:"width,omitempty"`
-	Height uint32 `json:"height,omitempty"`
-}
-
-// execJSON answers a detached exec.
-type execJSON struct {
-	ID  string `json:"id"`
-	Pid uint32 `json:"pid"`
-}
 
 // execBackend is the part of the supervisor that runs execs. It is not in
 // Backend so that the transport's stubs need not implement it; a backend
@@ -68,16 +48,16 @@ func execCode(err error) int {
 	return exitExecFailed
 }
 
-// execCodeOf is execCode for an error answer of the daemon, which carries
-// the sentinel's words only.
+// execCodeOf is execCode for an error answer of the daemon: its code
+// says why the command could not run.
 func execCodeOf(err error) int {
-	var ae *apiError
+	var se *api.StatusError
 	switch {
-	case !errors.As(err, &ae):
+	case !errors.As(err, &se):
 		return exitExecFailed
-	case strings.Contains(ae.Msg, vigil.ErrCommandNotFound.Error()):
+	case se.Code == api.CodeCommandNotFound:
 		return exitExecNotFound
-	case strings.Contains(ae.Msg, vigil.ErrCommandNotExecutable.Error()):
+	case se.Code == api.CodeCommandNotExecutable:
 		return exitExecNotExecutable
 	}
 	return exitExecFailed
@@ -94,9 +74,9 @@ func (s *server) execProcess(w http.ResponseWriter, r *http.Request) error {
 	}
 	eb, ok := s.b.(execBackend)
 	if !ok {
-		return &requestError{Status: http.StatusNotImplemented, Msg: "this daemon does not run execs"}
+		return errdefs.ErrNotImplemented.WithMessage("this daemon does not run execs")
 	}
-	var req execRequest
+	var req api.ExecRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
@@ -137,7 +117,7 @@ func (s *server) execProcess(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusCreated, execJSON{ID: e.ID, Pid: e.Pid})
+		writeJSON(w, http.StatusCreated, api.ExecStarted{ID: e.ID, Pid: e.Pid})
 		return nil
 	}
 
@@ -152,7 +132,7 @@ func (s *server) execProcess(w http.ResponseWriter, r *http.Request) error {
 
 // streamExec runs an exec whose stdio travels over conn, and ends the
 // stream with its exit.
-func (s *server) streamExec(ctx context.Context, conn *stream.Conn, eb execBackend, id string, req execRequest, cfg vigil.ExecConfig) {
+func (s *server) streamExec(ctx context.Context, conn *stream.Conn, eb execBackend, id string, req api.ExecRequest, cfg vigil.ExecConfig) {
 	log := s.log.With("container", id)
 	var stdinR *io.PipeReader
 	var stdinW *io.PipeWriter
@@ -285,7 +265,7 @@ With -d the command runs in the background and exec prints nothing.`,
 			if *detach && (*interactive || *tty) {
 				return fail("-d cannot be combined with -i or -t")
 			}
-			req := execRequest{Args: args[1:], User: *user, Workdir: *workdir, Tty: *tty, Stdin: *interactive, Detach: *detach}
+			req := api.ExecRequest{Args: args[1:], User: *user, Workdir: *workdir, Tty: *tty, Stdin: *interactive, Detach: *detach}
 			for _, e := range env {
 				if strings.Contains(e, "=") {
 					req.Env = append(req.Env, e)
@@ -293,7 +273,7 @@ With -d the command runs in the background and exec prints nothing.`,
 					req.Env = append(req.Env, e+"="+v)
 				}
 			}
-			code, err := a.client().exec(ctx, id, req, os.Stdin, a.stdout, a.stderr)
+			code, err := runExec(ctx, a.client(), id, req, os.Stdin, a.stdout, a.stderr)
 			if err != nil {
 				fail("%s", errorFor(id, err))
 				return exitCode(execCodeOf(err))
@@ -308,11 +288,10 @@ With -d the command runs in the background and exec prints nothing.`,
 // the command's output, and returns its exit code. A code
 // other than 0 with a nil error may also be 126 or 127 (the command could
 // not run), after a message on stderr.
-func (c *client) exec(ctx context.Context, id string, req execRequest, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	path := containerPath(id, "/exec")
+func runExec(ctx context.Context, c *client.Client, id string, req api.ExecRequest, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	if req.Detach {
-		var e execJSON
-		return 0, c.do(ctx, http.MethodPost, path, nil, req, &e)
+		_, err := c.ExecDetached(ctx, id, req)
+		return 0, err
 	}
 
 	// A terminal on both sides: raw mode, and the size follows ours.
@@ -323,7 +302,7 @@ func (c *client) exec(ctx context.Context, id string, req execRequest, stdin io.
 			req.Width, req.Height = term.size()
 		}
 	}
-	conn, err := c.openStream(ctx, path, nil, req)
+	conn, err := c.Exec(ctx, id, req)
 	if err != nil {
 		return 0, err
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/client"
 )
 
 // execStub is a stub that runs execs: each fails with err.
@@ -28,12 +30,12 @@ func (s *execStub) Exec(context.Context, string, vigil.ExecConfig) (*vigil.Execu
 }
 
 // clientOf is a client of the API served by srv.
-func clientOf(srv *httptest.Server) *client {
+func clientOf(srv *httptest.Server) *client.Client {
 	addr := srv.Listener.Addr().String()
 	var d net.Dialer
-	return &client{socket: addr, hc: &http.Client{Transport: &http.Transport{
+	return client.NewWithHTTPClient(&http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) },
-	}}}
+	}}, addr)
 }
 
 func TestExecRequestsCheckedBeforeTheUpgrade(t *testing.T) {
@@ -107,7 +109,7 @@ func TestExecStartErrorsInTheExitFrame(t *testing.T) {
 	} {
 		srv := serve(t, &execStub{stub: &stub{inspect: running}, err: c.err})
 		var out, errb bytes.Buffer
-		code, err := clientOf(srv).exec(t.Context(), "box", execRequest{Args: []string{"sh"}, Stdin: true},
+		code, err := runExec(t.Context(), clientOf(srv), "box", api.ExecRequest{Args: []string{"sh"}, Stdin: true},
 			strings.NewReader("input"), &out, &errb)
 		if err != nil || code != c.code || !strings.Contains(errb.String(), c.err.Error()) {
 			t.Errorf("%v: code %d, err %v, stderr %q; want code %d and the error on stderr", c.err, code, err, errb.String(), c.code)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/internal/testenv"
 )
 
@@ -47,9 +48,9 @@ func execExits(t *testing.T, d *daemon, id string) map[string]lifecycle.ExecExit
 }
 
 // openExecs returns the open execs that inspect shows, by their args.
-func openExecs(t *testing.T, d *daemon, id string) map[string]lifecycle.OpenExec {
+func openExecs(t *testing.T, d *daemon, id string) map[string]api.Exec {
 	t.Helper()
-	out := map[string]lifecycle.OpenExec{}
+	out := map[string]api.Exec{}
 	for _, x := range inspect(t, d, id).Execs {
 		out[strings.Join(x.Args, " ")] = x
 	}
@@ -78,7 +79,7 @@ func TestExecExitedWhileDaemonDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Process.Kill(); client.Wait() })
-	var open map[string]lifecycle.OpenExec
+	var open map[string]api.Exec
 	waitFor(t, "inspect to show both execs", 30*time.Second, func() bool {
 		open = openExecs(t, d1, id)
 		return len(open) == 2

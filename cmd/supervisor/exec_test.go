@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/client"
 	"github.com/vigilhq/vigil/internal/stream"
 )
 
@@ -47,15 +49,15 @@ func cliWithStdin(t *testing.T, d *daemon, stdin io.Reader, args ...string) (std
 
 // openExec starts an exec over the stream protocol and returns the stream
 // right after the upgrade, before the daemon started the process.
-func openExec(t *testing.T, ctx context.Context, d *daemon, id string, req execRequest) *stream.Conn {
+func openExec(t *testing.T, ctx context.Context, d *daemon, id string, req api.ExecRequest) *stream.Conn {
 	t.Helper()
 	body, _ := json.Marshal(req)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://vigil"+containerPath(id, "/exec"), bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://vigil"+client.ContainerPath(id, "/exec"), bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	stream.SetUpgrade(hreq)
-	resp, err := newClient(d.Socket).hc.Do(hreq)
+	resp, err := client.New(d.Socket).HTTPClient().Do(hreq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +168,7 @@ func TestExec(t *testing.T) {
 		defer cancel()
 		// Input that ends at once, before the daemon started the process:
 		// the close must still reach the process, after its start.
-		conn := openExec(t, ctx, d, id, execRequest{Args: []string{"cat"}, Stdin: true})
+		conn := openExec(t, ctx, d, id, api.ExecRequest{Args: []string{"cat"}, Stdin: true})
 		if err := conn.WriteFrame(stream.StdinClose, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +176,7 @@ func TestExec(t *testing.T) {
 			t.Fatalf("exit %+v, stdout %q", exit, stdout)
 		}
 		// The same with data before the close.
-		conn = openExec(t, ctx, d, id, execRequest{Args: []string{"cat"}, Stdin: true})
+		conn = openExec(t, ctx, d, id, api.ExecRequest{Args: []string{"cat"}, Stdin: true})
 		conn.WriteFrame(stream.Stdin, []byte("early\n"))
 		conn.WriteFrame(stream.StdinClose, nil)
 		if stdout, _, exit := readExec(t, conn, nil); exit.Code != 0 || stdout != "early\n" {
@@ -214,7 +216,7 @@ func TestExec(t *testing.T) {
 	t.Run("Tty", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 		defer cancel()
-		conn := openExec(t, ctx, d, id, execRequest{
+		conn := openExec(t, ctx, d, id, api.ExecRequest{
 			Args: []string{"sh", "-c", "stty size; read line; stty size; tty"}, Tty: true, Stdin: true, Width: 100, Height: 30})
 		var once sync.Once
 		stdout, stderr, exit := readExec(t, conn, func(out string) {
@@ -249,7 +251,7 @@ func TestExec(t *testing.T) {
 		const n = 50
 		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 		defer cancel()
-		c := newClient(d.Socket)
+		c := client.New(d.Socket)
 		start := time.Now()
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
@@ -259,7 +261,7 @@ func TestExec(t *testing.T) {
 				defer wg.Done()
 				var out, errb bytes.Buffer
 				script := fmt.Sprintf("echo %d; exit %d", i, i)
-				code, err := c.exec(ctx, id, execRequest{Args: []string{"sh", "-c", script}}, nil, &out, &errb)
+				code, err := runExec(ctx, c, id, api.ExecRequest{Args: []string{"sh", "-c", script}}, nil, &out, &errb)
 				switch {
 				case err != nil:
 					errs <- fmt.Errorf("exec %d: %v", i, err)
@@ -282,7 +284,7 @@ func TestExec(t *testing.T) {
 		}
 		found := false
 		for line := range strings.Lines(stdout) {
-			var e eventLine
+			var e api.Event
 			if err := json.Unmarshal([]byte(line), &e); err != nil {
 				t.Fatalf("event line %q: %v", line, err)
 			}
@@ -332,9 +334,9 @@ func TestExecNotRunning(t *testing.T) {
 		}
 	}
 	// The API answers 409 before any upgrade.
-	err := newClient(d.Socket).do(t.Context(), http.MethodPost, containerPath("done", "/exec"), nil,
-		execRequest{Args: []string{"true"}, Detach: true}, nil)
-	var apiErr *apiError
+	err := client.New(d.Socket).Do(t.Context(), http.MethodPost, client.ContainerPath("done", "/exec"), nil,
+		api.ExecRequest{Args: []string{"true"}, Detach: true}, nil)
+	var apiErr *api.StatusError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
 		t.Fatalf("detached exec in an exited container: %v, want a 409", err)
 	}

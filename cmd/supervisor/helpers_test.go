@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/client"
 	"github.com/vigilhq/vigil/internal/testenv"
 )
 
@@ -170,10 +171,10 @@ func startDaemonWith(t *testing.T, address, socket, stateDir, namespace string) 
 	})
 
 	deadline := time.Now().Add(30 * time.Second)
-	c := newClient(d.Socket)
+	c := client.New(d.Socket)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := c.info(ctx)
+		_, err := c.Info(ctx)
 		cancel()
 		if err == nil {
 			return d

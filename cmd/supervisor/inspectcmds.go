@@ -11,11 +11,14 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/client"
 )
 
 var restartCommand = timeoutCommand("restart", "restart containers: stop (SIGTERM, SIGKILL after a timeout), then start", `
 A container that does not run is only started. A pending automatic restart
-is replaced by this one.`, (*client).restart)
+is replaced by this one.`, (*client.Client).Restart)
 
 var topCommand = &command{
 	name:     "top",
@@ -33,7 +36,7 @@ S sleeping, D disk sleep, T stopped, Z zombie).`,
 			if err := checkIDs(args); err != nil {
 				return err
 			}
-			t, err := a.client().top(ctx, args[0])
+			t, err := a.client().Top(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -60,7 +63,7 @@ S sleeping, D disk sleep, T stopped, Z zombie).`,
 
 // sampleJSON is a stats sample as the stats command prints it with --json.
 type sampleJSON struct {
-	statsJSON
+	api.Stats
 	// CPUPercent is the CPU use between this sample and the one before, in
 	// percent of one CPU; null for a first sample.
 	CPUPercent *float64 `json:"cpu_percent"`
@@ -100,10 +103,10 @@ and line.`,
 // prints them once.
 func oneShotStats(ctx context.Context, a *app, ids []string, asJSON bool) error {
 	c := a.client()
-	first := map[string]statsJSON{}
+	first := map[string]api.Stats{}
 	failed := false
 	for _, id := range ids {
-		st, err := c.stats(ctx, id)
+		st, err := c.Stats(ctx, id)
 		if err != nil {
 			a.errorf("%s", errorFor(id, err))
 			failed = true
@@ -124,7 +127,7 @@ func oneShotStats(ctx context.Context, a *app, ids []string, asJSON bool) error 
 		if !ok {
 			continue
 		}
-		st, err := c.stats(ctx, id)
+		st, err := c.Stats(ctx, id)
 		if err != nil {
 			a.errorf("%s", errorFor(id, err))
 			failed = true
@@ -163,8 +166,8 @@ func streamStats(ctx context.Context, a *app, ids []string, asJSON bool) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var prev *statsJSON
-			err := c.statsStream(ctx, id, func(st statsJSON) error {
+			var prev *api.Stats
+			err := c.StatsStream(ctx, id, func(st api.Stats) error {
 				s := sampleOf(prev, st)
 				prev = &st
 				mu.Lock()
@@ -234,8 +237,8 @@ func streamStats(ctx context.Context, a *app, ids []string, asJSON bool) error {
 }
 
 // sampleOf adds the CPU use since prev (nil: none yet) to st.
-func sampleOf(prev *statsJSON, st statsJSON) sampleJSON {
-	s := sampleJSON{statsJSON: st}
+func sampleOf(prev *api.Stats, st api.Stats) sampleJSON {
+	s := sampleJSON{Stats: st}
 	if prev == nil {
 		return s
 	}
@@ -246,7 +249,7 @@ func sampleOf(prev *statsJSON, st statsJSON) sampleJSON {
 }
 
 // cpuPercent is the CPU use between two samples, in percent of one CPU.
-func cpuPercent(prev, cur statsJSON) (float64, bool) {
+func cpuPercent(prev, cur api.Stats) (float64, bool) {
 	wall := cur.Read.Sub(prev.Read)
 	if wall <= 0 || cur.CPUUsageNanos < prev.CPUUsageNanos {
 		return 0, false // no time between them, or another run of the task

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/client"
 )
 
 // stats, top and restart through the CLI and the daemon, on containerd.
@@ -60,7 +62,7 @@ func TestStatsTopRestart(t *testing.T) {
 		time.Sleep(3 * time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		newClient(d.Socket).stop(ctx, id, 1)
+		client.New(d.Socket).Stop(ctx, id, 1)
 	}()
 	stdout, stderr, code = d.CLI(t, "stats", "--stream", "--json", id)
 	var n int

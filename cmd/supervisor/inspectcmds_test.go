@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/c8dbridge"
 )
 
@@ -86,7 +87,7 @@ func TestAPIRestart(t *testing.T) {
 func TestAPIStatsAndTop(t *testing.T) {
 	srv := serve(t, &stub{})
 	status, body, _ := call(t, srv, "GET", "/v1/containers/run/stats", "")
-	var st statsJSON
+	var st api.Stats
 	if err := json.Unmarshal([]byte(body), &st); status != http.StatusOK || err != nil || st.ID != "run" ||
 		st.MemoryUsage != 4096 || st.Pids != 1 {
 		t.Fatalf("stats: %d %s (%v)", status, body, err)
@@ -101,7 +102,7 @@ func TestAPIStatsAndTop(t *testing.T) {
 	}
 
 	status, body, _ = call(t, srv, "GET", "/v1/containers/run/top", "")
-	var top topJSON
+	var top api.Top
 	if err := json.Unmarshal([]byte(body), &top); status != http.StatusOK || err != nil || len(top.Processes) != 1 ||
 		top.Processes[0].Pid != 42 || strings.Join(top.Processes[0].Args, " ") != "sleep 600" {
 		t.Fatalf("top: %d %s (%v)", status, body, err)
@@ -122,10 +123,10 @@ func TestAPIStatsStream(t *testing.T) {
 	if status != http.StatusOK || ct != contentNDJSON {
 		t.Fatalf("stream: %d %q %s", status, ct, body)
 	}
-	var lines []statsJSON
+	var lines []api.Stats
 	sc := bufio.NewScanner(strings.NewReader(body))
 	for sc.Scan() {
-		var st statsJSON
+		var st api.Stats
 		if err := json.Unmarshal(sc.Bytes(), &st); err != nil || st.ID != "run" {
 			t.Fatalf("line %q: %v", sc.Text(), err)
 		}
@@ -143,11 +144,11 @@ func TestAPIStatsStream(t *testing.T) {
 
 func TestCPUPercent(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	at := func(d time.Duration, cpu uint64) statsJSON {
-		return statsJSON{Stats: c8dbridge.Stats{Read: t0.Add(d), CPUUsageNanos: cpu}}
+	at := func(d time.Duration, cpu uint64) api.Stats {
+		return api.Stats{Read: t0.Add(d), CPUUsageNanos: cpu}
 	}
 	for _, tc := range []struct {
-		prev, cur statsJSON
+		prev, cur api.Stats
 		want      float64
 		ok        bool
 	}{
@@ -167,9 +168,9 @@ func TestCPUPercent(t *testing.T) {
 func TestPrintStats(t *testing.T) {
 	pct := 12.5
 	rows := []sampleJSON{
-		{statsJSON: statsJSON{ID: "web", Stats: c8dbridge.Stats{MemoryUsage: 3 << 20, MemoryLimit: 12 << 20, Pids: 2,
-			BlkioRead: 1500, BlkioWrite: 0}}, CPUPercent: &pct},
-		{statsJSON: statsJSON{ID: "db", Stats: c8dbridge.Stats{MemoryUsage: 512, Pids: 1}}},
+		{Stats: api.Stats{ID: "web", MemoryUsage: 3 << 20, MemoryLimit: 12 << 20, Pids: 2,
+			BlkioRead: 1500, BlkioWrite: 0}, CPUPercent: &pct},
+		{Stats: api.Stats{ID: "db", MemoryUsage: 512, Pids: 1}},
 	}
 	var buf bytes.Buffer
 	if err := printStats(&buf, rows); err != nil {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/client"
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/stdio"
 )
@@ -44,13 +46,13 @@ func runDetached(t *testing.T, d *daemon, rootfs, id, script string) {
 }
 
 // inspect returns a container's state, failing the test if there is none.
-func inspect(t *testing.T, d *daemon, id string) containerJSON {
+func inspect(t *testing.T, d *daemon, id string) api.Container {
 	t.Helper()
 	stdout, stderr, code := d.CLI(t, "inspect", id)
 	if code != 0 {
 		t.Fatalf("inspect %s: exit %d: %s", id, code, stderr)
 	}
-	var sts []containerJSON
+	var sts []api.Container
 	if err := json.Unmarshal([]byte(stdout), &sts); err != nil || len(sts) != 1 {
 		t.Fatalf("inspect %s printed %q (%v); want an array of one state", id, stdout, err)
 	}
@@ -112,19 +114,19 @@ func raw(t *testing.T, d *daemon, method, path, body string) (status int, msg st
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := newClient(d.Socket).hc.Do(req)
+	resp, err := client.New(d.Socket).HTTPClient().Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 400 {
-		var e errorJSON
-		if err := json.Unmarshal(data, &e); err != nil || e.Error == "" || resp.Header.Get("Content-Type") != "application/json" {
+		var e api.Error
+		if err := json.Unmarshal(data, &e); err != nil || e.Message == "" || resp.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("%s %s: status %d with %q, %q; want a JSON error", method, path, resp.StatusCode,
 				resp.Header.Get("Content-Type"), data)
 		}
-		return resp.StatusCode, e.Error
+		return resp.StatusCode, e.Message
 	}
 	return resp.StatusCode, string(data)
 }
@@ -244,7 +246,7 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("run --name %q: exit %d, stderr %q; want an invalid ID error", id, code, stderr)
 			}
 			// The daemon refuses them too.
-			body, _ := json.Marshal(createRequest{ID: id, Rootfs: rootfs, Args: []string{"true"}})
+			body, _ := json.Marshal(api.CreateRequest{Config: api.Config{ID: id, Rootfs: rootfs, Args: []string{"true"}}})
 			if status, msg := raw(t, d, "POST", "/v1/containers", string(body)); status != http.StatusBadRequest ||
 				!strings.Contains(msg, "invalid container ID") {
 				t.Errorf("POST id %q: status %d, error %q; want 400 and an invalid ID", id, status, msg)

@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/vigilhq/vigil"
+	"github.com/vigilhq/vigil/api"
 )
 
 // runBinary runs the supervisor binary with the state dir dir, the socket
@@ -115,7 +116,7 @@ func TestDaemonRefusesDamagedJournal(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		var ps []containerJSON
+		var ps []api.Container
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			out, _, code := runBinary(t, dir, sock, "ps", "-a", "--json")
@@ -136,7 +137,7 @@ func TestDaemonRefusesDamagedJournal(t *testing.T) {
 		if err := cmd.Wait(); err != nil {
 			t.Errorf("daemon --recover-intact: %v\n%s", err, logs.String())
 		}
-		byID := map[string]containerJSON{}
+		byID := map[string]api.Container{}
 		for _, c := range ps {
 			byID[c.ID] = c
 		}

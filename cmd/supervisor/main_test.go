@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
 )
 
 // runMain runs the program in-process with env as its environment.
@@ -200,12 +201,12 @@ func TestCreateRequestFromFlags(t *testing.T) {
 
 func TestTable(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	sts := []containerJSON{
-		stateJSON(lifecycle.State{ID: "web", Status: lifecycle.StatusRunning, Pid: 4242, CreatedAt: now.Add(-90 * time.Second),
+	sts := []api.Container{
+		api.ContainerOf(lifecycle.State{ID: "web", Status: lifecycle.StatusRunning, Pid: 4242, CreatedAt: now.Add(-90 * time.Second),
 			Config: lifecycle.Config{Args: []string{"sh", "-c", "while true; do echo tick; sleep 1; done"}}}),
-		stateJSON(lifecycle.State{ID: "job", Status: lifecycle.StatusExited, CreatedAt: now.Add(-3 * 24 * time.Hour),
+		api.ContainerOf(lifecycle.State{ID: "job", Status: lifecycle.StatusExited, CreatedAt: now.Add(-3 * 24 * time.Hour),
 			Exit: &lifecycle.Exit{Code: 3}, Config: lifecycle.Config{Args: []string{"true"}}}),
-		stateJSON(lifecycle.State{ID: "new", Status: lifecycle.StatusCreated, CreatedAt: now,
+		api.ContainerOf(lifecycle.State{ID: "new", Status: lifecycle.StatusCreated, CreatedAt: now,
 			Config: lifecycle.Config{Args: []string{"echo", ""}}}),
 	}
 	var b bytes.Buffer

@@ -20,6 +20,8 @@ import (
 
 	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/client"
 	"github.com/vigilhq/vigil/internal/testenv"
 )
 
@@ -196,7 +198,7 @@ func phasesOf(log []byte, start, end time.Time) string {
 // timeRecovery starts a daemon on stateDir, asks `ps -a` until it
 // answers, stops the daemon, and returns how long the answer took from the
 // start of the process, the answer, and the phases of the start.
-func timeRecovery(t *testing.T, bin, address, namespace, stateDir string) (time.Duration, []containerJSON, string) {
+func timeRecovery(t *testing.T, bin, address, namespace, stateDir string) (time.Duration, []api.Container, string) {
 	t.Helper()
 	sock := shortSocket(t)
 	cmd := exec.Command(bin, "--containerd", address, "--namespace", namespace, "--state-dir", stateDir,
@@ -208,7 +210,7 @@ func timeRecovery(t *testing.T, bin, address, namespace, stateDir string) (time.
 	}
 	defer logs.Close()
 	cmd.Stderr = logs
-	c := newClient(sock)
+	c := client.New(sock)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -219,7 +221,7 @@ func timeRecovery(t *testing.T, bin, address, namespace, stateDir string) (time.
 	}()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		ps, err := c.list(ctx)
+		ps, err := c.List(ctx)
 		cancel()
 		if err == nil {
 			end := time.Now()

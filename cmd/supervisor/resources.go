@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
 )
 
 // resourceFlags are the limits and isolation flags of run and create, as
@@ -46,7 +47,7 @@ func (f *resourceFlags) define(fs *flag.FlagSet) {
 
 // apply puts the flags into req. The daemon validates the values again;
 // what is checked here is the syntax of the flags themselves.
-func (f *resourceFlags) apply(req *createRequest) error {
+func (f *resourceFlags) apply(req *api.CreateRequest) error {
 	if f.memory != "" {
 		n, err := parseSize(f.memory)
 		if err != nil {

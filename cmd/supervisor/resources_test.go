@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
 )
 
 func TestParseSize(t *testing.T) {
@@ -249,11 +250,12 @@ func TestBadResources(t *testing.T) {
 	// The HTTP API refuses them too, cpus 0 included (absent means no
 	// quota).
 	zero := 0.0
-	for _, req := range []createRequest{
+	for _, cfg := range []api.Config{
 		{Memory: -1}, {CPUs: &zero}, {PidsLimit: -1}, {User: "1:"},
 		{Mounts: []lifecycle.Mount{{Source: "rel", Target: "/x"}}},
 		{Mounts: []lifecycle.Mount{{Source: missing, Target: "/x"}}},
 	} {
+		req := api.CreateRequest{Config: cfg}
 		req.ID, req.Rootfs, req.Args = "bad", rootfs, []string{"true"}
 		body, _ := json.Marshal(req)
 		if status, msg := raw(t, d, "POST", "/v1/containers", string(body)); status != http.StatusBadRequest || msg == "" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
 )
 
 func TestRestartFlags(t *testing.T) {
@@ -94,14 +95,14 @@ func TestCreateWithRestartPolicy(t *testing.T) {
 
 func TestTableShowsRestarting(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	st := stateJSON(lifecycle.State{ID: "flaky", Status: lifecycle.StatusExited, CreatedAt: now, RestartCount: 2,
+	st := api.ContainerOf(lifecycle.State{ID: "flaky", Status: lifecycle.StatusExited, CreatedAt: now, RestartCount: 2,
 		Exit: &lifecycle.Exit{Code: 1}, NextRestart: &lifecycle.PendingRestart{Attempt: 3, Due: now.Add(time.Second)},
 		Config: lifecycle.Config{Args: []string{"false"}}})
 	if !isAlive(st) {
 		t.Error("a restarting container is left out of ps")
 	}
 	var b bytes.Buffer
-	if err := printTable(&b, []containerJSON{st}, now); err != nil {
+	if err := printTable(&b, []api.Container{st}, now); err != nil {
 		t.Fatal(err)
 	}
 	if want := "flaky   restarting (1)   -     just now   false\n"; !strings.HasSuffix(b.String(), want) {
@@ -120,7 +121,7 @@ func TestPendingRestartSurvivesKill9(t *testing.T) {
 		"--restart", "on-failure:5", "--restart-delay", "3s", "--", "sh", "-c", "echo run; exit 1"); code != 0 {
 		t.Fatalf("run: %s", errOut)
 	}
-	var st containerJSON
+	var st api.Container
 	eventually(t, 10*time.Second, "a pending restart", func() bool {
 		st = inspect(t, d1, id)
 		return st.NextRestart != nil

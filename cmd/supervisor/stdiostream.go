@@ -6,14 +6,11 @@ package main
 // daemon, the client's frames into the process and the Exit frame.
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"sync"
@@ -26,21 +23,6 @@ import (
 )
 
 // The client's end.
-
-// openStream POSTs to path with in as the JSON body (nil: none), upgraded
-// to a stream. An error answer of the daemon is an *apiError.
-func (c *client) openStream(ctx context.Context, path string, query url.Values, in any) (*stream.Conn, error) {
-	resp, err := c.sendWith(ctx, http.MethodPost, path, query, in, stream.SetUpgrade)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := stream.FromResponse(resp)
-	if err != nil {
-		resp.Body.Close()
-		return nil, err
-	}
-	return conn, nil
-}
 
 // detachKeys is the sequence that detaches a client reading a terminal:
 // ctrl-p ctrl-q, as docker's.

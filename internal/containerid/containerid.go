@@ -5,15 +5,17 @@
 package containerid
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/containerd/errdefs"
 )
 
 // MaxLength is the longest ID accepted (containerd's own limit).
 const MaxLength = 76
 
-// ErrInvalid is wrapped by every validation error.
-var ErrInvalid = errors.New("invalid container ID")
+// ErrInvalid is wrapped by every validation error. Its class is
+// InvalidArgument.
+var ErrInvalid = errdefs.ErrInvalidArgument.WithMessage("invalid container ID")
 
 // Validate reports whether id is a usable container ID: 1 to 76 characters,
 // letters and digits, with single '.', '_' or '-' between them. It never

@@ -1,0 +1,231 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/vigilhq/vigil/actors/lifecycle"
+)
+
+// Config is what a container is created from: the lifecycle's own type,
+// the one configuration type from the API to the spec.
+type Config = lifecycle.Config
+
+// Mount is a bind mount of a Config.
+type Mount = lifecycle.Mount
+
+// RestartPolicy is a Config's restart policy.
+type RestartPolicy = lifecycle.RestartPolicy
+
+// Status is where a container is in its life; it reads as its name in
+// JSON ("running").
+type Status = lifecycle.Status
+
+// The statuses a container shows.
+const (
+	StatusCreating = lifecycle.StatusCreating
+	StatusCreated  = lifecycle.StatusCreated
+	StatusStarting = lifecycle.StatusStarting
+	StatusRunning  = lifecycle.StatusRunning
+	StatusExited   = lifecycle.StatusExited
+	StatusRemoving = lifecycle.StatusRemoving
+	StatusRemoved  = lifecycle.StatusRemoved
+)
+
+// CreateRequest is the body of POST /v1/containers: a Config, and whether
+// to start the container at once.
+type CreateRequest struct {
+	Config
+	Start bool `json:"start,omitempty"`
+}
+
+// Container is a container's state as the API shows it (docs/API.md,
+// "The container object").
+type Container struct {
+	ID        string    `json:"id"`
+	Status    Status    `json:"status"`
+	Config    Config    `json:"config"`
+	CreatedAt time.Time `json:"created_at"`
+	Pid       uint32    `json:"pid,omitempty"`
+	Paused    bool      `json:"paused,omitempty"`
+	OOMKilled bool      `json:"oom_killed,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	Starts    int       `json:"starts"`
+	Exit      *Exit     `json:"exit,omitempty"`
+	// StopRequested: a user stopped or killed the task, or canceled its
+	// pending restart; cleared by the next start.
+	StopRequested bool `json:"stop_requested,omitempty"`
+	// StopDeadline: while a stop is pending, when SIGKILL follows.
+	StopDeadline time.Time `json:"stop_deadline,omitzero"`
+	Error        string    `json:"error,omitempty"`
+	RestartCount int       `json:"restart_count"`
+	NextRestart  *Restart  `json:"next_restart,omitempty"`
+	// Checkpoint is the checkpoint under way; LastCheckpoint the directory
+	// of the last one written; RestoredFrom the one the current or last
+	// run was restored from.
+	Checkpoint     *Checkpoint `json:"checkpoint,omitempty"`
+	LastCheckpoint string      `json:"last_checkpoint,omitempty"`
+	RestoredFrom   string      `json:"restored_from,omitempty"`
+	Execs          []Exec      `json:"execs,omitempty"`
+}
+
+// Alive reports whether the container may have a running task.
+func (c Container) Alive() bool { return c.Status == StatusStarting || c.Status == StatusRunning }
+
+// Exit is how a task ended.
+type Exit struct {
+	Pid    uint32    `json:"pid"`
+	Code   int       `json:"code"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// Restart is a restart the policy scheduled.
+type Restart struct {
+	Attempt int       `json:"attempt"`
+	Due     time.Time `json:"due"`
+	Reason  string    `json:"reason"`
+}
+
+// Checkpoint is a checkpoint under way.
+type Checkpoint struct {
+	Dir          string `json:"dir"`
+	LeaveRunning bool   `json:"leave_running,omitempty"`
+}
+
+// Exec is an exec process that started and whose exit is not recorded.
+type Exec struct {
+	ID        string    `json:"id"`
+	Pid       uint32    `json:"pid"`
+	Args      []string  `json:"args"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// ContainerOf converts a container's state into what the API shows.
+func ContainerOf(s lifecycle.State) Container {
+	c := Container{
+		ID: s.ID, Status: s.Status, Config: s.Config, CreatedAt: s.CreatedAt, Pid: s.Pid,
+		Paused: s.Paused, OOMKilled: s.OOMKilled, StartedAt: s.StartedAt, Starts: s.Starts,
+		StopRequested: s.StopRequested, StopDeadline: s.StopDeadline, Error: s.Error,
+		RestartCount: s.RestartCount, LastCheckpoint: s.LastCheckpoint, RestoredFrom: s.RestoredFrom,
+	}
+	if s.Exit != nil {
+		c.Exit = &Exit{Pid: s.Exit.Pid, Code: s.Exit.Code, At: s.Exit.At, Reason: s.Exit.Reason}
+	}
+	if s.NextRestart != nil {
+		c.NextRestart = &Restart{Attempt: s.NextRestart.Attempt, Due: s.NextRestart.Due, Reason: s.NextRestart.Reason}
+	}
+	if s.Checkpoint != nil {
+		c.Checkpoint = &Checkpoint{Dir: s.Checkpoint.Dir, LeaveRunning: s.Checkpoint.LeaveRunning}
+	}
+	for _, x := range s.Execs {
+		c.Execs = append(c.Execs, Exec{ID: x.ID, Pid: x.Pid, Args: x.Args, StartedAt: x.StartedAt})
+	}
+	return c
+}
+
+// Health says how the daemon sees containerd.
+type Health struct {
+	ContainerdReachable bool      `json:"containerd_reachable"`
+	ContainerdVersion   string    `json:"containerd_version,omitempty"`
+	ContainerdError     string    `json:"containerd_error,omitempty"`
+	LastReconcile       time.Time `json:"last_reconcile,omitzero"`
+	Containers          int       `json:"containers"`
+	Running             int       `json:"running"`
+}
+
+// Info is the answer of GET /v1/info.
+type Info struct {
+	Namespace         string `json:"namespace"`
+	ContainerdAddress string `json:"containerd_address"`
+	StateDir          string `json:"state_dir"`
+	Version           string `json:"version"`
+	Containers        int    `json:"containers"`
+	Running           int    `json:"running"`
+	Health            Health `json:"health"`
+}
+
+// Stats is one sample of GET /v1/containers/{id}/stats.
+type Stats struct {
+	ID            string    `json:"id"`
+	Read          time.Time `json:"read"`
+	Cgroup        int       `json:"cgroup"`
+	CPUUsageNanos uint64    `json:"cpu_usage_ns"`
+	MemoryUsage   uint64    `json:"memory_usage"`
+	MemoryLimit   uint64    `json:"memory_limit"`
+	Pids          uint64    `json:"pids"`
+	PidsLimit     uint64    `json:"pids_limit"`
+	BlkioRead     uint64    `json:"blkio_read"`
+	BlkioWrite    uint64    `json:"blkio_write"`
+}
+
+// Process is one process of GET /v1/containers/{id}/top.
+type Process struct {
+	Pid    uint32   `json:"pid"`
+	ExecID string   `json:"exec_id,omitempty"`
+	Args   []string `json:"args,omitempty"`
+	Comm   string   `json:"comm,omitempty"`
+	State  string   `json:"state,omitempty"`
+}
+
+// Top is the answer of GET /v1/containers/{id}/top.
+type Top struct {
+	ID        string    `json:"id"`
+	Processes []Process `json:"processes"`
+}
+
+// ExecRequest is the body of POST /v1/containers/{id}/exec.
+type ExecRequest struct {
+	Args    []string `json:"args"`
+	Env     []string `json:"env,omitempty"`
+	User    string   `json:"user,omitempty"`
+	Workdir string   `json:"workdir,omitempty"`
+	Tty     bool     `json:"tty,omitempty"`
+	// Stdin: the client sends stdin frames; without it the process has
+	// no stdin.
+	Stdin bool `json:"stdin,omitempty"`
+	// Detach: no stream; the answer is an ExecStarted once the process
+	// runs.
+	Detach bool `json:"detach,omitempty"`
+	// Width and Height: the terminal's size at start, with Tty.
+	Width  uint32 `json:"width,omitempty"`
+	Height uint32 `json:"height,omitempty"`
+}
+
+// ExecStarted answers a detached exec.
+type ExecStarted struct {
+	ID  string `json:"id"`
+	Pid uint32 `json:"pid"`
+}
+
+// CheckpointRequest is the body of POST /v1/containers/{id}/checkpoint.
+type CheckpointRequest struct {
+	// Dir is the absolute path of the directory the checkpoint is written
+	// to; it is created if missing.
+	Dir string `json:"dir"`
+	// LeaveRunning keeps the task running; by default it stops.
+	LeaveRunning bool `json:"leave_running,omitempty"`
+}
+
+// The streams of a LogEntry.
+const (
+	StreamStdout = "stdout"
+	StreamStderr = "stderr"
+)
+
+// LogEntry is one line of GET /v1/containers/{id}/logs.
+type LogEntry struct {
+	Time    time.Time `json:"time"`
+	Stream  string    `json:"stream"`
+	Log     string    `json:"log"`
+	Partial bool      `json:"partial,omitempty"`
+}
+
+// Event is one line of GET /v1/events: a journaled event.
+type Event struct {
+	Container string          `json:"container"`
+	Seq       uint64          `json:"seq"`
+	Time      time.Time       `json:"time"`
+	Type      string          `json:"type"`
+	Event     json.RawMessage `json:"event"`
+}

@@ -1,0 +1,46 @@
+package vigil
+
+import (
+	"github.com/vigilhq/vigil/actors"
+	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/c8dbridge"
+)
+
+// The types of the facade's methods, named here so that a program that
+// embeds vigil (or the daemon) needs no import of the engine's packages.
+type (
+	// ContainerConfig is what a container is created from: the one
+	// configuration type, journaled as it is and turned into the OCI spec
+	// by package c8dbridge.
+	ContainerConfig = lifecycle.Config
+	// State is everything known about one container.
+	State = lifecycle.State
+	// Stats is one sample of a task's resource usage.
+	Stats = c8dbridge.Stats
+	// Process is one process of a task, as Top lists it.
+	Process = c8dbridge.Process
+	// WaitCondition is what Wait waits for.
+	WaitCondition = actors.WaitCondition
+)
+
+// The conditions of Wait, as docker's wait --condition names them.
+const (
+	WaitNotRunning = actors.WaitNotRunning
+	WaitNextExit   = actors.WaitNextExit
+	WaitRemoved    = actors.WaitRemoved
+)
+
+// ParseWaitCondition parses a condition's name: not-running (also empty),
+// next-exit or removed.
+func ParseWaitCondition(s string) (WaitCondition, bool) { return actors.ParseWaitCondition(s) }
+
+// ParseSignal parses a signal's name ("TERM", "SIGKILL") or number.
+// Errors: InvalidArgument.
+func ParseSignal(s string) (int, error) {
+	sig, err := c8dbridge.ParseSignal(s)
+	return int(sig), err
+}
+
+// ValidateConfig checks a container's configuration without I/O (ranges,
+// syntax, absolute paths), as Create does first. Errors: InvalidArgument.
+func ValidateConfig(cfg ContainerConfig) error { return lifecycle.ValidateConfig(cfg) }
