@@ -14,6 +14,10 @@ import (
 // A Go program embeds the supervisor, creates a container, and talks to the
 // container's actor through its PID with typed messages.
 func Example() {
+	// First thing in main: containerd's shim runs this program to capture
+	// a container's output (Config.LoggerBinary defaults to it).
+	vigil.RunLoggerIfInvoked()
+
 	ctx := context.Background()
 	sup, err := vigil.Open(ctx, vigil.Config{
 		ContainerdAddress: "/run/containerd/containerd.sock",

@@ -69,7 +69,8 @@ type Config struct {
 	StateDir string
 	// LoggerBinary is the program containerd's shim runs to capture a
 	// container's output; it must run stdio.RunLogger when its first
-	// argument is stdio.LoggerCommand. Empty: this executable.
+	// argument is stdio.LoggerCommand. Empty: this executable, whose main
+	// must then call RunLoggerIfInvoked first.
 	LoggerBinary string
 	// Logger receives the supervisor's own logs; nil discards them.
 	Logger *slog.Logger
@@ -146,6 +147,11 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		cfg.RequestTimeout = time.Minute
 	}
 	if cfg.LoggerBinary == "" {
+		if !loggerHooked.Load() {
+			return nil, fmt.Errorf("vigil: %w: Config.LoggerBinary is empty, so containerd's shim will run this program "+
+				"to capture each container's output, but it never called vigil.RunLoggerIfInvoked(): "+
+				"call it first thing in main, or set Config.LoggerBinary", ErrInvalidArgument)
+		}
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("vigil: find the logger binary: %w", err)

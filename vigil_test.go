@@ -22,9 +22,7 @@ import (
 // The test binary doubles as the logging binary that containerd's shim
 // starts for each container (Config.LoggerBinary defaults to it).
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == stdio.LoggerCommand {
-		os.Exit(stdio.RunLogger(os.Args[2:]))
-	}
+	vigil.RunLoggerIfInvoked()
 	os.Exit(m.Run())
 }
 

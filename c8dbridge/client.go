@@ -283,7 +283,8 @@ func (c *Client) StartTask(ctx context.Context, id string, st Stdio) (uint32, er
 		// died; the shim gives no other sign of it.)
 		if _, err := os.Stat(st.LogPath); err != nil {
 			c.deleteFailed(ctx, task)
-			return 0, wrap(op, id, fmt.Errorf("%w: logging binary %s did not start: %w",
+			return 0, wrap(op, id, fmt.Errorf("%w: logging binary %s did not start (a program that embeds vigil "+
+				"must call vigil.RunLoggerIfInvoked() first thing in main, or set Config.LoggerBinary): %w",
 				errdefs.ErrFailedPrecondition, c.cfg.LoggerBinary, err))
 		}
 	}

@@ -109,11 +109,8 @@ func (s *server) execProcess(w http.ResponseWriter, r *http.Request) error {
 
 	if req.Detach {
 		e, err := eb.Exec(r.Context(), id, cfg)
-		if execCode(err) != exitExecFailed {
-			// The request's command cannot run: the client tells
-			// which way by the sentinel's words (see execCodeOf).
-			return badRequest("%v", err)
-		}
+		// The request's command cannot run: the answer's code tells the
+		// client which way (see codeOf, execCodeOf).
 		if err != nil {
 			return err
 		}

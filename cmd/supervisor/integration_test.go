@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/client"
 	"github.com/vigilhq/vigil/internal/testenv"
@@ -110,6 +111,14 @@ func bundles(t *testing.T, d *daemon) []string {
 // raw sends a request straight to the daemon's socket.
 func raw(t *testing.T, d *daemon, method, path, body string) (status int, msg string) {
 	t.Helper()
+	status, msg, _ = rawCode(t, d, method, path, body)
+	return status, msg
+}
+
+// rawCode is raw that returns the code of an error answer too; it fails
+// the test if an error answer has none.
+func rawCode(t *testing.T, d *daemon, method, path, body string) (status int, msg string, code api.Code) {
+	t.Helper()
 	req, err := http.NewRequest(method, "http://vigil"+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -122,13 +131,14 @@ func raw(t *testing.T, d *daemon, method, path, body string) (status int, msg st
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 400 {
 		var e api.Error
-		if err := json.Unmarshal(data, &e); err != nil || e.Message == "" || resp.Header.Get("Content-Type") != "application/json" {
-			t.Errorf("%s %s: status %d with %q, %q; want a JSON error", method, path, resp.StatusCode,
+		if err := json.Unmarshal(data, &e); err != nil || e.Message == "" || e.Code == "" ||
+			resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: status %d with %q, %q; want a JSON error with a code", method, path, resp.StatusCode,
 				resp.Header.Get("Content-Type"), data)
 		}
-		return resp.StatusCode, e.Message
+		return resp.StatusCode, e.Message, e.Code
 	}
-	return resp.StatusCode, string(data)
+	return resp.StatusCode, string(data), ""
 }
 
 // Test 1: run -d, logs, ps, stop, inspect, rm.
@@ -305,21 +315,38 @@ func TestBadInput(t *testing.T) {
 		for _, tc := range []struct {
 			method, path, body string
 			status             int
+			code               api.Code
 			want               string
 		}{
-			{"POST", "/v1/containers", `{"id":`, 400, "not valid JSON"},
-			{"POST", "/v1/containers", `{"id":"m1","rootfs":"` + rootfs + `","args":["true"],"privileged":true}`, 400, `unknown field "privileged"`},
-			{"POST", "/v1/containers", `{"id":"m1","rootfs":"` + rootfs + `"}`, 400, "no command"},
-			{"POST", "/v1/containers", `{"id":"m1","env":["` + strings.Repeat("x", 2<<20) + `"]}`, 400, "larger than"},
-			{"PUT", "/v1/containers", `{}`, 405, "not allowed"},
-			{"GET", "/v1/containers/first/start", "", 405, "not allowed"},
-			{"GET", "/v1/bogus", "", 404, "no such endpoint"},
-			{"POST", "/v1/containers/first/kill?signal=NOPE", "", 400, "unknown signal"},
+			{"POST", "/v1/containers", `{"id":`, 400, api.CodeInvalidArgument, "not valid JSON"},
+			{"POST", "/v1/containers", `{"id":"m1","rootfs":"` + rootfs + `","args":["true"],"privileged":true}`, 400, api.CodeInvalidArgument, `unknown field "privileged"`},
+			{"POST", "/v1/containers", `{"id":"m1","rootfs":"` + rootfs + `"}`, 400, api.CodeInvalidArgument, "no command"},
+			{"POST", "/v1/containers", `{"id":"m1","env":["` + strings.Repeat("x", 2<<20) + `"]}`, 400, api.CodeInvalidArgument, "larger than"},
+			{"POST", "/v1/containers", `{"id":"first","rootfs":"` + rootfs + `","args":["true"]}`, 409, api.CodeAlreadyExists, "already in use"},
+			{"PUT", "/v1/containers", `{}`, 405, api.CodeMethodNotAllowed, "not allowed"},
+			{"GET", "/v1/containers/first/start", "", 405, api.CodeMethodNotAllowed, "not allowed"},
+			{"GET", "/v1/bogus", "", 404, api.CodeNotFound, "no such endpoint"},
+			{"GET", "/v1/containers/nosuch", "", 404, api.CodeNotFound, "no such container"},
+			{"POST", "/v1/containers/first/kill?signal=NOPE", "", 400, api.CodeInvalidArgument, "unknown signal"},
+			{"POST", "/v1/containers/first/unpause", "", 409, api.CodeFailedPrecondition, "not paused"},
 		} {
-			status, msg := raw(t, d, tc.method, tc.path, tc.body)
-			if status != tc.status || !strings.Contains(msg, tc.want) {
-				t.Errorf("%s %s: status %d, error %q; want %d and %q", tc.method, tc.path, status, msg, tc.status, tc.want)
+			status, msg, code := rawCode(t, d, tc.method, tc.path, tc.body)
+			if status != tc.status || code != tc.code || !strings.Contains(msg, tc.want) {
+				t.Errorf("%s %s: status %d, code %q, error %q; want %d, %q and %q", tc.method, tc.path, status, code, msg,
+					tc.status, tc.code, tc.want)
 			}
+		}
+		// The client gives them back as errors of their class.
+		c := client.New(d.Socket)
+		if _, err := c.Inspect(t.Context(), "nosuch"); !errdefs.IsNotFound(err) {
+			t.Errorf("client: inspect nosuch: %v, want a NotFound-class error", err)
+		}
+		_, err := c.Create(t.Context(), api.CreateRequest{Config: api.Config{ID: "first", Rootfs: rootfs, Args: []string{"true"}}})
+		if !errdefs.IsAlreadyExists(err) {
+			t.Errorf("client: create first again: %v, want an AlreadyExists-class error", err)
+		}
+		if _, err := c.Unpause(t.Context(), "first"); !errdefs.IsFailedPrecondition(err) {
+			t.Errorf("client: unpause a running container: %v, want a FailedPrecondition-class error", err)
 		}
 		if _, stderr, code := d.CLI(t, "info"); code != 0 {
 			t.Errorf("info after malformed requests: exit %d: %s", code, stderr)

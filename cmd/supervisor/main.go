@@ -11,15 +11,13 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/vigilhq/vigil/stdio"
+	"github.com/vigilhq/vigil"
 )
 
 func main() {
 	// containerd's shim runs this binary as a container's logger. That must
 	// come before any other start-up work: see package stdio.
-	if len(os.Args) > 1 && os.Args[1] == stdio.LoggerCommand {
-		os.Exit(stdio.RunLogger(os.Args[2:]))
-	}
+	vigil.RunLoggerIfInvoked()
 	a := &app{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
 	os.Exit(a.main(os.Args[1:]))
 }
