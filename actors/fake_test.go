@@ -26,6 +26,7 @@ type fakeRuntime struct {
 	waitBreak chan struct{}
 	onKill    func(id string, sig syscall.Signal) // may panic, to test restarts
 	onStart   func(id string) error
+	onStatus  func(id string) // may block, as a slow containerd call does
 }
 
 type fakeContainer struct {
@@ -174,6 +175,9 @@ func (f *fakeRuntime) sent() []syscall.Signal {
 }
 
 func (f *fakeRuntime) TaskStatus(_ context.Context, id string) (c8dbridge.TaskStatus, error) {
+	if f.onStatus != nil {
+		f.onStatus(id)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.containers[id]

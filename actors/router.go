@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,11 +18,18 @@ import (
 //
 // It runs a loop: wait until containerd answers (with a capped exponential
 // backoff and a log line, not a busy loop), subscribe, call Reconnected to
-// reconcile every container, then route events until the subscription
-// breaks, and start over. Reconnected runs after every subscription, the
-// first included, because containerd keeps no backlog and its shim drops an
-// exit event after about 15 s: what happened while nobody listened is found
-// only by asking for every task's status.
+// reconcile every container, route events until the subscription breaks,
+// and start over. Reconnected runs after every subscription, the first
+// included, because containerd keeps no backlog and its shim drops an exit
+// event after about 15 s: what happened while nobody listened is found only
+// by asking for every task's status.
+//
+// Reconnected runs beside the routing, not before it: one slow containerd
+// call of a reconcile must not hold up the events of other containers. An
+// event and a reconcile of the same container meet in its actor's mailbox,
+// one at a time; a view of containerd asked for before the container's last
+// change is not acted on (Known.Asked). The next subscription waits until
+// the reconcile of the last one has returned.
 type Router struct {
 	Runtime     c8dbridge.Runtime
 	Root        *actor.RootContext
@@ -49,11 +57,13 @@ func (r *Router) Run(ctx context.Context, first chan<- struct{}) {
 		maxB = 5 * time.Second
 	}
 	backoff := minB
+	var firstOnce sync.Once
 	signalFirst := func() {
-		if first != nil {
-			close(first)
-			first = nil
-		}
+		firstOnce.Do(func() {
+			if first != nil {
+				close(first)
+			}
+		})
 	}
 	defer signalFirst()
 	waiting := false
@@ -81,14 +91,19 @@ func (r *Router) Run(ctx context.Context, first chan<- struct{}) {
 		events, errs := r.Runtime.Subscribe(sctx)
 		r.up.Store(true)
 		r.Log.Info("subscribed to containerd events; reconciling every container", "containerd", version)
-		if r.Reconnected != nil {
-			r.Reconnected(ctx)
-		}
-		signalFirst()
+		reconciled := make(chan struct{})
+		go func() {
+			defer close(reconciled)
+			if r.Reconnected != nil {
+				r.Reconnected(ctx)
+			}
+			signalFirst()
+		}()
 		start := time.Now()
 		err = r.route(sctx, events, errs)
 		r.up.Store(false)
 		cancelSub()
+		<-reconciled
 		if ctx.Err() != nil {
 			return
 		}
