@@ -41,6 +41,16 @@ func ParseSignal(s string) (int, error) {
 	return int(sig), err
 }
 
+// CheckExec says whether the container in state st can run an exec of
+// args now, as its actor will decide when the exec comes: a caller that
+// must answer before it starts one (the daemon, before it upgrades the
+// connection) asks it first. Errors: ErrInvalidTransition,
+// ErrInvalidArgument.
+func CheckExec(st State, args []string) error {
+	_, err := lifecycle.Decide(st, lifecycle.Exec{ExecID: "check", Args: args})
+	return err
+}
+
 // ValidateConfig checks a container's configuration without I/O (ranges,
 // syntax, absolute paths), as Create does first. Errors: InvalidArgument.
 func ValidateConfig(cfg ContainerConfig) error { return lifecycle.ValidateConfig(cfg) }

@@ -17,6 +17,10 @@ type Mount = lifecycle.Mount
 // RestartPolicy is a Config's restart policy.
 type RestartPolicy = lifecycle.RestartPolicy
 
+// ParseRestartPolicy parses a restart policy in docker's syntax: "no",
+// "always", "unless-stopped", "on-failure[:N]".
+func ParseRestartPolicy(s string) (RestartPolicy, error) { return lifecycle.ParseRestartPolicy(s) }
+
 // Status is where a container is in its life; it reads as its name in
 // JSON ("running").
 type Status = lifecycle.Status

@@ -11,7 +11,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/vigilhq/vigil"
-	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/api"
 )
 
@@ -19,8 +18,8 @@ import (
 // It is not in Backend itself so that a backend without it (a test stub)
 // answers 501 rather than failing to build.
 type checkpointer interface {
-	Checkpoint(ctx context.Context, id, dir string, opts vigil.CheckpointOptions) (lifecycle.State, error)
-	StartFromCheckpoint(ctx context.Context, id, dir string) (lifecycle.State, error)
+	Checkpoint(ctx context.Context, id, dir string, opts vigil.CheckpointOptions) (vigil.State, error)
+	StartFromCheckpoint(ctx context.Context, id, dir string) (vigil.State, error)
 }
 
 var _ checkpointer = (*vigil.Supervisor)(nil)
@@ -60,7 +59,7 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) error {
 func (s *server) start(w http.ResponseWriter, r *http.Request) error {
 	id, dir := r.PathValue("id"), r.URL.Query().Get("checkpoint")
 	var (
-		st  lifecycle.State
+		st  vigil.State
 		err error
 	)
 	if dir == "" {

@@ -14,7 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/client"
 	"github.com/vigilhq/vigil/internal/containerid"
@@ -81,13 +81,13 @@ func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (api.Crea
 		return api.CreateRequest{}, fmt.Errorf("--rootfs: %w", err)
 	}
 	req := api.CreateRequest{Config: api.Config{ID: id, Rootfs: rootfs, Args: args, Cwd: f.cwd}}
-	policy, err := lifecycle.ParseRestartPolicy(f.restart)
+	policy, err := api.ParseRestartPolicy(f.restart)
 	if err == nil {
 		policy.Delay, policy.MaxDelay = f.restartDelay, f.restartMaxDelay
 		err = policy.Validate()
 	}
 	if err != nil {
-		return api.CreateRequest{}, usageErrorf("--restart: %s", strings.TrimPrefix(err.Error(), lifecycle.ErrInvalidArgument.Error()+": "))
+		return api.CreateRequest{}, usageErrorf("--restart: %s", strings.TrimPrefix(err.Error(), vigil.ErrInvalidArgument.Error()+": "))
 	}
 	req.Restart = policy
 	for _, e := range f.env {
@@ -500,7 +500,7 @@ var psCommand = &command{
 // isAlive reports whether a container may have a running task, or will
 // have one when its pending restart comes.
 func isAlive(st api.Container) bool {
-	return st.Status == lifecycle.StatusRunning || st.Status == lifecycle.StatusStarting ||
+	return st.Status == api.StatusRunning || st.Status == api.StatusStarting ||
 		st.NextRestart != nil
 }
 
@@ -525,7 +525,7 @@ func statusText(st api.Container) string {
 	if st.NextRestart != nil && st.Exit != nil {
 		return fmt.Sprintf("restarting (%d)", st.Exit.Code) // as docker: the last exit code
 	}
-	if st.Status == lifecycle.StatusExited && st.Exit != nil {
+	if st.Status == api.StatusExited && st.Exit != nil {
 		return fmt.Sprintf("%s (%d)", st.Status, st.Exit.Code)
 	}
 	if st.Paused {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/vigilhq/vigil"
-	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/client"
 	"github.com/vigilhq/vigil/internal/containerid"
@@ -101,7 +100,7 @@ func (s *server) execProcess(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := lifecycle.Decide(st, lifecycle.Exec{ExecID: "check", Args: req.Args}); err != nil {
+	if err := vigil.CheckExec(st, req.Args); err != nil {
 		return err
 	}
 	cfg := vigil.ExecConfig{Args: req.Args, Env: req.Env, User: req.User, Cwd: req.Workdir,

@@ -10,15 +10,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/vigilhq/vigil"
-	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/internal/containerid"
-	"github.com/vigilhq/vigil/journal"
 )
 
 var journalCommand = &command{
@@ -99,7 +97,7 @@ func (f *journalFileFlags) define(fs *flag.FlagSet) {
 }
 
 // open opens the journal file read-only.
-func (f *journalFileFlags) open(a *app) (*journal.Bolt, string, error) {
+func (f *journalFileFlags) open(a *app) (*vigil.JournalFileReader, string, error) {
 	path := f.file
 	if path == "" {
 		path = filepath.Join(a.cfg.StateDir, vigil.JournalFile)
@@ -107,8 +105,8 @@ func (f *journalFileFlags) open(a *app) (*journal.Bolt, string, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, path, fmt.Errorf("no journal at %s: choose the state dir with --state-dir, or the file with --file", path)
 	}
-	s, err := journal.Open(path, journal.Options{ReadOnly: true, LockTimeout: f.wait})
-	if errors.Is(err, journal.ErrInUse) {
+	s, err := vigil.OpenJournalFile(path, f.wait)
+	if errors.Is(err, vigil.ErrJournalInUse) {
 		return nil, path, fmt.Errorf("the journal %s is in use: a supervisor daemon (or another program) has it open for writing, "+
 			"and it was not released within %s. Stop the daemon to read its journal, or wait longer with --wait", path, f.wait)
 	}
@@ -164,15 +162,6 @@ func containerFlag(id string) error {
 	return containerid.Validate(id)
 }
 
-// journalContainers is the containers a subcommand reads: the one of
-// --container, or all.
-func journalContainers(s *journal.Bolt, only string) ([]string, error) {
-	if only != "" {
-		return []string{only}, nil
-	}
-	return s.Containers()
-}
-
 // damageError reports the containers whose records could not all be read,
 // after the rest was printed.
 func damageError(a *app, damaged []error) error {
@@ -184,15 +173,6 @@ func damageError(a *app, damaged []error) error {
 	}
 	a.errorf("records could not be read; 'supervisor journal verify' lists every problem")
 	return errReported
-}
-
-// dumpRecord is a line of `journal dump --json`.
-type dumpRecord struct {
-	Time      time.Time `json:"time"`
-	Container string    `json:"container"`
-	Seq       uint64    `json:"seq"`
-	Type      string    `json:"type"`
-	Event     any       `json:"event"`
 }
 
 func setupJournalDump(fs *flag.FlagSet, jf *journalFileFlags) func(ctx context.Context, a *app, args []string) error {
@@ -214,37 +194,10 @@ func setupJournalDump(fs *flag.FlagSet, jf *journalFileFlags) func(ctx context.C
 			return err
 		}
 		defer s.Close()
-		names, err := journalContainers(s, *only)
+		recs, damaged, err := s.Dump(*only, since.t, until.t)
 		if err != nil {
 			return err
 		}
-		var (
-			recs    []dumpRecord
-			damaged []error
-		)
-		for _, name := range names {
-			err := s.Replay(name, func(r journal.Record) error {
-				if (!since.t.IsZero() && r.Time.Before(since.t)) || (!until.t.IsZero() && r.Time.After(until.t)) {
-					return nil
-				}
-				typ, _ := journal.NameOf(r.Event)
-				recs = append(recs, dumpRecord{Time: r.Time, Container: r.Container, Seq: r.Seq, Type: typ, Event: r.Event})
-				return nil
-			})
-			if err != nil {
-				damaged = append(damaged, err)
-			}
-		}
-		sort.SliceStable(recs, func(i, j int) bool {
-			ri, rj := recs[i], recs[j]
-			if !ri.Time.Equal(rj.Time) {
-				return ri.Time.Before(rj.Time)
-			}
-			if ri.Container != rj.Container {
-				return ri.Container < rj.Container
-			}
-			return ri.Seq < rj.Seq
-		})
 		if *asJSON {
 			err = printJSONLines(a.stdout, recs)
 		} else {
@@ -257,7 +210,7 @@ func setupJournalDump(fs *flag.FlagSet, jf *journalFileFlags) func(ctx context.C
 	}
 }
 
-func printJSONLines(w io.Writer, recs []dumpRecord) error {
+func printJSONLines(w io.Writer, recs []vigil.JournalRecord) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for _, r := range recs {
@@ -272,7 +225,7 @@ func printJSONLines(w io.Writer, recs []dumpRecord) error {
 // dumpTimeLayout has a fixed width, so that the columns line up.
 const dumpTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
-func printDump(w io.Writer, recs []dumpRecord) error {
+func printDump(w io.Writer, recs []vigil.JournalRecord) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tCONTAINER\tSEQ\tEVENT\tDETAILS")
 	for _, r := range recs {
@@ -284,28 +237,6 @@ func printDump(w io.Writer, recs []dumpRecord) error {
 	}
 	return tw.Flush()
 }
-
-// stateAt is a container's state at a time, for `journal state`.
-type stateAt struct {
-	Container string          `json:"container"`
-	Seq       uint64          `json:"seq"`  // the last record replayed; 0 if none
-	Time      time.Time       `json:"time"` // that record's time
-	State     lifecycle.State `json:"state"`
-}
-
-// foldLifecycle folds one record into a lifecycle state, for verify's
-// snapshot check and for state.
-func foldLifecycle(state any, r journal.Record) (any, error) {
-	s, _ := state.(lifecycle.State)
-	e, ok := r.Event.(lifecycle.Event)
-	if !ok {
-		return nil, fmt.Errorf("record %d holds %T, not a lifecycle event", r.Seq, r.Event)
-	}
-	return lifecycle.Apply(s, e), nil
-}
-
-// errPastTime ends a replay at the first record after the time asked for.
-var errPastTime = errors.New("past the time")
 
 func setupJournalState(fs *flag.FlagSet, jf *journalFileFlags) func(ctx context.Context, a *app, args []string) error {
 	at := &timeFlag{now: time.Now}
@@ -328,38 +259,9 @@ func setupJournalState(fs *flag.FlagSet, jf *journalFileFlags) func(ctx context.
 			return err
 		}
 		defer s.Close()
-		names, err := journalContainers(s, *only)
+		out, damaged, err := s.StatesAt(*only, at.t, *all)
 		if err != nil {
 			return err
-		}
-		out := []stateAt{}
-		var damaged []error
-		for _, name := range names {
-			// Records of one container carry the times of their appends,
-			// in order: the replay stops at the first one after T.
-			st := stateAt{Container: name}
-			var state any
-			err := s.Replay(name, func(r journal.Record) error {
-				if r.Time.After(at.t) {
-					return errPastTime
-				}
-				var err error
-				if state, err = foldLifecycle(state, r); err != nil {
-					return err
-				}
-				st.Seq, st.Time = r.Seq, r.Time.UTC()
-				return nil
-			})
-			if err != nil && !errors.Is(err, errPastTime) {
-				damaged = append(damaged, fmt.Errorf("container %q: state at %s unknown: %w", name, at.t.Format(time.RFC3339Nano), err))
-				continue
-			}
-			st.State, _ = state.(lifecycle.State)
-			removed := st.State.Status == lifecycle.StatusNone || st.State.Status == lifecycle.StatusRemoved
-			if *only == "" && (st.Seq == 0 || removed && !*all) {
-				continue // not created yet, or removed
-			}
-			out = append(out, st)
 		}
 		if *asJSON {
 			err = printJSON(a.stdout, out)
@@ -373,12 +275,12 @@ func setupJournalState(fs *flag.FlagSet, jf *journalFileFlags) func(ctx context.
 	}
 }
 
-func printStates(w io.Writer, sts []stateAt) error {
+func printStates(w io.Writer, sts []vigil.StateAt) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "CONTAINER\tSTATUS\tPID\tSTARTS\tLAST RECORD\tCOMMAND")
 	for _, st := range sts {
 		status := st.State.Status.String()
-		if st.State.Exit != nil && st.State.Status == lifecycle.StatusExited {
+		if st.State.Exit != nil && st.State.Status == api.StatusExited {
 			status = fmt.Sprintf("%s (%d)", status, st.State.Exit.Code)
 		}
 		pid := "-"
@@ -400,7 +302,7 @@ func setupJournalVerify(fs *flag.FlagSet, jf *journalFileFlags) func(ctx context
 			return usageErrorf("journal verify takes no arguments; got %q", args)
 		}
 		s, path, err := jf.open(a)
-		if errors.Is(err, journal.ErrCorrupt) || errors.Is(err, journal.ErrNewerFormat) {
+		if errors.Is(err, vigil.ErrJournalCorrupt) || errors.Is(err, vigil.ErrJournalNewerFormat) {
 			fmt.Fprintf(a.stdout, "%v\n%s: cannot be read at all: 1 problem\n", err, path)
 			return errReported
 		}
@@ -408,10 +310,7 @@ func setupJournalVerify(fs *flag.FlagSet, jf *journalFileFlags) func(ctx context
 			return err
 		}
 		defer s.Close()
-		rep, err := s.Verify(journal.VerifyOptions{
-			Fold:      foldLifecycle,
-			OnProblem: func(p journal.Problem) { fmt.Fprintln(a.stdout, p.Error()) },
-		})
+		rep, err := s.Verify(func(p vigil.JournalProblem) { fmt.Fprintln(a.stdout, p.Error()) })
 		if err != nil {
 			return err
 		}
@@ -460,16 +359,16 @@ func (f daemonJournalFlags) apply(cfg *vigil.Config) {
 func withJournalAdvice(err error, stateDir string) error {
 	path := filepath.Join(stateDir, vigil.JournalFile)
 	switch {
-	case errors.Is(err, vigil.ErrJournalDamaged) && errors.Is(err, journal.ErrNewerFormat):
+	case errors.Is(err, vigil.ErrJournalDamaged) && errors.Is(err, vigil.ErrJournalNewerFormat):
 		return fmt.Errorf("%w\nThe journal %s holds records of a newer vigil: run that version, "+
 			"or start with --recover-intact to keep those containers as they are.", err, path)
 	case errors.Is(err, vigil.ErrJournalDamaged):
 		return fmt.Errorf("%w\nThe journal %s is damaged; no record was dropped. Run 'supervisor journal verify' to list every problem. "+
 			"To start anyway, 'supervisor daemon --recover-intact' runs the containers whose records are intact "+
 			"and keeps the damaged ones as they are, refusing commands.", err, path)
-	case errors.Is(err, journal.ErrNewerFormat):
+	case errors.Is(err, vigil.ErrJournalNewerFormat):
 		return fmt.Errorf("%w\nThe journal %s was written by a newer vigil: run that version.", err, path)
-	case errors.Is(err, journal.ErrCorrupt):
+	case errors.Is(err, vigil.ErrJournalCorrupt):
 		return fmt.Errorf("%w\nThe journal file %s is damaged as a whole. Run 'supervisor journal verify' for details; "+
 			"restore the file from a copy (--recover-intact does not help with a file bbolt cannot read).", err, path)
 	}

@@ -107,17 +107,17 @@ func TestJournalDump(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("dump --json: exit %d: %s", code, errOut)
 	}
-	var recs []dumpRecord
+	var recs []vigil.JournalRecord
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		var r struct {
-			dumpRecord
+			vigil.JournalRecord
 			Event json.RawMessage `json:"event"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("line %q: %v", sc.Text(), err)
 		}
-		recs = append(recs, r.dumpRecord)
+		recs = append(recs, r.JournalRecord)
 	}
 	if len(recs) != 3 || recs[0].Seq != 3 || recs[2].Seq != 5 || recs[2].Type != "TaskExited" || recs[2].Container != "web" ||
 		!recs[2].Time.Equal(t0.Add(2*time.Minute)) {
@@ -128,23 +128,23 @@ func TestJournalDump(t *testing.T) {
 func TestJournalState(t *testing.T) {
 	dir := writeJournal(t)
 	type row struct{ id, status string }
-	stateAtT := func(d time.Duration, args ...string) map[string]stateAt {
+	stateAtT := func(d time.Duration, args ...string) map[string]vigil.StateAt {
 		t.Helper()
 		out, errOut, code := journalCLI(dir, append([]string{"state", "--json", "--at", t0.Add(d).Format(time.RFC3339Nano)}, args...)...)
 		if code != 0 {
 			t.Fatalf("state: exit %d: %s", code, errOut)
 		}
-		var sts []stateAt
+		var sts []vigil.StateAt
 		if err := json.Unmarshal([]byte(out), &sts); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		m := map[string]stateAt{}
+		m := map[string]vigil.StateAt{}
 		for _, s := range sts {
 			m[s.Container] = s
 		}
 		return m
 	}
-	statuses := func(m map[string]stateAt) map[string]string {
+	statuses := func(m map[string]vigil.StateAt) map[string]string {
 		out := map[string]string{}
 		for id, s := range m {
 			out[id] = s.State.Status.String()

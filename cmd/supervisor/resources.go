@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/api"
 )
 
@@ -100,27 +99,27 @@ func parseSize(s string) (int64, error) {
 
 // parseVolume parses docker's -v SRC:DST[:ro|rw]. A relative SRC is taken
 // from the current directory, as for --rootfs.
-func parseVolume(v string) (lifecycle.Mount, error) {
+func parseVolume(v string) (api.Mount, error) {
 	parts := strings.Split(v, ":")
 	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return lifecycle.Mount{}, fmt.Errorf("want SRC:DST or SRC:DST:ro")
+		return api.Mount{}, fmt.Errorf("want SRC:DST or SRC:DST:ro")
 	}
-	m := lifecycle.Mount{Source: parts[0], Target: parts[1]}
+	m := api.Mount{Source: parts[0], Target: parts[1]}
 	if len(parts) == 3 {
 		switch parts[2] {
 		case "ro":
 			m.ReadOnly = true
 		case "rw":
 		default:
-			return lifecycle.Mount{}, fmt.Errorf("option %q: want ro or rw", parts[2])
+			return api.Mount{}, fmt.Errorf("option %q: want ro or rw", parts[2])
 		}
 	}
 	return absSource(m)
 }
 
 // parseMount parses docker's --mount type=bind,source=SRC,target=DST[,readonly].
-func parseMount(v string) (lifecycle.Mount, error) {
-	var m lifecycle.Mount
+func parseMount(v string) (api.Mount, error) {
+	var m api.Mount
 	for _, field := range strings.Split(v, ",") {
 		k, val, hasVal := strings.Cut(field, "=")
 		switch k {
@@ -152,7 +151,7 @@ func parseMount(v string) (lifecycle.Mount, error) {
 	return absSource(m)
 }
 
-func absSource(m lifecycle.Mount) (lifecycle.Mount, error) {
+func absSource(m api.Mount) (api.Mount, error) {
 	src, err := filepath.Abs(m.Source)
 	if err != nil {
 		return m, err
