@@ -688,3 +688,50 @@ func TestPauseAndUnpauseRoutes(t *testing.T) {
 		t.Errorf("GET pause: %d", status)
 	}
 }
+
+// TestErrorAnswers: every class of docs/API.md's table of errors is
+// answered with its status and its code, and the client gets back an
+// error of the same class.
+func TestErrorAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   api.Code
+		is     func(error) bool
+	}{
+		{fmt.Errorf("inspect: %w", vigil.ErrInvalidID), http.StatusBadRequest, api.CodeInvalidArgument, errdefs.IsInvalidArgument},
+		{fmt.Errorf("exec: %w: nope", vigil.ErrCommandNotFound), http.StatusBadRequest, api.CodeCommandNotFound, errdefs.IsInvalidArgument},
+		{fmt.Errorf("exec: %w: /etc", vigil.ErrCommandNotExecutable), http.StatusBadRequest, api.CodeCommandNotExecutable, errdefs.IsInvalidArgument},
+		{fmt.Errorf("%w: \"web\"", vigil.ErrNotFound), http.StatusNotFound, api.CodeNotFound, errdefs.IsNotFound},
+		{fmt.Errorf("%w: the name is in use", vigil.ErrAlreadyExists), http.StatusConflict, api.CodeAlreadyExists, errdefs.IsAlreadyExists},
+		{fmt.Errorf("%w: it runs", vigil.ErrInvalidTransition), http.StatusConflict, api.CodeFailedPrecondition, errdefs.IsFailedPrecondition},
+		{fmt.Errorf("containerd: %w", errdefs.ErrConflict), http.StatusConflict, api.CodeConflict, errdefs.IsConflict},
+		{fmt.Errorf("%w: web at 3", vigil.ErrJournalDamaged), http.StatusInternalServerError, api.CodeDataLoss, errdefs.IsDataLoss},
+		{errors.New("disk on fire"), http.StatusInternalServerError, api.CodeUnknown, errdefs.IsUnknown},
+		{fmt.Errorf("%w: no criu", vigil.ErrCriuUnusable), http.StatusNotImplemented, api.CodeNotImplemented, errdefs.IsNotImplemented},
+		{fmt.Errorf("%w: containerd is down", errdefs.ErrUnavailable), http.StatusServiceUnavailable, api.CodeUnavailable, errdefs.IsUnavailable},
+		{fmt.Errorf("%w: Inspect", vigil.ErrTimeout), http.StatusGatewayTimeout, api.CodeDeadlineExceeded, errdefs.IsDeadlineExceeded},
+	} {
+		t.Run(string(tc.code), func(t *testing.T) {
+			b := &stub{inspect: func(string) (lifecycle.State, error) { return lifecycle.State{}, tc.err }}
+			srv := serve(t, b)
+			resp, err := http.Get(srv.URL + "/v1/containers/web")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e api.Error
+			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.status || e.Code != tc.code || e.Message != tc.err.Error() {
+				t.Fatalf("answer %d %+v; want %d, code %q, message %q", resp.StatusCode, e, tc.status, tc.code, tc.err)
+			}
+			_, err = clientOf(srv).Inspect(t.Context(), "web")
+			var se *api.StatusError
+			if !errors.As(err, &se) || se.Code != tc.code || !tc.is(err) {
+				t.Errorf("client: %#v, want code %q and its class", err, tc.code)
+			}
+		})
+	}
+}
