@@ -198,6 +198,11 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 
 		SnapshotEvery: cfg.SnapshotEvery, // journal settings
 		Published:     s.feed.publish,
+
+		// What the facade checks, the actors enforce: a message sent to a
+		// PID meets the same checks as a method of Supervisor.
+		Available:   s.needContainerd,
+		CheckCreate: checkCreate,
 	}
 	s.sup, err = s.system.Root.SpawnNamed(actors.NewSupervisorProps(deps), "containers")
 	if err != nil {
@@ -424,10 +429,14 @@ func (s *Supervisor) LogPath(id string) string {
 	return stdio.LogPath(filepath.Join(s.bundleRoot(), id))
 }
 
-// checkHostPaths checks what ValidateConfig cannot without I/O: that every
-// mount source exists and that a user name is in the rootfs. A container
-// that would fail here is refused before anything is journaled.
-func checkHostPaths(cfg lifecycle.Config) error {
+// checkCreate checks what ValidateConfig cannot without I/O: that the
+// rootfs is a directory, every mount source exists and a user name is in
+// the rootfs. A container that would fail here is refused before anything
+// is journaled; the container actor checks it again (Deps.CheckCreate).
+func checkCreate(cfg lifecycle.Config) error {
+	if fi, err := os.Stat(cfg.Rootfs); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%w: rootfs %q is not a directory", ErrInvalidArgument, cfg.Rootfs)
+	}
 	for _, m := range cfg.Mounts {
 		if _, err := os.Stat(m.Source); err != nil {
 			return fmt.Errorf("%w: mount source %q does not exist or cannot be read (%v)", ErrInvalidArgument, m.Source, err)
@@ -447,13 +456,11 @@ func checkHostPaths(cfg lifecycle.Config) error {
 // and the sources of its mounts must exist, and a user name must be in the
 // rootfs.
 func (s *Supervisor) Create(ctx context.Context, cfg lifecycle.Config) (*actor.PID, error) {
+	// The checks of the container actor, before one is spawned.
 	if err := lifecycle.ValidateConfig(cfg); err != nil {
 		return nil, err
 	}
-	if fi, err := os.Stat(cfg.Rootfs); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("%w: rootfs %q is not a directory", ErrInvalidArgument, cfg.Rootfs)
-	}
-	if err := checkHostPaths(cfg); err != nil {
+	if err := checkCreate(cfg); err != nil {
 		return nil, err
 	}
 	if err := s.needContainerd(); err != nil {
@@ -595,13 +602,7 @@ func (s *Supervisor) send(ctx context.Context, id string, msg any) (lifecycle.St
 	if err != nil {
 		return lifecycle.State{}, err
 	}
-	switch msg.(type) {
-	case actors.Inspect, actors.Wait:
-	default:
-		if err := s.needContainerd(); err != nil {
-			return lifecycle.State{}, err
-		}
-	}
+	// The actor refuses what needs containerd while it is unreachable.
 	return s.request(ctx, pid, msg)
 }
 
@@ -687,9 +688,6 @@ func (s *Supervisor) Top(ctx context.Context, id string) ([]c8dbridge.Process, e
 func (s *Supervisor) read(ctx context.Context, id string, msg any) (any, error) {
 	pid, err := s.PID(ctx, id)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.needContainerd(); err != nil {
 		return nil, err
 	}
 	return s.ask(ctx, pid, msg)

@@ -35,12 +35,22 @@ func newHarness(t *testing.T, store journal.Store) *harness {
 
 func newHarnessWith(t *testing.T, store journal.Store, rt *fakeRuntime) *harness {
 	t.Helper()
+	return newHarnessDeps(t, store, rt, nil)
+}
+
+// newHarnessDeps is newHarnessWith with set, when not nil, called on the
+// actors' Deps before they are spawned.
+func newHarnessDeps(t *testing.T, store journal.Store, rt *fakeRuntime, set func(*Deps)) *harness {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := &harness{t: t, rt: rt, journal: store}
 	h.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return log }))
 	deps := &Deps{
 		Runtime: h.rt, Journal: store, Clock: time.Now, Log: log,
 		LogPath: func(id string) string { return "/nonexistent/" + id }, CallTimeout: time.Second,
+	}
+	if set != nil {
+		set(deps)
 	}
 	var err error
 	h.sup, err = h.system.Root.SpawnNamed(NewSupervisorProps(deps), "containers")

@@ -199,6 +199,9 @@ func (c *container) Receive(ctx actor.Context) {
 // readable says whether the task can be read (Stats, Top): only a running
 // task, paused or not, has a cgroup and processes.
 func (c *container) readable() error {
+	if err := c.deps.available(); err != nil {
+		return err
+	}
 	if c.broken != nil {
 		return c.broken
 	}
@@ -231,9 +234,32 @@ func (c *container) recover() {
 }
 
 func (c *container) respond(ctx actor.Context, cmd lifecycle.Command) {
-	err := c.handle(ctx, cmd)
+	err := c.admit(cmd)
+	if err == nil {
+		err = c.handle(ctx, cmd)
+	}
 	c.afterCommand(ctx)
 	ctx.Respond(Reply{State: c.state, Err: err})
+}
+
+// admit checks what a user's command needs besides a fitting state, in
+// the order the facade checks it before it sends the command: for a
+// Create, its configuration (ValidateConfig) and what the host must hold
+// (Deps.CheckCreate); for every command, that containerd can be reached
+// (Deps.Available). A message sent straight to the PID meets the same
+// checks, with the same errors, and nothing is journaled when one fails.
+func (c *container) admit(cmd lifecycle.Command) error {
+	if cr, ok := cmd.(lifecycle.Create); ok {
+		if err := lifecycle.ValidateConfig(cr.Config); err != nil {
+			return err
+		}
+		if c.deps.CheckCreate != nil {
+			if err := c.deps.CheckCreate(cr.Config); err != nil {
+				return err
+			}
+		}
+	}
+	return c.deps.available()
 }
 
 // afterCommand tells the supervisor when the container no longer exists, so

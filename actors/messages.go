@@ -10,7 +10,14 @@ import (
 )
 
 // Messages a container actor accepts. Send them with RequestFuture to the
-// actor's PID; each is answered with a Reply.
+// actor's PID; each is answered with a Reply. They are the embedded API as
+// much as package vigil's methods are: the actor itself enforces what the
+// facade checks (containerd reachable, Deps.Available; a Create's host
+// paths, Deps.CheckCreate), so a message and the facade's method give the
+// same replies, the same errors and the same journal. Only what belongs to
+// the caller's side differs: a future that times out or finds the actor
+// gone gives protoactor's errors, which the facade turns into ErrTimeout
+// and ErrNotFound.
 type (
 	// Create creates the container from Config. It is sent by the
 	// supervisor's Create; an embedder uses Supervisor.Create.

@@ -43,9 +43,27 @@ type Deps struct {
 	// SnapshotEvery is how many journal records of a container may follow
 	// its newest snapshot; 0 means DefaultSnapshotEvery, negative never.
 	SnapshotEvery int
+
+	// Available, when set, says whether containerd can be asked now:
+	// a user's command or read that needs containerd (all but Inspect and
+	// Wait) is refused with its error (Unavailable class) before anything
+	// is decided. The embedding facade refuses the same before it sends.
+	Available func() error
+	// CheckCreate, when set, checks what a Create needs of the host and
+	// ValidateConfig cannot see (I/O: the rootfs is a directory, mount
+	// sources exist, a user name is in the rootfs); a Create it refuses
+	// journals nothing.
+	CheckCreate func(lifecycle.Config) error
 }
 
 func (d *Deps) now() time.Time { return d.Clock().UTC() }
+
+func (d *Deps) available() error {
+	if d.Available == nil {
+		return nil
+	}
+	return d.Available()
+}
 
 // Messages of the supervisor actor.
 type (
