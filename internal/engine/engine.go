@@ -1,13 +1,4 @@
-// Package vigil is the embeddable supervisor: a Go program opens it
-// in-process, creates containers, and talks to each container's actor
-// through its PID with typed messages (see package actors). The
-// `supervisor daemon` command is a thin HTTP layer over this same API.
-//
-// Open replays the journal, reconciles every container with containerd
-// (adopting tasks that still run, recording exits that happened while no
-// supervisor was up) and only then returns. Close stops the actors and
-// leaves the containers running; the next Open picks them up again.
-package vigil
+package engine
 
 import (
 	"context"
@@ -147,11 +138,6 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		cfg.RequestTimeout = time.Minute
 	}
 	if cfg.LoggerBinary == "" {
-		if !loggerHooked.Load() {
-			return nil, fmt.Errorf("vigil: %w: Config.LoggerBinary is empty, so containerd's shim will run this program "+
-				"to capture each container's output, but it never called vigil.RunLoggerIfInvoked(): "+
-				"call it first thing in main, or set Config.LoggerBinary", ErrInvalidArgument)
-		}
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("vigil: find the logger binary: %w", err)

@@ -1,0 +1,20 @@
+// Package engine is the supervisor behind package vigil's facade: it owns
+// the actor system (one actor per container, the supervisor actor), the
+// journal it opens, the containerd client, the event router, recovery at
+// Open (recover.go), the removal of orphans after each reconcile
+// (engine.go), the feed of journaled events (events.go) and the Hubs of
+// interactive containers (hub.go).
+//
+// Open replays the journal, reconciles every container with containerd
+// (adopting tasks that still run, recording exits that happened while no
+// supervisor was up) and only then returns. Close stops the actors and
+// leaves the containers running; the next Open picks them up again.
+//
+// Every command goes to a container's actor as a typed message of package
+// actors; whatever a method here checks before it sends one, the actor
+// checks again (Deps.Available, Deps.CheckCreate), so a program that sends
+// messages to the PIDs itself meets the same rules.
+//
+// It never talks to containerd except through c8dbridge, and it is
+// internal: programs use package vigil, which names its types.
+package engine
