@@ -238,3 +238,19 @@ func (f *fakeRuntime) Version(context.Context) (string, error) {
 }
 
 func (f *fakeRuntime) Close() error { return nil }
+
+// ResizeTask and CloseStdin answer NotFound without a task, as containerd.
+func (f *fakeRuntime) ResizeTask(_ context.Context, id string, _, _ uint32) error {
+	return f.needTask(id)
+}
+
+func (f *fakeRuntime) CloseStdin(_ context.Context, id string) error { return f.needTask(id) }
+
+func (f *fakeRuntime) needTask(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.containers[id]; !ok || c.task.State == c8dbridge.TaskAbsent {
+		return fmt.Errorf("fake: %q: no task: %w", id, errdefs.ErrNotFound)
+	}
+	return nil
+}

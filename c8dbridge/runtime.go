@@ -203,6 +203,10 @@ type Runtime interface {
 	// it returns the exit containerd reports, or TaskAbsent when there was
 	// no task.
 	ForceDeleteTask(ctx context.Context, id string) (TaskStatus, error)
+	// ResizeTask sets the size of the task's terminal; CloseStdin closes
+	// the task's stdin (the shim's writer). NotFound if there is no task.
+	ResizeTask(ctx context.Context, id string, width, height uint32) error
+	CloseStdin(ctx context.Context, id string) error
 	// Close closes the connection.
 	Close() error
 	// Exec starts a process in the container's running task and returns

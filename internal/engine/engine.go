@@ -95,7 +95,7 @@ type Supervisor struct {
 	system     *actor.ActorSystem
 	sup        *actor.PID
 	journal    *journal.Bolt
-	runtime    *c8dbridge.Client
+	runtime    c8dbridge.Runtime
 	cancel     context.CancelFunc
 	router     *actors.Router
 	routerDone chan struct{}

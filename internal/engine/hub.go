@@ -46,15 +46,30 @@ var ErrDetached = errors.New("vigil: detached")
 // ioRun is the Hub of one run of an interactive container.
 type ioRun struct {
 	hub *stdio.Hub
-	pid uint32 // 0 until the task started
+	pid uint32 // 0 until the task started; under its slot's mu
 }
 
-// attachments tracks the Hubs of the interactive containers, and clients
-// that asked for a run that has not started yet.
-type attachments struct {
+// hubSlot is one interactive container's Hub and the clients waiting for
+// its next run. Each container has a lock of its own: opening, replacing
+// or joining one container's Hub never waits on another container, and no
+// lock is shared between them. The container's actor opens the Hub in its
+// StartTask effect (ioRuntime), so the Hub of a run belongs to the actor
+// that starts it.
+type hubSlot struct {
 	mu      sync.Mutex
-	runs    map[string]*ioRun
-	pending map[string][]*Attachment
+	run     *ioRun
+	pending []*Attachment
+}
+
+// attachments holds the slots of the interactive containers, by ID.
+type attachments struct {
+	slots sync.Map // string -> *hubSlot
+}
+
+// slot is the slot of container id, made on first use.
+func (a *attachments) slot(id string) *hubSlot {
+	v, _ := a.slots.LoadOrStore(id, &hubSlot{})
+	return v.(*hubSlot)
 }
 
 // ioRuntime is the Runtime the actors use: it opens a Hub before an
@@ -75,9 +90,10 @@ func (r ioRuntime) StartTask(ctx context.Context, id string, st c8dbridge.Stdio)
 	}
 	pid, err := r.Runtime.StartTask(ctx, id, st)
 	if err == nil {
-		r.s.attach.mu.Lock()
+		sl := r.s.attach.slot(id)
+		sl.mu.Lock()
 		run.pid = pid
-		r.s.attach.mu.Unlock()
+		sl.mu.Unlock()
 	}
 	// After a failure the Hub stays: the next start takes it over (the
 	// actor creates a vanished container again and retries at once), and
@@ -90,23 +106,24 @@ func (r ioRuntime) StartTask(ctx context.Context, id string, st c8dbridge.Stdio)
 // waiting for it. replace says that a new task starts: a Hub left from an
 // earlier run is closed. Without replace, an existing Hub is kept.
 func (s *Supervisor) openRun(id string, f stdio.FIFOs, logPath string, replace bool) (*ioRun, error) {
-	a := &s.attach
-	a.mu.Lock()
-	old := a.runs[id]
+	sl := s.attach.slot(id)
+	sl.mu.Lock()
+	old := sl.run
 	if old != nil && (!replace || (old.pid == 0 && !ended(old.hub))) {
 		// Kept, or taken over from a start that failed before its task
 		// wrote anything.
 		if replace {
-			a.bindPending(id, old)
+			sl.bindPending(old)
 		}
-		a.mu.Unlock()
+		sl.mu.Unlock()
 		return old, nil
 	}
-	delete(a.runs, id)
-	a.mu.Unlock()
+	sl.run = nil
+	sl.mu.Unlock()
 	if old != nil {
 		// The last run's output ends when its task is deleted, which comes
 		// before the next start; give its Hub the time to read the rest.
+		// Only this container's start waits for it.
 		select {
 		case <-old.hub.Done():
 		case <-time.After(2 * time.Second):
@@ -115,12 +132,9 @@ func (s *Supervisor) openRun(id string, f stdio.FIFOs, logPath string, replace b
 		old.hub.Close()
 	}
 
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.runs == nil {
-		a.runs, a.pending = map[string]*ioRun{}, map[string][]*Attachment{}
-	}
-	if cur := a.runs[id]; cur != nil && !replace {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if cur := sl.run; cur != nil && !replace {
 		return cur, nil // opened meanwhile
 	}
 	log := s.log.With("container", id)
@@ -131,18 +145,18 @@ func (s *Supervisor) openRun(id string, f stdio.FIFOs, logPath string, replace b
 		return nil, err
 	}
 	run := &ioRun{hub: hub}
-	a.runs[id] = run
-	a.bindPending(id, run)
+	sl.run = run
+	sl.bindPending(run)
 	return run, nil
 }
 
-// bindPending joins the clients waiting for a run of id to run. Called
-// under a.mu.
-func (a *attachments) bindPending(id string, run *ioRun) {
-	for _, at := range a.pending[id] {
+// bindPending joins the clients waiting for the next run to run. Called
+// under sl.mu.
+func (sl *hubSlot) bindPending(run *ioRun) {
+	for _, at := range sl.pending {
 		at.bind(run)
 	}
-	delete(a.pending, id)
+	sl.pending = nil
 }
 
 // ended says whether the Hub's output ended.
@@ -181,9 +195,10 @@ func (s *Supervisor) runOf(st lifecycle.State) (*ioRun, error) {
 	if err := containerid.Validate(st.ID); err != nil {
 		return nil, err
 	}
-	s.attach.mu.Lock()
-	run := s.attach.runs[st.ID]
-	s.attach.mu.Unlock()
+	sl := s.attach.slot(st.ID)
+	sl.mu.Lock()
+	run := sl.run
+	sl.mu.Unlock()
 	if run != nil {
 		return run, nil
 	}
@@ -191,11 +206,11 @@ func (s *Supervisor) runOf(st lifecycle.State) (*ioRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.attach.mu.Lock()
+	sl.mu.Lock()
 	if run.pid == 0 {
 		run.pid = st.Pid
 	}
-	s.attach.mu.Unlock()
+	sl.mu.Unlock()
 	s.log.Info("reattached to an interactive container's output", "container", st.ID, "pid", st.Pid)
 	return run, nil
 }
@@ -203,13 +218,17 @@ func (s *Supervisor) runOf(st lifecycle.State) (*ioRun, error) {
 // closeAttachments stops copying the output of every interactive container
 // (at Close). What they write next waits in their FIFOs for the next Open.
 func (s *Supervisor) closeAttachments() {
-	s.attach.mu.Lock()
-	runs := s.attach.runs
-	s.attach.runs = nil
-	s.attach.mu.Unlock()
-	for _, r := range runs {
-		r.hub.Close()
-	}
+	s.attach.slots.Range(func(_, v any) bool {
+		sl := v.(*hubSlot)
+		sl.mu.Lock()
+		run := sl.run
+		sl.run = nil
+		sl.mu.Unlock()
+		if run != nil {
+			run.hub.Close()
+		}
+		return true
+	})
 }
 
 // AttachOptions says which of a container's stdio an Attachment joins.
@@ -237,6 +256,7 @@ type AttachOptions struct {
 // Attachment is a client joined to an interactive container's stdio.
 type Attachment struct {
 	s    *Supervisor
+	slot *hubSlot
 	id   string
 	tty  bool
 	opts AttachOptions
@@ -249,7 +269,7 @@ type Attachment struct {
 	detached   chan struct{}
 }
 
-// bind joins the Attachment to a run. Called once, under attachments.mu.
+// bind joins the Attachment to a run. Called once, under its slot's mu.
 func (at *Attachment) bind(run *ioRun) {
 	at.run = run
 	at.sub = run.hub.Attach(at.opts.Stdout, at.opts.Stderr)
@@ -276,7 +296,8 @@ func (s *Supervisor) Attach(ctx context.Context, id string, opts AttachOptions) 
 	if opts.Stdin != nil && !st.Config.Interactive {
 		return nil, fmt.Errorf("attach to container %q: %w: its stdin is not open (created without -i)", id, ErrInvalidArgument)
 	}
-	at := &Attachment{s: s, id: id, tty: st.Config.Tty, opts: opts, bound: make(chan struct{}), detached: make(chan struct{})}
+	sl := s.attach.slot(id)
+	at := &Attachment{s: s, slot: sl, id: id, tty: st.Config.Tty, opts: opts, bound: make(chan struct{}), detached: make(chan struct{})}
 	if !opts.Start {
 		if st.Status != lifecycle.StatusRunning {
 			return nil, fmt.Errorf("attach to container %q: %w: it is %s, not running (start it with attach's start option, or read its output with logs)",
@@ -289,19 +310,16 @@ func (s *Supervisor) Attach(ctx context.Context, id string, opts AttachOptions) 
 		if err != nil {
 			return nil, fmt.Errorf("attach to container %q: %w", id, err)
 		}
-		s.attach.mu.Lock()
+		sl.mu.Lock()
 		at.bind(run)
-		s.attach.mu.Unlock()
+		sl.mu.Unlock()
 		return at, nil
 	}
 	// Wait for the run the start creates: its Hub takes this client
 	// before the task exists.
-	s.attach.mu.Lock()
-	if s.attach.pending == nil {
-		s.attach.runs, s.attach.pending = map[string]*ioRun{}, map[string][]*Attachment{}
-	}
-	s.attach.pending[id] = append(s.attach.pending[id], at)
-	s.attach.mu.Unlock()
+	sl.mu.Lock()
+	sl.pending = append(sl.pending, at)
+	sl.mu.Unlock()
 	if _, err := s.Start(ctx, id); err != nil {
 		s.unpend(at)
 		at.Detach()
@@ -321,17 +339,13 @@ func (s *Supervisor) Attach(ctx context.Context, id string, opts AttachOptions) 
 
 // unpend drops an Attachment that still waits for a run.
 func (s *Supervisor) unpend(at *Attachment) {
-	s.attach.mu.Lock()
-	defer s.attach.mu.Unlock()
-	list := s.attach.pending[at.id]
-	for i, x := range list {
+	at.slot.mu.Lock()
+	defer at.slot.mu.Unlock()
+	for i, x := range at.slot.pending {
 		if x == at {
-			s.attach.pending[at.id] = append(list[:i:i], list[i+1:]...)
+			at.slot.pending = append(at.slot.pending[:i:i], at.slot.pending[i+1:]...)
 			break
 		}
-	}
-	if len(s.attach.pending[at.id]) == 0 {
-		delete(s.attach.pending, at.id)
 	}
 }
 
@@ -418,35 +432,31 @@ func (at *Attachment) Wait(ctx context.Context) (int, error) {
 	if err := at.sub.Err(); err != nil {
 		return 0, err
 	}
-	at.s.attach.mu.Lock()
+	at.slot.mu.Lock()
 	pid := at.run.pid
-	at.s.attach.mu.Unlock()
+	at.slot.mu.Unlock()
 	// The output ends when the task's processes closed it; the exit is
-	// journaled when containerd reports it, shortly before or after. A
-	// restart policy may have started the next run meanwhile: the exit
-	// wanted is the one of this run's pid (State.Exit keeps the last exit
-	// until the next one).
-	for i := 0; i < 300; i++ {
+	// journaled when containerd reports it, shortly before or after: the
+	// actor's Wait answers once it is. A restart policy may have started
+	// the next run meanwhile: the exit wanted is the one of this run's pid
+	// (State.Exit keeps the last exit until the next one). Each turn waits
+	// on the actor; nothing polls.
+	for range 3 {
 		st, err := at.s.Inspect(ctx, at.id)
 		if err != nil {
 			return 0, err
 		}
-		if st.Exit != nil && (pid == 0 || st.Exit.Pid == pid) {
+		if st.Exit != nil && (st.Exit.Pid == pid || pid == 0 && !st.Alive()) {
 			return st.Exit.Code, nil
 		}
-		if pid != 0 && st.Status == lifecycle.StatusRunning && st.Pid == pid {
-			if _, err := at.s.Wait(ctx, at.id, actors.WaitNotRunning); err != nil {
-				return 0, err
-			}
-			continue
+		if !st.Alive() {
+			break
 		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		if _, err := at.s.Wait(ctx, at.id, actors.WaitNotRunning); err != nil {
+			return 0, err
 		}
 	}
-	return 0, fmt.Errorf("attach to container %q: the exit of pid %d was not recorded within 30 s", at.id, pid)
+	return 0, fmt.Errorf("attach to container %q: the exit of pid %d is not recorded: a later run's exit replaced it", at.id, pid)
 }
 
 // Tty says whether the container has a terminal.
