@@ -40,5 +40,6 @@
 // failure there is logged, and the command stands.
 //
 // It never talks to containerd except through c8dbridge.Runtime, and never
-// reads the clock except through Deps.Clock.
+// reads the clock except through Deps.Clock (and Router.Clock); its timers
+// (stop, restart, retries, the router's backoff) wait real durations.
 package actors

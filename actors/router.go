@@ -38,6 +38,7 @@ type Router struct {
 	Reconnected func(ctx context.Context) // called after each subscription
 	MinBackoff  time.Duration             // default 100ms
 	MaxBackoff  time.Duration             // default 5s
+	Clock       func() time.Time          // how long a subscription lasted; default time.Now
 
 	up atomic.Bool
 }
@@ -55,6 +56,10 @@ func (r *Router) Run(ctx context.Context, first chan<- struct{}) {
 	}
 	if maxB <= 0 {
 		maxB = 5 * time.Second
+	}
+	now := r.Clock
+	if now == nil {
+		now = time.Now
 	}
 	backoff := minB
 	var firstOnce sync.Once
@@ -99,7 +104,7 @@ func (r *Router) Run(ctx context.Context, first chan<- struct{}) {
 			}
 			signalFirst()
 		}()
-		start := time.Now()
+		start := now()
 		err = r.route(sctx, events, errs)
 		r.up.Store(false)
 		cancelSub()
@@ -107,7 +112,7 @@ func (r *Router) Run(ctx context.Context, first chan<- struct{}) {
 		if ctx.Err() != nil {
 			return
 		}
-		if time.Since(start) > 10*time.Second {
+		if now().Sub(start) > 10*time.Second {
 			backoff = minB // the subscription was healthy for a while
 		}
 		r.Log.Warn("containerd event subscription broke", "err", err, "retry_in", backoff)

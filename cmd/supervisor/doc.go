@@ -15,18 +15,27 @@
 //   - The command line: global settings (flag > environment > config file >
 //     default, see config.go), one flag set per command, exit codes (0 done,
 //     1 failed, 2 usage error; `run` exits with the container's code).
-//   - The HTTP API (api.go): routing, request validation, the mapping of the
-//     supervisor's error classes to HTTP statuses, and the JSON it answers.
+//   - The HTTP API (api.go): routing, request validation, and the
+//     conversion of the facade's answers into package api's types; the
+//     status and code of an error answer are package api's one mapping of
+//     error classes (codeOf adds the exec codes).
+//   - The command line's side of the API: it talks to the daemon through
+//     package client and branches on error classes and codes, never on
+//     message text.
 //   - The daemon's life (daemon.go): claiming the socket, serving, and a
 //     shutdown on SIGTERM or SIGINT that leaves the containers running.
 //
 // # What it never does
 //
-//   - It never talks to containerd or the journal itself: the daemon goes
-//     through package vigil, the client through the daemon's socket.
+//   - It never talks to containerd or the journal itself, nor to the actors:
+//     the daemon goes through package vigil (the facade), the journal
+//     commands through vigil's journal file reader (which replays with the
+//     lifecycle's own Apply), and the client through package client. It
+//     imports neither actors, journal nor c8dbridge (TestImportGraph).
 //   - It never removes a socket file that someone answers on, nor a file
 //     that is not a socket.
-//   - It does no start-up work before routing "supervisor logger ..." to
-//     stdio.RunLogger: the shim runs this binary as a container's logger,
-//     and that must not read flags, config files or the environment.
+//   - It does no start-up work before vigil.RunLoggerIfInvoked, which
+//     routes "supervisor logger ..." to stdio.RunLogger: the shim runs this
+//     binary as a container's logger, and that must not read flags, config
+//     files or the environment.
 package main

@@ -105,7 +105,7 @@ type Supervisor struct {
 
 	feed feed // journaled events, for Events
 
-	attach attachments // the Hubs of interactive containers (attach.go)
+	attach attachments // the Hubs of interactive containers (hub.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -175,7 +175,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		return cfg.Logger.With("component", "actor")
 	}))
 	deps := &actors.Deps{
-		Runtime:     ioRuntime{Runtime: s.runtime, s: s}, // attach.go
+		Runtime:     ioRuntime{Runtime: s.runtime, s: s}, // hub.go
 		Journal:     s.journal,
 		Clock:       cfg.Clock,
 		Log:         cfg.Logger,
@@ -212,6 +212,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		Supervisor:  s.sup,
 		Log:         cfg.Logger.With("component", "router"),
 		Reconnected: s.reconcileAll,
+		Clock:       cfg.Clock,
 	}
 	go func() {
 		defer close(s.routerDone)
@@ -237,7 +238,7 @@ func (s *Supervisor) recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("vigil: list journaled containers: %w", err)
 	}
-	if err := s.spawnReplayed(ctx, ids); err != nil { // journalcheck.go
+	if err := s.spawnReplayed(ctx, ids); err != nil { // recover.go
 		return err
 	}
 	s.log.Info("replayed the journal", "containers", len(ids))
@@ -295,7 +296,7 @@ func (s *Supervisor) reconcileAll(ctx context.Context) {
 		s.lastReconcile.Store(s.cfg.Clock().UTC().UnixNano())
 	}
 	s.log.Info("reconciled", "containers", len(ids), "failed", failed)
-	s.reattach(results) // attach.go
+	s.reattach(results) // hub.go
 }
 
 // removeOrphans deletes the containers of the namespace that carry vigil's
@@ -392,7 +393,7 @@ func (s *Supervisor) close() error {
 		}
 		s.system.Shutdown()
 	}
-	s.closeAttachments() // attach.go
+	s.closeAttachments() // hub.go
 	var errs []error
 	if s.runtime != nil {
 		errs = append(errs, s.runtime.Close())
