@@ -346,7 +346,7 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 	defer cancel()
 	switch e := eff.(type) {
 	case lifecycle.CreateContainer:
-		if err := c.deps.Runtime.CreateContainer(cctx, SpecOf(e.Config)); err != nil {
+		if err := c.deps.Runtime.CreateContainer(cctx, e.Config); err != nil {
 			err = fmt.Errorf("create container %q: %w", c.id, err)
 			if c8dbridge.IsTransient(err) {
 				return c.outcomeUnknown(ctx, err)
@@ -365,7 +365,7 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 			// The containerd container vanished (a host reboot wipes it):
 			// create it again from the journaled config.
 			c.log().Warn("container missing from containerd; creating it again from the journal")
-			if err = c.deps.Runtime.CreateContainer(cctx, SpecOf(e.Config)); err == nil {
+			if err = c.deps.Runtime.CreateContainer(cctx, e.Config); err == nil {
 				pid, err = c.deps.Runtime.StartTask(cctx, c.id, stdio)
 			}
 		}
@@ -677,15 +677,4 @@ func (c *container) notifyWaiters(ctx actor.Context) {
 		}
 	}
 	c.waiters = kept
-}
-
-// SpecOf is the containerd spec of a container created from cfg.
-func SpecOf(cfg lifecycle.Config) c8dbridge.ContainerSpec {
-	spec := c8dbridge.ContainerSpec{ID: cfg.ID, Rootfs: cfg.Rootfs, Args: cfg.Args, Env: cfg.Env, Cwd: cfg.Cwd, Labels: cfg.Labels,
-		Memory: cfg.Memory, CPUs: cfg.CPUs, CPUShares: cfg.CPUShares, PidsLimit: cfg.PidsLimit,
-		User: cfg.User, ReadOnly: cfg.ReadOnly, Hostname: cfg.Hostname, Tty: cfg.Tty}
-	for _, m := range cfg.Mounts {
-		spec.Mounts = append(spec.Mounts, c8dbridge.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
-	}
-	return spec
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"syscall"
 	"time"
+
+	"github.com/vigilhq/vigil/actors/lifecycle"
 )
 
 // Labels vigil puts on every containerd container it creates.
@@ -14,33 +16,18 @@ const (
 	LabelBundle = "io.vigil.bundle"
 )
 
-// ContainerSpec is what vigil asks containerd to create, in vigil's words.
-// The OCI spec is built from it with containerd's oci helpers.
-type ContainerSpec struct {
-	ID     string            // validated container ID
-	Rootfs string            // absolute path of the root filesystem
-	Args   []string          // process args; Args[0] is the program
-	Env    []string          // KEY=VALUE; the default PATH is added when PATH is missing
-	Cwd    string            // working directory inside the container; "/" when empty
-	Labels map[string]string // user labels, stored on the containerd container
-
-	Memory    int64    // memory limit in bytes; 0: none
-	CPUs      *float64 // CPU quota in CPUs (0.5: half a CPU); nil: none
-	CPUShares int64    // relative CPU weight; 0: the default
-	PidsLimit int64    // most processes; 0: no limit
-	User      string   // uid[:gid] or name[:group], looked up in the rootfs; "": root
-	ReadOnly  bool     // mount the rootfs read-only
-	Mounts    []Mount  // bind mounts
-	Hostname  string   // "": containerd's default
-	Tty       bool     // give the process a terminal (its stdio must be FIFOs: Stdio.Terminal)
-}
+// ContainerSpec is what a container is created from: the lifecycle's
+// Config, the one configuration type from the API to the OCI spec. The
+// fields this package reads are ID (validated), Rootfs (absolute), Args
+// (Args[0] is the program), Env (the default PATH is added when PATH is
+// missing), Cwd ("/" when empty), Labels (stored on the containerd
+// container), the limits (Memory, CPUs, CPUShares, PidsLimit), User
+// (looked up in the rootfs), ReadOnly, Mounts (their sources must exist),
+// Hostname and Tty (its stdio must then be FIFOs: Stdio.Terminal).
+type ContainerSpec = lifecycle.Config
 
 // Mount is a bind mount of the host path Source at Target in the container.
-type Mount struct {
-	Source   string // absolute host path; it must exist
-	Target   string // absolute path in the container
-	ReadOnly bool
-}
+type Mount = lifecycle.Mount
 
 // Stdio says where a task's output goes.
 type Stdio struct {

@@ -433,7 +433,7 @@ func checkCreate(cfg lifecycle.Config) error {
 		return nil
 	}
 	// SpecFor looks the user up in the rootfs as the create will.
-	if _, err := c8dbridge.SpecFor(actors.SpecOf(cfg)); err != nil {
+	if _, err := c8dbridge.SpecFor(cfg); err != nil {
 		return fmt.Errorf("%w: %s", ErrInvalidArgument, strings.TrimPrefix(err.Error(), errdefs.ErrInvalidArgument.Error()+": "))
 	}
 	return nil
