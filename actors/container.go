@@ -199,11 +199,11 @@ func (c *container) Receive(ctx actor.Context) {
 // readable says whether the task can be read (Stats, Top): only a running
 // task, paused or not, has a cgroup and processes.
 func (c *container) readable() error {
-	if err := c.deps.available(); err != nil {
-		return err
-	}
 	if c.broken != nil {
 		return c.broken
+	}
+	if err := c.deps.available(); err != nil {
+		return err
 	}
 	if c.state.Status != lifecycle.StatusRunning {
 		return fmt.Errorf("%w: container %q is %s, not running", lifecycle.ErrInvalidTransition, c.id, c.state.Status)
@@ -248,7 +248,12 @@ func (c *container) respond(ctx actor.Context, cmd lifecycle.Command) {
 // (Deps.CheckCreate); for every command, that containerd can be reached
 // (Deps.Available). A message sent straight to the PID meets the same
 // checks, with the same errors, and nothing is journaled when one fails.
+// An actor whose journal could not be replayed refuses with that first:
+// its state is unknown whether or not containerd answers.
 func (c *container) admit(cmd lifecycle.Command) error {
+	if c.broken != nil {
+		return c.broken
+	}
 	if cr, ok := cmd.(lifecycle.Create); ok {
 		if err := lifecycle.ValidateConfig(cr.Config); err != nil {
 			return err

@@ -23,12 +23,12 @@ const execReportTimeout = time.Minute
 // reports it back as execExited, so the actor is free meanwhile.
 func (c *container) exec(ctx actor.Context, m Exec) {
 	fail := func(err error) { ctx.Respond(ExecReply{Err: err}) }
-	if err := c.deps.available(); err != nil {
-		fail(err)
-		return
-	}
 	if c.broken != nil {
 		fail(c.broken)
+		return
+	}
+	if err := c.deps.available(); err != nil {
+		fail(err)
 		return
 	}
 	d, err := lifecycle.Decide(c.state, lifecycle.Exec{ExecID: m.Spec.ExecID, Args: m.Spec.Args, At: c.deps.now()})
