@@ -121,12 +121,20 @@ func (c Code) Status() int {
 		// daemon, and the code says which way (exit code 127 or 126).
 		return http.StatusBadRequest
 	}
-	for _, k := range classes {
-		if k.code == c {
-			return k.status
-		}
+	if k, ok := c.row(); ok {
+		return k.status
 	}
 	return http.StatusInternalServerError
+}
+
+// row is the row of classes for c.
+func (c Code) row() (class, bool) {
+	for _, k := range classes {
+		if k.code == c {
+			return k, true
+		}
+	}
+	return class{}, false
 }
 
 // Class returns the errdefs class that code stands for: errdefs.ErrNotFound
@@ -137,10 +145,8 @@ func (c Code) Class() error {
 	case CodeCommandNotFound, CodeCommandNotExecutable:
 		return errdefs.ErrInvalidArgument
 	}
-	for _, k := range classes {
-		if k.code == c {
-			return k.err
-		}
+	if k, ok := c.row(); ok {
+		return k.err
 	}
 	return errdefs.ErrUnknown
 }
