@@ -730,7 +730,12 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) error {
 	_ = rc.Flush()
 	enc := json.NewEncoder(w)
 	err := s.b.Events(r.Context(), f, func(e vigil.Event) error {
-		if err := enc.Encode(e); err != nil {
+		body, err := json.Marshal(e.Event)
+		if err != nil {
+			return err
+		}
+		line := api.Event{Container: e.Container, Seq: e.Seq, Time: e.Time, Type: e.Type, Event: body}
+		if err := enc.Encode(line); err != nil {
 			return err // the client is gone
 		}
 		return rc.Flush()
