@@ -1,0 +1,47 @@
+package api_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/api"
+)
+
+// TestContainerOf: the wire form of a state carries what users need, as
+// docs/API.md lists it, and none of the supervisor's internals.
+func TestContainerOf(t *testing.T) {
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	st := lifecycle.State{
+		ID: "web", Status: lifecycle.StatusExited, CreatedAt: at, Starts: 2, RestartCount: 1,
+		Config:      lifecycle.Config{ID: "web", Rootfs: "/r", Args: []string{"sh"}},
+		Exit:        &lifecycle.Exit{Pid: 7, Code: 3, At: at},
+		NextRestart: &lifecycle.PendingRestart{Attempt: 2, Due: at, Reason: "exited with code 3"},
+		Execs:       []lifecycle.OpenExec{{ID: "x1", Pid: 9, Args: []string{"ls"}, StartedAt: at}},
+		// Internals: never on the wire.
+		PendingSignal: 15, BackoffStep: 3,
+	}
+	c := api.ContainerOf(st)
+	data, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(data)
+	for _, internal := range []string{"pending_signal", "backoff_step"} {
+		if strings.Contains(body, internal) {
+			t.Errorf("%s is published: %s", internal, body)
+		}
+	}
+	for _, field := range []string{`"status":"exited"`, `"exit":{"pid":7,"code":3`, `"next_restart":{"attempt":2`,
+		`"execs":[{"id":"x1"`, `"restart_count":1`, `"starts":2`, `"config":{"id":"web"`} {
+		if !strings.Contains(body, field) {
+			t.Errorf("%s is missing: %s", field, body)
+		}
+	}
+	var back api.Container
+	if err := json.Unmarshal(data, &back); err != nil || back.Status != api.StatusExited || back.Exit.Code != 3 || back.Alive() {
+		t.Errorf("read back: %+v, %v", back, err)
+	}
+}
