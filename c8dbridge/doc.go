@@ -18,8 +18,10 @@
 //     container was created with. CreateContainer makes it, DeleteContainer
 //     removes it. An ID is checked with containerid.Validate before it is
 //     joined into any path.
-//  4. The OCI spec: SpecFor builds it from a ContainerSpec with containerd's
-//     oci helpers, from a rootfs directory, never from an image.
+//  4. The OCI spec: SpecFor builds it from a ContainerSpec (the lifecycle's
+//     Config: one configuration type from the API to the spec) with
+//     containerd's oci helpers, from a rootfs directory, never from an
+//     image.
 //  5. Reading a task: Stats decodes containerd's task metrics (cgroup v1 or
 //     v2, with typeurl) into Stats; Top lists the task's pids and reads
 //     each one's command line and state from this host's /proc.
@@ -39,5 +41,9 @@
 //     after the error channel reports, subscribe again and reconcile with
 //     TaskStatus: events sent while no subscription was open are lost.
 //  4. Point Config.LoggerBinary at a binary that runs package stdio's logger
-//     when its first argument is stdio.LoggerCommand (cmd/supervisor does).
+//     when its first argument is stdio.LoggerCommand: one whose main calls
+//     vigil.RunLoggerIfInvoked first (cmd/supervisor's does).
+//
+// The contract of Runtime is c8dbridge/runtimetest: one suite run against
+// this client and against the actors' fake.
 package c8dbridge
