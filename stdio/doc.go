@@ -18,6 +18,11 @@
 //     copying of both streams into the file.
 //   - Reading the log (Read): all of it, its last records, or following it
 //     while the container runs.
+//   - The Hub (hub.go) of an interactive container's run: it reads the
+//     container's FIFOs into the same log, in the same format, and to the
+//     clients attached at the moment, and writes their input to its stdin.
+//     Its owner (the supervisor's engine, one Hub slot per container)
+//     opens it before the task is created.
 //
 // # The logger and the shim
 //
