@@ -322,13 +322,14 @@ func decideReconcile(s State, c Reconcile) Decision {
 				},
 				Effects: []Effect{DeleteTask{}},
 			}
-		case TaskCreated:
-			return Decision{
-				Events:  []Event{StartFailed{Reason: "the supervisor stopped before the task started", At: c.At}},
-				Effects: []Effect{DeleteTask{}},
-			}
 		default:
-			return Decision{Events: []Event{StartFailed{Reason: "the supervisor stopped before the task was created", At: c.At}}}
+			// The supervisor stopped (or lost containerd) before the task
+			// ran: no task, or one created and never started. That is no
+			// failure of the container: the journaled start is carried out
+			// now, once (StartTask clears a created task first). A restart
+			// keeps its attempt number, so the supervisor's crash uses up
+			// none of the container's retries.
+			return Decision{Effects: []Effect{StartTask{Config: s.Config, Checkpoint: s.RestoredFrom}}}
 		}
 	case StatusRunning:
 		if !o.ContainerExists {

@@ -220,7 +220,10 @@ func TestReconcile(t *testing.T) {
 		{"starting, task runs", starting, up(TaskRunning, 77), StatusRunning, nil, nil},
 		{"starting, task exited", starting, Observation{ContainerExists: true, Task: TaskStopped, Pid: 77, ExitCode: 3, ExitedAt: at(60)},
 			StatusExited, &Exit{Pid: 77, Code: 3, At: at(60)}, []Effect{DeleteTask{}}},
-		{"starting, task never created", starting, up(TaskAbsent, 0), StatusExited, nil, nil},
+		// The supervisor's own crash interrupted the start: it is carried
+		// out, not recorded as failed.
+		{"starting, task never created", starting, up(TaskAbsent, 0), StatusStarting, nil, []Effect{StartTask{Config: cfg("c")}}},
+		{"starting, task created, never started", starting, up(TaskCreated, 0), StatusStarting, nil, []Effect{StartTask{Config: cfg("c")}}},
 		{"running, still runs", runningState, up(TaskRunning, 42), StatusRunning, nil, nil},
 		{"running, stop pending", stopping, up(TaskRunning, 42), StatusRunning, nil, []Effect{ArmStopTimer{Pid: 42, After: 0}}},
 		{"running, kill journaled, maybe not sent", killing, up(TaskRunning, 42), StatusRunning, nil, []Effect{SignalTask{Signal: 1}}},

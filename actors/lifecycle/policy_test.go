@@ -236,6 +236,11 @@ type sim struct {
 	log   []Event
 	// failStarts makes that many StartTask effects fail.
 	failStarts int
+	// crashStarts makes that many StartTask effects vanish, as when the
+	// supervisor dies between journaling the start and creating the task.
+	crashStarts int
+	// runs counts the tasks started.
+	runs int
 }
 
 func newSim(t *testing.T, p RestartPolicy) *sim {
@@ -259,12 +264,17 @@ func (x *sim) do(c Command) Decision {
 		case CreateContainer:
 			x.do(RecordCreated{At: x.now})
 		case StartTask:
+			if x.crashStarts > 0 {
+				x.crashStarts--
+				return d // the rest of this decision died with the supervisor
+			}
 			if x.failStarts > 0 {
 				x.failStarts--
 				x.do(RecordStartFailed{Err: "exec: no such file", At: x.now})
 				break
 			}
 			x.pid++
+			x.runs++
 			x.do(RecordStarted{Pid: x.pid, At: x.now})
 		case ArmRestartTimer:
 			x.timer = &e
@@ -618,5 +628,46 @@ func TestStateJSONKeepsTheRestart(t *testing.T) {
 	}
 	if !reflect.DeepEqual(back, x.s) {
 		t.Fatalf("round trip:\n%+v\n%+v", back, x.s)
+	}
+}
+
+// A start or restart that the supervisor's own crash interrupted before the
+// task was created (or after it was created, before it started) is carried
+// out when the supervisor reconciles, with its attempt number: the crash
+// uses up no retry, and a container under on-failure:N that always fails
+// runs exactly N+1 times however often the supervisor dies.
+func TestInterruptedStartIsCarriedOut(t *testing.T) {
+	for _, task := range []TaskPhase{TaskAbsent, TaskCreated} {
+		for crashes := 0; crashes <= 3; crashes++ {
+			const retries = 3
+			x := newSim(t, RestartPolicy{Name: RestartOnFailure, MaxRetries: retries})
+			x.crashStarts = 1 // the user's start too
+			x.do(Start{At: x.now})
+			for x.s.Status == StatusStarting {
+				x.now = x.now.Add(time.Second)
+				x.do(Reconcile{Observed: Observation{ContainerExists: true, Task: task}, At: x.now})
+			}
+			for x.s.Status == StatusRunning {
+				x.exitAfter(ms, 1)
+				if x.timer == nil {
+					break
+				}
+				x.crashStarts = crashes
+				x.fire()
+				for x.s.Status == StatusStarting {
+					x.now = x.now.Add(time.Second)
+					x.do(Reconcile{Observed: Observation{ContainerExists: true, Task: task}, At: x.now})
+				}
+			}
+			if x.runs != retries+1 || x.s.RestartCount != retries || x.s.Exit.Code != 1 {
+				t.Errorf("task %v, %d crashes per restart: %d runs, restart count %d, exit %+v; want %d runs",
+					task, crashes, x.runs, x.s.RestartCount, x.s.Exit, retries+1)
+			}
+			for _, e := range x.log {
+				if f, ok := e.(StartFailed); ok {
+					t.Errorf("task %v: a crash was recorded as a failed start: %+v", task, f)
+				}
+			}
+		}
 	}
 }
