@@ -34,6 +34,8 @@ var (
 	// number.
 	bucketMeta = []byte("meta")
 	keyFormat  = []byte("format")
+	// keyIdentity holds the journal's identity (see Bolt.Identity).
+	keyIdentity = []byte("identity")
 )
 
 // compactBatch bounds the retired containers one transaction deletes.
@@ -274,7 +276,16 @@ func (b *Bolt) prepare() error {
 			return err
 		}
 		if meta.Get(keyFormat) == nil {
-			return meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, FileFormat))
+			if err := meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, FileFormat)); err != nil {
+				return err
+			}
+		}
+		if meta.Get(keyIdentity) == nil {
+			// Made once, with the file (or at the first open for writing of
+			// a file older than identities), and never changed.
+			if err := meta.Put(keyIdentity, []byte(NewIdentity())); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -290,6 +301,22 @@ func (b *Bolt) prepare() error {
 			return nil
 		}
 	}
+}
+
+// Identity returns the journal's identity: a random name made when the
+// file was created (or first opened for writing by a version of vigil that
+// has identities), stored in the file and never changed. It tells this
+// journal's containers from those of another journal in the same containerd
+// namespace. A file opened read-only that has none gives "".
+func (b *Bolt) Identity() string {
+	var id string
+	_ = b.db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			id = string(meta.Get(keyIdentity))
+		}
+		return nil
+	})
+	return id
 }
 
 // buckets are the top-level buckets of a write transaction.

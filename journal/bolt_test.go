@@ -613,3 +613,46 @@ func TestNewerFileFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentity: a journal's identity is made with the file, kept across
+// opens, and made at the first open for writing of a file older than
+// identities (which, opened read-only, has none).
+func TestIdentity(t *testing.T) {
+	journaltest.RegisterEvents()
+	path := filepath.Join(t.TempDir(), "journal.db")
+	s := mustOpen(t, path, journal.Options{})
+	id := s.Identity()
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		t.Fatalf("identity %q, want 32 hex digits", id)
+	}
+	mustClose(t, s)
+	s = mustOpen(t, path, journal.Options{ReadOnly: true})
+	if got := s.Identity(); got != id {
+		t.Fatalf("identity %q after reopening, want %q", got, id)
+	}
+	mustClose(t, s)
+	other := mustOpen(t, filepath.Join(t.TempDir(), "journal.db"), journal.Options{})
+	if other.Identity() == id {
+		t.Fatalf("two journals share the identity %q", id)
+	}
+	mustClose(t, other)
+	if a, b := journal.NewMemory().Identity(), journal.NewMemory().Identity(); a == "" || a == b {
+		t.Fatalf("memory identities %q and %q", a, b)
+	}
+
+	old := filepath.Join(t.TempDir(), "journal.db")
+	copyFile(t, filepath.Join("testdata", "v1.journal"), old)
+	s = mustOpen(t, old, journal.Options{ReadOnly: true})
+	if got := s.Identity(); got != "" {
+		t.Fatalf("a file of format 1 read-only has identity %q", got)
+	}
+	mustClose(t, s)
+	s = mustOpen(t, old, journal.Options{})
+	id = s.Identity()
+	mustClose(t, s)
+	s = mustOpen(t, old, journal.Options{})
+	if id == "" || s.Identity() != id {
+		t.Fatalf("upgraded file: identity %q, then %q", id, s.Identity())
+	}
+	mustClose(t, s)
+}

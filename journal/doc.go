@@ -103,7 +103,10 @@
 //	retired-index   8-byte big-endian time of retirement + container -> "",
 //	                in the order compaction visits them; its bbolt sequence
 //	                counts its keys
-//	meta            "format" -> the file format, 4 bytes big-endian
+//	meta            "format" -> the file format, 4 bytes big-endian;
+//	                "identity" -> the journal's identity (Bolt.Identity),
+//	                32 hex digits, made with the file and never changed (a
+//	                file without one gets one at its next open for writing)
 //
 // FileFormat 1 (testdata/v1.journal) has the containers bucket only. Opened
 // for writing, it is upgraded to 2 by adding the others; a file of a format

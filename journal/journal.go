@@ -1,6 +1,8 @@
 package journal
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -56,6 +58,16 @@ const (
 	// MaxEventSize is the largest encoded event payload accepted, in bytes.
 	MaxEventSize = 16 << 20
 )
+
+// NewIdentity returns a new journal identity: 16 random bytes in hex. It
+// panics only if the system's random source fails.
+func NewIdentity() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("journal: random identity: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}
 
 // Record is one journaled event of one container.
 type Record struct {

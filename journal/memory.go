@@ -14,6 +14,7 @@ import (
 type Memory struct {
 	clock     func() time.Time
 	retention Retention
+	identity  string
 
 	mu      sync.RWMutex
 	closed  bool
@@ -41,10 +42,14 @@ func NewMemoryWithOptions(opts Options) *Memory {
 		clock = time.Now
 	}
 	return &Memory{
-		clock: clock, retention: opts.Retention,
+		clock: clock, retention: opts.Retention, identity: NewIdentity(),
 		logs: make(map[string][][]byte), snaps: make(map[string][]byte), retired: make(map[string][]byte),
 	}
 }
+
+// Identity returns the store's identity, made when it was created (see
+// Bolt.Identity).
+func (m *Memory) Identity() string { return m.identity }
 
 // Append implements Store.
 func (m *Memory) Append(container string, events ...any) ([]Record, error) {
