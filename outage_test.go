@@ -314,27 +314,49 @@ func TestStartWhileContainerdDown(t *testing.T) {
 	}
 }
 
-func TestOrphanRemovedAndVanishedMarked255(t *testing.T) {
+func TestOrphanRemovedForeignLeftVanishedMarked255(t *testing.T) {
 	e, p := newPrivateEnv(t)
 	ctx := ctxT(t)
 
-	// An orphan: labelled by vigil in its namespace, unknown to the journal.
+	s := e.open(t)
+	h, err := s.Health(ctx)
+	if err != nil || h.Journal == "" {
+		t.Fatalf("health: %+v, %v", h, err)
+	}
+	s.Close()
+	// An orphan: labelled with this journal's identity, unknown to it.
+	// And a container of another journal (it ran in this namespace
+	// before a take-over), which is never touched.
+	for _, c := range []struct{ id, owner string }{{"orphan", h.Journal}, {"foreign", "another-journal"}} {
+		rt, err := c8dbridge.Dial(ctx, c8dbridge.Config{Address: p.Address, Namespace: e.cfg.Namespace,
+			BundleRoot: filepath.Join(t.TempDir(), "containers"), Owner: c.owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rt.Close()
+		if err := rt.CreateContainer(ctx, c8dbridge.ContainerSpec{ID: c.id, Rootfs: e.rootfs, Args: []string{"sleep", "600"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.StartTask(ctx, c.id, c8dbridge.Stdio{}); err != nil {
+			t.Fatal(err)
+		}
+		if c.owner != h.Journal {
+			defer rt.DeleteContainer(context.Background(), c.id)
+		}
+	}
+
+	s = e.open(t)
 	rt, err := c8dbridge.Dial(ctx, c8dbridge.Config{Address: p.Address, Namespace: e.cfg.Namespace,
 		BundleRoot: filepath.Join(e.cfg.StateDir, "containers")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rt.Close()
-	if err := rt.CreateContainer(ctx, c8dbridge.ContainerSpec{ID: "orphan", Rootfs: e.rootfs, Args: []string{"sleep", "600"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.StartTask(ctx, "orphan", c8dbridge.Stdio{}); err != nil {
-		t.Fatal(err)
-	}
-
-	s := e.open(t)
 	if _, err := rt.TaskStatus(ctx, "orphan"); !c8dbridge.IsGone(err) {
 		t.Fatalf("orphan still in containerd after recovery: %v", err)
+	}
+	if st, err := rt.TaskStatus(ctx, "foreign"); err != nil || st.State != c8dbridge.TaskRunning {
+		t.Fatalf("another journal's container after recovery: %+v, %v", st, err)
 	}
 
 	// A container whose containerd state is wiped (a host reboot).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,6 +55,9 @@ type Config struct {
 	// DialTimeout bounds Dial's wait for containerd to answer;
 	// DefaultDialTimeout when zero.
 	DialTimeout time.Duration
+	// Owner, when set, is the identity of the journal whose containers
+	// this Client creates: each carries it as LabelOwner (owner.go).
+	Owner string
 }
 
 // Client is the Runtime backed by a containerd daemon. It is safe for
@@ -221,6 +225,9 @@ func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) error 
 	}
 	labels[LabelManaged] = "true"
 	labels[LabelBundle] = dir
+	if c.cfg.Owner != "" {
+		labels[LabelOwner] = c.cfg.Owner
+	}
 	// gofail: var c8dBeforeCreate struct{}
 	// failpointCrash("c8dBeforeCreate")
 	_, err = c.c.NewContainer(ctx, spec.ID,
@@ -563,9 +570,10 @@ func (c *Client) deleteTaskForce(ctx context.Context, ctr client.Container) erro
 }
 
 // TaskStatuses reports every container of the namespace that carries
-// LabelManaged, with its task's status (TaskAbsent when it has none).
+// LabelManaged, with its task's status (TaskAbsent when it has none) and
+// its LabelOwner.
 func (c *Client) TaskStatuses(ctx context.Context) (map[string]TaskStatus, error) {
-	ids, err := c.Containers(ctx)
+	owners, err := c.managed(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -573,9 +581,9 @@ func (c *Client) TaskStatuses(ctx context.Context) (map[string]TaskStatus, error
 	if err != nil {
 		return nil, fmt.Errorf("c8dbridge: list tasks: %w", classify(err))
 	}
-	out := make(map[string]TaskStatus, len(ids))
-	for _, id := range ids {
-		out[id] = TaskStatus{State: TaskAbsent}
+	out := make(map[string]TaskStatus, len(owners))
+	for id, owner := range owners {
+		out[id] = TaskStatus{State: TaskAbsent, Owner: owner}
 	}
 	for _, p := range r.GetTasks() {
 		id := p.GetContainerID()
@@ -585,7 +593,7 @@ func (c *Client) TaskStatuses(ctx context.Context) (map[string]TaskStatus, error
 		if _, ok := out[id]; !ok {
 			continue // not vigil's
 		}
-		ts := TaskStatus{State: taskState(p.GetStatus()), Pid: p.GetPid()}
+		ts := TaskStatus{State: taskState(p.GetStatus()), Pid: p.GetPid(), Owner: out[id].Owner}
 		if ts.State == TaskStopped {
 			ts.ExitCode = p.GetExitStatus()
 			ts.ExitedAt = timeOf(p.GetExitedAt())
@@ -598,14 +606,23 @@ func (c *Client) TaskStatuses(ctx context.Context) (map[string]TaskStatus, error
 // Containers lists the IDs, sorted, of the containers in the namespace that
 // carry LabelManaged.
 func (c *Client) Containers(ctx context.Context) ([]string, error) {
+	owners, err := c.managed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(owners)), nil
+}
+
+// managed maps the containers in the namespace that carry LabelManaged to
+// their LabelOwner ("" for a container made before owners were recorded).
+func (c *Client) managed(ctx context.Context) (map[string]string, error) {
 	list, err := c.c.ContainerService().List(c.ns(ctx), fmt.Sprintf("labels.%q==%q", LabelManaged, "true"))
 	if err != nil {
 		return nil, fmt.Errorf("c8dbridge: list containers: %w", classify(err))
 	}
-	ids := make([]string, 0, len(list))
+	out := make(map[string]string, len(list))
 	for _, r := range list {
-		ids = append(ids, r.ID)
+		out[r.ID] = r.Labels[LabelOwner]
 	}
-	slices.Sort(ids)
-	return ids, nil
+	return out, nil
 }

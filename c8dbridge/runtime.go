@@ -83,6 +83,9 @@ type TaskStatus struct {
 	Pid      uint32
 	ExitCode uint32
 	ExitedAt time.Time
+	// Owner is the container's LabelOwner, the journal that created it;
+	// only TaskStatuses sets it.
+	Owner string
 }
 
 // Event is a containerd task event, decoded into vigil's own types:
@@ -169,7 +172,8 @@ type Runtime interface {
 	DeleteContainer(ctx context.Context, id string) error
 	// TaskStatuses reports, in two calls to containerd, every container of
 	// the namespace that carries LabelManaged and its task (TaskAbsent
-	// when it has none): what reconciling all containers needs at once.
+	// when it has none) and owner: what reconciling all containers needs
+	// at once.
 	TaskStatuses(ctx context.Context) (map[string]TaskStatus, error)
 	// Containers lists the IDs of the containers in the namespace that
 	// carry LabelManaged.

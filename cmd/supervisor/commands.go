@@ -604,6 +604,10 @@ var infoCommand = &command{
 				fmt.Fprintf(tw, "Last reconcile:\t%s (%s)\n", h.LastReconcile.Local().Format(time.RFC3339), ago(time.Now(), h.LastReconcile))
 			}
 			fmt.Fprintf(tw, "State dir:\t%s\n", info.StateDir)
+			fmt.Fprintf(tw, "Journal:\t%s\n", h.Journal)
+			if h.OwnerError != "" {
+				fmt.Fprintf(tw, "Namespace owner:\tNOT THIS JOURNAL: %s\n", h.OwnerError)
+			}
 			fmt.Fprintf(tw, "Version:\t%s\n", info.Version)
 			fmt.Fprintf(tw, "Containers:\t%d (%d running)\n", info.Containers, info.Running)
 			return tw.Flush()

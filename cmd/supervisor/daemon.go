@@ -63,7 +63,14 @@ same, with the containers whose records are intact; the damaged ones are kept
 as they are (no record is dropped) and refuse commands. A snapshot of each
 container's state every --snapshot-every records bounds the replay at start;
 the history of removed containers is kept for --retain-removed-for, at most
---retain-removed of them, then deleted.`,
+--retain-removed of them, then deleted.
+
+A containerd namespace belongs to one journal: the first daemon to use it
+records its journal's identity on the namespace, and every container it
+creates carries it. A daemon whose journal does not own its namespace does
+not start: use another --namespace to run beside the owner, or, when the
+owner is gone for good, --take-over-namespace, which leaves the previous
+owner's containers as they are (neither adopted nor removed).`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		mode := fs.String("socket-mode", "0600", "permissions of the socket file, in octal")
 		var jf daemonJournalFlags // journal.go

@@ -138,6 +138,22 @@ func startDaemonOn(t *testing.T, address, stateDir, namespace string) *daemon {
 
 func startDaemonWith(t *testing.T, address, socket, stateDir, namespace string) *daemon {
 	t.Helper()
+	return startDaemonFlags(t, address, socket, stateDir, namespace)
+}
+
+// startDaemonArgs is startDaemon with flags of the daemon command.
+func startDaemonArgs(t *testing.T, stateDir, namespace string, flags ...string) *daemon {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "vg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return startDaemonFlags(t, testenv.Containerd(t), filepath.Join(dir, "sock"), stateDir, namespace, flags...)
+}
+
+func startDaemonFlags(t *testing.T, address, socket, stateDir, namespace string, flags ...string) *daemon {
+	t.Helper()
 	d := &daemon{
 		Socket:    socket,
 		StateDir:  stateDir,
@@ -147,7 +163,7 @@ func startDaemonWith(t *testing.T, address, socket, stateDir, namespace string) 
 		binary:    buildBinary(t),
 		exited:    make(chan struct{}),
 	}
-	d.Cmd = exec.Command(d.binary, d.globalArgs("--log-format", "json", "--log-level", "debug", "daemon")...)
+	d.Cmd = exec.Command(d.binary, d.globalArgs(append([]string{"--log-format", "json", "--log-level", "debug", "daemon"}, flags...)...)...)
 	d.Cmd.Env = testEnv()
 	d.Cmd.Stderr = lockedWriter{&d.mu, d.Stderr}
 	if err := d.Cmd.Start(); err != nil {

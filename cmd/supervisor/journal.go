@@ -333,6 +333,7 @@ type daemonJournalFlags struct {
 	snapshotEvery int
 	retainFor     time.Duration
 	retainCount   int
+	takeOver      bool
 }
 
 func (f *daemonJournalFlags) define(fs *flag.FlagSet) {
@@ -344,6 +345,9 @@ func (f *daemonJournalFlags) define(fs *flag.FlagSet) {
 		"how long the journal keeps the history of removed containers (0: the default, 24h; negative: no limit)")
 	fs.IntVar(&f.retainCount, "retain-removed", 0,
 		"how many removed containers' histories the journal keeps (0: the default, 1000; negative: no limit)")
+	fs.BoolVar(&f.takeOver, "take-over-namespace", false,
+		"make this journal the owner of the namespace even if another journal (another state dir) owns it; "+
+			"that journal's containers are left as they are, neither adopted nor removed")
 }
 
 // apply sets the journal settings of cfg.
@@ -352,6 +356,7 @@ func (f daemonJournalFlags) apply(cfg *vigil.Config) {
 	cfg.SnapshotEvery = f.snapshotEvery
 	cfg.RetainRemovedFor = f.retainFor
 	cfg.RetainRemovedCount = f.retainCount
+	cfg.TakeOverNamespace = f.takeOver
 }
 
 // withJournalAdvice adds to an error of vigil.Open what to do about a

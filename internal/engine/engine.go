@@ -87,6 +87,12 @@ type Config struct {
 	// containers cannot be replayed: those are kept as they are and
 	// refuse commands. Without it, Open fails with ErrJournalDamaged.
 	RecoverIntact bool
+
+	// TakeOverNamespace makes this journal the owner of Namespace even if
+	// another journal owns it (identity.go): that journal's containers are
+	// then left as they are, neither adopted nor removed. Without it, Open
+	// fails with ErrNamespaceOwned.
+	TakeOverNamespace bool
 }
 
 // Supervisor is an open vigil supervisor.
@@ -101,7 +107,8 @@ type Supervisor struct {
 	routerDone chan struct{}
 	log        *slog.Logger
 
-	lastReconcile atomic.Int64 // unix nanos of the last complete reconcile
+	lastReconcile atomic.Int64          // unix nanos of the last complete reconcile
+	ownerErr      atomic.Pointer[error] // why this journal does not own the namespace (identity.go)
 
 	feed feed // journaled events, for Events
 
@@ -166,6 +173,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		BundleRoot:   s.bundleRoot(),
 		LoggerBinary: cfg.LoggerBinary,
 		DialTimeout:  2 * time.Second,
+		Owner:        s.journal.Identity(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("vigil: %w", err)
@@ -223,6 +231,9 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	if err := s.ownerError(); err != nil {
+		return nil, err
+	}
 	if !s.router.Up() {
 		s.log.Warn("containerd is unavailable; serving the journal's view until it answers",
 			"containerd", cfg.ContainerdAddress)
@@ -249,6 +260,10 @@ func (s *Supervisor) recover(ctx context.Context) error {
 // removes orphans: containers in the namespace that carry vigil's label
 // but that no actor owns (see removeOrphans).
 func (s *Supervisor) reconcileAll(ctx context.Context) {
+	if err := s.claimNamespace(ctx); err != nil { // identity.go
+		s.log.Error("reconcile: nothing in containerd is touched", "err", err)
+		return
+	}
 	// containerd's list first: a container that exists now had its actor
 	// registered before containerd created it, so it is in the registry
 	// read below unless it is an orphan.
@@ -290,7 +305,7 @@ func (s *Supervisor) reconcileAll(ctx context.Context) {
 	} else {
 		// gofail: var reconcileBeforeOrphans struct{}
 		// failpointCrash("reconcileBeforeOrphans")
-		s.removeOrphans(ctx, inContainerd, ids)
+		s.removeOrphans(ctx, inContainerd, statuses, ids)
 	}
 	if failed == 0 {
 		s.lastReconcile.Store(s.cfg.Clock().UTC().UnixNano())
@@ -299,14 +314,15 @@ func (s *Supervisor) reconcileAll(ctx context.Context) {
 	s.reattach(results) // hub.go
 }
 
-// removeOrphans deletes the containers of the namespace that carry vigil's
-// label but have no actor: vigil never runs what its journal does not
-// know. They come from a journal that was lost or replaced; a crash
-// cannot make one, because the journal holds a container's intent before
-// containerd holds the container, and drops it only after containerd did.
-func (s *Supervisor) removeOrphans(ctx context.Context, inContainerd, known []string) {
+// removeOrphans deletes the containers of the namespace that carry this
+// journal's identity but have no actor: vigil never runs what its journal
+// does not know. They come from a journal that was lost or rolled back; a
+// crash cannot make one, because the journal holds a container's intent
+// before containerd holds the container, and drops it only after
+// containerd did. Another journal's containers are never touched.
+func (s *Supervisor) removeOrphans(ctx context.Context, inContainerd []string, statuses map[string]c8dbridge.TaskStatus, known []string) {
 	for _, id := range inContainerd {
-		if slices.Contains(known, id) {
+		if slices.Contains(known, id) || !s.isOrphan(id, statuses[id]) {
 			continue
 		}
 		if err := containerid.Validate(id); err != nil {
@@ -322,7 +338,7 @@ func (s *Supervisor) removeOrphans(ctx context.Context, inContainerd, known []st
 			s.log.Error("cannot remove orphan container", "container", id, "err", err)
 			continue
 		}
-		s.log.Warn("removed orphan container: labelled by vigil but unknown to the journal", "container", id)
+		s.log.Warn("removed orphan container: labelled with this journal's identity but unknown to it", "container", id)
 	}
 }
 
@@ -331,6 +347,8 @@ type Health struct {
 	ContainerdReachable bool      `json:"containerd_reachable"`
 	ContainerdVersion   string    `json:"containerd_version,omitempty"`
 	ContainerdError     string    `json:"containerd_error,omitempty"`
+	Journal             string    `json:"journal"`               // the journal's identity
+	OwnerError          string    `json:"owner_error,omitempty"` // why the journal does not own the namespace
 	LastReconcile       time.Time `json:"last_reconcile,omitzero"`
 	Containers          int       `json:"containers"`
 	Running             int       `json:"running"`
@@ -340,7 +358,10 @@ type Health struct {
 // container was last reconciled, and how many containers there are. The
 // error is List's.
 func (s *Supervisor) Health(ctx context.Context) (Health, error) {
-	var h Health
+	h := Health{Journal: s.journal.Identity()}
+	if err := s.ownerError(); err != nil {
+		h.OwnerError = err.Error()
+	}
 	vctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	v, err := s.runtime.Version(vctx)
 	cancel()
@@ -368,6 +389,9 @@ func (s *Supervisor) Health(ctx context.Context) (Health, error) {
 // needContainerd refuses a command that needs containerd while the router
 // has no subscription (containerd is down or not yet reconciled).
 func (s *Supervisor) needContainerd() error {
+	if err := s.ownerError(); err != nil {
+		return err
+	}
 	if s.router != nil && s.router.Up() {
 		return nil
 	}
