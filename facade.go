@@ -60,6 +60,7 @@ var (
 	ErrCommandNotFound      = engine.ErrCommandNotFound      // Exec: no such program (InvalidArgument)
 	ErrCommandNotExecutable = engine.ErrCommandNotExecutable // Exec: the program cannot run (InvalidArgument)
 	ErrCriuUnusable         = engine.ErrCriuUnusable         // Checkpoint: criu cannot run here (NotImplemented)
+	ErrNamespaceOwned       = engine.ErrNamespaceOwned       // Open: another journal owns the namespace (FailedPrecondition)
 )
 
 // The types of the facade, defined by the engine.

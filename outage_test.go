@@ -27,6 +27,7 @@ func newPrivateEnv(t *testing.T) (*env, *testenv.Private) {
 	e := newEnv(t) // skips or fails like every integration test
 	p := testenv.PrivateContainerd(t)
 	e.cfg.ContainerdAddress = p.Address
+	e.cfg.BootIDFile = p.BootIDFile
 	return e, p
 }
 
@@ -359,7 +360,7 @@ func TestOrphanRemovedForeignLeftVanishedMarked255(t *testing.T) {
 		t.Fatalf("another journal's container after recovery: %+v, %v", st, err)
 	}
 
-	// A container whose containerd state is wiped (a host reboot).
+	// A container whose containerd root is wiped (a reflashed box).
 	if _, err := s.Create(ctx, e.config("vanish", "sleep 600")); err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +368,7 @@ func TestOrphanRemovedForeignLeftVanishedMarked255(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	p.Reboot()
+	p.Reflash()
 	s = e.open(t)
 	defer s.Close()
 	st, err := s.Inspect(ctx, "vanish")

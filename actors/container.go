@@ -101,7 +101,7 @@ func (c *container) Receive(ctx actor.Context) {
 		c.stopWatch()
 		c.stopExecWaits()
 	case Create:
-		c.respond(ctx, lifecycle.Create{Config: m.Config, At: c.deps.now()})
+		c.respond(ctx, lifecycle.Create{Config: m.Config, Boot: c.deps.BootID, At: c.deps.now()})
 	case Start:
 		c.respond(ctx, lifecycle.Start{At: c.deps.now()})
 	case StartFromCheckpoint:
@@ -318,6 +318,8 @@ func (c *container) handle(ctx actor.Context, cmd lifecycle.Command) error {
 				c.log().Info("restart scheduled", "attempt", x.Attempt, "due", x.Due, "reason", x.Reason)
 			case lifecycle.RestartCanceled:
 				c.log().Info("restart canceled", "attempt", x.Attempt, "reason", x.Reason)
+			case lifecycle.HostRebooted:
+				c.log().Info("the host rebooted since the container was last seen", "previous_boot", x.PreviousBoot, "boot", x.Boot)
 			}
 		}
 		c.journaled(recs) // snapshot, retirement (snapshot.go)
@@ -636,7 +638,7 @@ func (c *container) reconcile(ctx actor.Context, known *Known) error {
 	before := c.state.Status
 	// gofail: var actorBeforeReconcile struct{}
 	// failpointCrash("actorBeforeReconcile")
-	err := c.handle(ctx, lifecycle.Reconcile{Observed: o, At: c.deps.now()})
+	err := c.handle(ctx, lifecycle.Reconcile{Observed: o, Boot: c.deps.BootID, At: c.deps.now()})
 	c.syncWatch(ctx) // adopt a running task, or re-arm a watcher that ended
 	if xerr := c.reconcileExecs(ctx); err == nil {
 		err = xerr // exec.go

@@ -27,6 +27,21 @@ type fakeRuntime struct {
 	onKill    func(id string, sig syscall.Signal) // may panic, to test restarts
 	onStart   func(id string) error
 	onStatus  func(id string) // may block, as a slow containerd call does
+	owner     c8dbridge.Owner // of the namespace
+}
+
+func (f *fakeRuntime) ClaimNamespace(_ context.Context, o c8dbridge.Owner, takeOver bool) (c8dbridge.Owner, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	prev := f.owner
+	switch {
+	case o.Journal == "":
+		return c8dbridge.Owner{}, fmt.Errorf("fake: claim without an identity: %w", errdefs.ErrInvalidArgument)
+	case prev.Journal != "" && prev.Journal != o.Journal && !takeOver:
+		return prev, fmt.Errorf("fake: %w: %s", c8dbridge.ErrNamespaceOwned, prev)
+	}
+	f.owner = o
+	return prev, nil
 }
 
 type fakeContainer struct {

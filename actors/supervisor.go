@@ -54,6 +54,11 @@ type Deps struct {
 	// sources exist, a user name is in the rootfs); a Create it refuses
 	// journals nothing.
 	CheckCreate func(lifecycle.Config) error
+	// BootID is the kernel's boot ID the supervisor runs in, "" when
+	// unknown. The actors hand it to the lifecycle with every create and
+	// reconcile: a container last seen in another boot went through a host
+	// reboot (see lifecycle's reboot.go).
+	BootID string
 }
 
 func (d *Deps) now() time.Time { return d.Clock().UTC() }

@@ -133,6 +133,9 @@ type Health struct {
 	ContainerdReachable bool      `json:"containerd_reachable"`
 	ContainerdVersion   string    `json:"containerd_version,omitempty"`
 	ContainerdError     string    `json:"containerd_error,omitempty"`
+	Journal             string    `json:"journal"`               // the identity of the journal that serves
+	BootID              string    `json:"boot_id,omitempty"`     // the kernel's boot ID the daemon started in
+	OwnerError          string    `json:"owner_error,omitempty"` // why the journal does not own the namespace
 	LastReconcile       time.Time `json:"last_reconcile,omitzero"`
 	Containers          int       `json:"containers"`
 	Running             int       `json:"running"`

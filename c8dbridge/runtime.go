@@ -184,6 +184,11 @@ type Runtime interface {
 	// Version asks containerd for its version; an Unavailable-class error
 	// says it does not answer.
 	Version(ctx context.Context) (string, error)
+	// ClaimNamespace makes o the owner of the namespace if it has none, is
+	// o's, or takeOver is set, and returns the owner before the claim;
+	// another journal's namespace is refused with ErrNamespaceOwned
+	// (owner.go).
+	ClaimNamespace(ctx context.Context, o Owner, takeOver bool) (Owner, error)
 	// CheckpointTask writes a criu checkpoint of the running task into
 	// dir and stops the task after it unless leaveRunning (checkpoint.go).
 	// NotFound if there is no task; NotImplemented (ErrCriuUnusable)

@@ -8,7 +8,11 @@ import "time"
 func Apply(s State, e Event) State {
 	switch e := e.(type) {
 	case CreateRequested:
-		s = State{ID: e.Config.ID, Status: StatusCreating, Config: e.Config, CreatedAt: e.At}
+		s = State{ID: e.Config.ID, Status: StatusCreating, Config: e.Config, CreatedAt: e.At, Boot: e.Boot}
+	case BootRecorded:
+		s.Boot = e.Boot
+	case HostRebooted:
+		s.Boot = e.Boot
 	case ContainerCreated:
 		s.Status = StatusCreated
 	case CreateFailed:

@@ -10,6 +10,7 @@ type Command interface{ commandName() string }
 // Create a container from Config.
 type Create struct {
 	Config Config
+	Boot   string // the kernel's boot ID, "" when unknown (reboot.go)
 	At     time.Time
 }
 
@@ -114,7 +115,10 @@ type Observation struct {
 // while the supervisor (or containerd) was away.
 type Reconcile struct {
 	Observed Observation
-	At       time.Time
+	// Boot is the kernel's boot ID now, "" when unknown. One other than the
+	// state's says that the host rebooted (reboot.go).
+	Boot string
+	At   time.Time
 }
 
 func (Create) commandName() string             { return "create" }

@@ -183,7 +183,15 @@ func decide(s State, c Command) (Decision, error) {
 	case ObserveExit:
 		return withRestart(s, decideExit(s, TaskExited{Pid: c.Pid, Code: c.Code, ExitedAt: c.ExitedAt, Reason: c.Reason}), c.At), nil
 	case Reconcile:
-		return withRestart(s, reconcileCheckpoint(s, decideReconcile(s, c), c.At), c.At), nil
+		if rebooted(s, c) {
+			return decideReboot(s, c), nil // reboot.go
+		}
+		d := withRestart(s, reconcileCheckpoint(s, decideReconcile(s, c), c.At), c.At)
+		if c.Boot != "" && s.Boot == "" && s.Status != StatusNone && s.Status != StatusRemoved {
+			// Created by a vigil that did not record boots.
+			d.Events = append([]Event{BootRecorded{Boot: c.Boot, At: c.At}}, d.Events...)
+		}
+		return d, nil
 	case Exec, RecordExecStarted, RecordExecExited:
 		return decideExec(s, c) // exec.go
 	case nil:
@@ -239,7 +247,7 @@ func decideCreate(s State, c Create) (Decision, error) {
 		return Decision{}, err
 	}
 	return Decision{
-		Events:  []Event{CreateRequested{Config: c.Config, At: c.At}},
+		Events:  []Event{CreateRequested{Config: c.Config, Boot: c.Boot, At: c.At}},
 		Effects: []Effect{CreateContainer{Config: c.Config}},
 	}, nil
 }
@@ -384,8 +392,10 @@ func decideReconcile(s State, c Reconcile) Decision {
 		if o.ContainerExists && (o.Task == TaskStopped || o.Task == TaskCreated) {
 			d.Effects = append(d.Effects, DeleteTask{})
 		}
-		if s.NextRestart == nil && !o.ContainerExists && s.Starts > 0 {
-			d = restartAfterReboot(s, d, c.At)
+		if s.NextRestart == nil && !o.ContainerExists && s.Starts > 0 && (c.Boot == "" || s.Boot == "") {
+			// Without boot IDs, a container that containerd lost is
+			// taken for a host reboot (reboot.go tells one for sure).
+			d = restartAfterReboot(s, d, ExitVanished, c.At)
 		}
 		return d
 	case StatusRemoving:

@@ -10,8 +10,11 @@ type Event interface{ eventName() string }
 // CreateRequested is the intent to create a container. It carries the whole
 // Config, so the container can be created again from the journal.
 type CreateRequested struct {
-	Config Config    `json:"config"`
-	At     time.Time `json:"at"`
+	Config Config `json:"config"`
+	// Boot is the kernel's boot ID at the create (reboot.go); "" when
+	// unknown.
+	Boot string    `json:"boot,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // ContainerCreated records that containerd has the container.
@@ -162,5 +165,6 @@ func AllEvents() []Event {
 		TaskOOMKilled{},
 		ExecStarted{}, ExecExited{},
 		CheckpointRequested{}, Checkpointed{}, CheckpointFailed{},
+		BootRecorded{}, HostRebooted{},
 	}
 }

@@ -223,7 +223,14 @@ const (
 	// ExitVanished: containerd lost the task or the whole container, as a
 	// host reboot does (code 255, decided by vigil).
 	ExitVanished
+	// ExitRebooted: the host rebooted (code 255, decided by vigil); the
+	// policy treats it as ExitVanished.
+	ExitRebooted
 )
+
+// lost says whether the run ended because containerd or the host lost it,
+// not by the program's doing.
+func (k ExitKind) lost() bool { return k == ExitVanished || k == ExitRebooted }
 
 // RestartHistory is what the restart policy looks at besides itself: the
 // run that just ended and the restarts before it. It comes from State.
@@ -292,6 +299,8 @@ func PlanRestart(p RestartPolicy, h RestartHistory, now time.Time, seed uint64) 
 	switch h.Kind {
 	case ExitVanished:
 		why = "containerd lost the task"
+	case ExitRebooted:
+		why = "the host rebooted"
 	case ExitStartFailed:
 		why = "the restart failed to start"
 	default:
@@ -301,7 +310,7 @@ func PlanRestart(p RestartPolicy, h RestartHistory, now time.Time, seed uint64) 
 	case RestartNo:
 		return no("not restarted")
 	case RestartAlways:
-		if h.StoppedByUser && h.Kind != ExitVanished {
+		if h.StoppedByUser && !h.Kind.lost() {
 			return no("not restarted: stopped by the user")
 		}
 	case RestartUnlessStopped:
@@ -312,8 +321,8 @@ func PlanRestart(p RestartPolicy, h RestartHistory, now time.Time, seed uint64) 
 		switch {
 		case h.StoppedByUser:
 			return no("not restarted: stopped by the user")
-		case h.Kind == ExitVanished:
-			return no("not restarted: containerd lost the task, which is no failure of the program")
+		case h.Kind.lost():
+			return no("not restarted: %s, which is no failure of the program", why)
 		case h.Kind == ExitProcess && h.Code == 0:
 			return no("not restarted: exited with code 0")
 		case p.MaxRetries > 0 && h.Restarts >= p.MaxRetries:

@@ -35,7 +35,9 @@ func withRestart(s State, d Decision, at time.Time) Decision {
 		case StartFailed:
 			h.Kind = ExitStartFailed
 		case TaskExited:
-			if e.Reason != "" { // vigil, not the process, decided the code
+			if e.Reason == HostRebootedReason {
+				h.Kind = ExitRebooted
+			} else if e.Reason != "" { // vigil, not the process, decided the code
 				h.Kind = ExitVanished
 			}
 		}
@@ -46,16 +48,18 @@ func withRestart(s State, d Decision, at time.Time) Decision {
 	return schedule(s, d, h, at)
 }
 
-// restartAfterReboot decides, for an exited container that containerd no
-// longer has and whose restart is not pending, whether the host reboot
-// that lost it is a reason to start it again: always and unless-stopped
-// (the latter unless a user stopped it) say yes. The StartTask of the
-// restart creates the container again from the journaled config.
-func restartAfterReboot(s State, d Decision, at time.Time) Decision {
+// restartAfterReboot decides, for an exited container whose restart is not
+// pending, whether a host reboot (kind ExitRebooted: the boot ID changed;
+// ExitVanished: no boot IDs, and containerd lost the container) is a
+// reason to start it again: always and unless-stopped (the latter unless a
+// user stopped it) say yes. The exit it keeps is the one it had. The
+// StartTask of the restart reuses the containerd container, or creates it
+// again from the journaled config.
+func restartAfterReboot(s State, d Decision, kind ExitKind, at time.Time) Decision {
 	h := RestartHistory{
 		Restarts:      s.RestartCount,
 		Step:          s.BackoffStep,
-		Kind:          ExitVanished,
+		Kind:          kind,
 		Code:          ExitCodeUnknown,
 		StoppedByUser: s.StopRequested,
 		Ran:           math.MaxInt64, // a new boot: the backoff starts over

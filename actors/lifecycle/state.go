@@ -183,6 +183,9 @@ type State struct {
 	// whose exit is not recorded yet, in the order they started (exec.go).
 	// A snapshot without the field has none.
 	Execs []OpenExec `json:"execs,omitempty"`
+	// Boot is the kernel's boot ID the container was last seen in: at its
+	// create, or at a reconcile (reboot.go). "" when unknown.
+	Boot string `json:"boot,omitempty"`
 }
 
 // Alive reports whether the container may have a running task.

@@ -605,6 +605,7 @@ var infoCommand = &command{
 			}
 			fmt.Fprintf(tw, "State dir:\t%s\n", info.StateDir)
 			fmt.Fprintf(tw, "Journal:\t%s\n", h.Journal)
+			fmt.Fprintf(tw, "Boot:\t%s\n", h.BootID)
 			if h.OwnerError != "" {
 				fmt.Fprintf(tw, "Namespace owner:\tNOT THIS JOURNAL: %s\n", h.OwnerError)
 			}

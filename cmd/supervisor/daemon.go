@@ -88,6 +88,11 @@ owner's containers as they are (neither adopted nor removed).`,
 	},
 }
 
+// envTestBootIDFile names the file the daemon reads the boot ID from
+// instead of the kernel's: set only by tests, which simulate a host reboot
+// by writing another ID into it (internal/testenv's Private.BootIDFile).
+const envTestBootIDFile = "VIGIL_TEST_BOOT_ID_FILE"
+
 func parseMode(s string) (os.FileMode, error) {
 	m, err := strconv.ParseUint(s, 8, 32)
 	if err != nil || m > 0o777 {
@@ -120,6 +125,10 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlag
 		StateDir:          a.cfg.StateDir,
 		LoggerBinary:      exe,
 		Logger:            log,
+		// The test seam of a host reboot: a file that tests rewrite in
+		// place of the kernel's boot ID (internal/testenv). Unset, the
+		// kernel's.
+		BootIDFile: os.Getenv(envTestBootIDFile),
 	}
 	jf.apply(&cfg)
 	sup, err := vigil.Open(ctx, cfg)

@@ -93,6 +93,11 @@ type Config struct {
 	// then left as they are, neither adopted nor removed. Without it, Open
 	// fails with ErrNamespaceOwned.
 	TakeOverNamespace bool
+	// BootIDFile is where the kernel's boot ID is read at Open;
+	// DefaultBootIDFile when empty. A boot ID other than the one a
+	// container was last seen in is what says the host rebooted. Tests
+	// set it to simulate a reboot (internal/testenv).
+	BootIDFile string
 }
 
 // Supervisor is an open vigil supervisor.
@@ -109,6 +114,7 @@ type Supervisor struct {
 
 	lastReconcile atomic.Int64          // unix nanos of the last complete reconcile
 	ownerErr      atomic.Pointer[error] // why this journal does not own the namespace (identity.go)
+	bootID        string                // the kernel's boot ID at Open
 
 	feed feed // journaled events, for Events
 
@@ -143,6 +149,9 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = time.Minute
+	}
+	if cfg.BootIDFile == "" {
+		cfg.BootIDFile = DefaultBootIDFile
 	}
 	if cfg.LoggerBinary == "" {
 		exe, err := os.Executable()
@@ -197,7 +206,9 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		// PID meets the same checks as a method of Supervisor.
 		Available:   s.needContainerd,
 		CheckCreate: checkCreate,
+		BootID:      readBootID(cfg.BootIDFile), // identity.go
 	}
+	s.bootID = deps.BootID
 	s.sup, err = s.system.Root.SpawnNamed(actors.NewSupervisorProps(deps), "containers")
 	if err != nil {
 		return nil, fmt.Errorf("vigil: spawn supervisor actor: %w", err)
@@ -348,6 +359,7 @@ type Health struct {
 	ContainerdVersion   string    `json:"containerd_version,omitempty"`
 	ContainerdError     string    `json:"containerd_error,omitempty"`
 	Journal             string    `json:"journal"`               // the journal's identity
+	BootID              string    `json:"boot_id,omitempty"`     // the kernel's boot ID at Open
 	OwnerError          string    `json:"owner_error,omitempty"` // why the journal does not own the namespace
 	LastReconcile       time.Time `json:"last_reconcile,omitzero"`
 	Containers          int       `json:"containers"`
@@ -358,7 +370,7 @@ type Health struct {
 // container was last reconciled, and how many containers there are. The
 // error is List's.
 func (s *Supervisor) Health(ctx context.Context) (Health, error) {
-	h := Health{Journal: s.journal.Identity()}
+	h := Health{Journal: s.journal.Identity(), BootID: s.bootID}
 	if err := s.ownerError(); err != nil {
 		h.OwnerError = err.Error()
 	}

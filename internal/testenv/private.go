@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,6 +20,12 @@ type Private struct {
 	script  string
 	RunDir  string // the daemon's run dir: root/, state/, the socket, the log
 	Address string // its socket
+	// BootIDFile stands for the kernel's boot ID file
+	// (/proc/sys/kernel/random/boot_id) of the host this containerd runs
+	// on: a supervisor under test reads it instead (vigil.Config.BootIDFile,
+	// or the daemon's VIGIL_TEST_BOOT_ID_FILE), and Reboot writes a new ID
+	// into it, as a real reboot gives the kernel a new one.
+	BootIDFile string
 }
 
 // PrivateContainerd starts a containerd for t alone and stops it, with every
@@ -42,7 +49,8 @@ func PrivateContainerd(t testing.TB) *Private {
 		t.Fatal(err)
 	}
 	p := &Private{t: t, script: filepath.Join(root, "scripts", "containerd.sh"), RunDir: dir,
-		Address: filepath.Join(dir, "containerd.sock")}
+		Address: filepath.Join(dir, "containerd.sock"), BootIDFile: filepath.Join(dir, "boot_id")}
+	p.newBoot()
 	t.Cleanup(func() {
 		p.run("stop", "--all")
 		os.RemoveAll(dir)
@@ -70,18 +78,50 @@ func (p *Private) Stop() { p.t.Helper(); p.run("stop") }
 // Restart stops and starts the daemon.
 func (p *Private) Restart() { p.t.Helper(); p.Stop(); p.Start() }
 
-// Reboot simulates a host reboot: every shim and container dies, and
-// containerd's root and state are wiped before it starts again, with
-// runc's state of its namespaces, which the shims keep under
-// /run/containerd/runc/NAMESPACE (a real reboot empties /run).
+// Reboot simulates a host reboot as it really is: every process of the old
+// boot that this containerd started dies (shims, containers, the logging
+// binaries; the caller stops its supervisor first), what lives on tmpfs is
+// emptied (containerd's state dir and runc's state of its namespaces,
+// which the shims keep under /run/containerd/runc/NAMESPACE), containerd's
+// root on disk is kept, with its container records, and the boot ID in
+// BootIDFile changes. Then containerd starts again.
 func (p *Private) Reboot() {
+	p.t.Helper()
+	p.reboot(false)
+}
+
+// Reflash simulates a reinstalled (or reflashed) box: a Reboot that also
+// wipes containerd's root, so that containerd comes back without any
+// container. vigil's state dir is kept (it is the caller's).
+func (p *Private) Reflash() {
+	p.t.Helper()
+	p.reboot(true)
+}
+
+// newBoot writes a new random boot ID into BootIDFile.
+func (p *Private) newBoot() {
+	p.t.Helper()
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		p.t.Fatal(err)
+	}
+	id := fmt.Sprintf("%x-%x-%x-%x-%x\n", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	if err := os.WriteFile(p.BootIDFile, []byte(id), 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *Private) reboot(wipeRoot bool) {
 	p.t.Helper()
 	out, err := exec.Command("ctr", "--address", p.Address, "namespaces", "list", "--quiet").Output()
 	if err != nil {
 		p.t.Fatalf("list the namespaces of %s: %v", p.Address, err)
 	}
 	p.run("stop", "--all")
-	dirs := []string{filepath.Join(p.RunDir, "root"), filepath.Join(p.RunDir, "state")}
+	dirs := []string{filepath.Join(p.RunDir, "state")}
+	if wipeRoot {
+		dirs = append(dirs, filepath.Join(p.RunDir, "root"))
+	}
 	for _, ns := range strings.Fields(string(out)) {
 		if ns == "" || strings.ContainsAny(ns, "/.") {
 			continue
@@ -93,6 +133,7 @@ func (p *Private) Reboot() {
 			p.t.Fatal(err)
 		}
 	}
+	p.newBoot()
 	p.Start()
 }
 

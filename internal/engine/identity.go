@@ -1,4 +1,4 @@
-package vigil
+package engine
 
 import (
 	"context"
