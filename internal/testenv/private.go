@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Private is a containerd of one test's own, for tests that stop, restart,
@@ -127,6 +130,11 @@ func (p *Private) reboot(wipeRoot bool) {
 			continue
 		}
 		dirs = append(dirs, filepath.Join("/run/containerd/runc", ns))
+		// A frozen (paused) container's processes die of the SIGKILL only
+		// once thawed, and a reboot leaves no cgroup behind.
+		if err := clearCgroups(ns); err != nil {
+			p.t.Fatal(err)
+		}
 	}
 	for _, d := range dirs {
 		if err := os.RemoveAll(d); err != nil {
@@ -177,4 +185,51 @@ func containsSeq(args, want []string) bool {
 		}
 	}
 	return true
+}
+
+// clearCgroups does to the cgroups of containerd namespace ns (runc's
+// /NAMESPACE/ID, under each cgroup v1 controller or the v2 hierarchy) what
+// a reboot does: every process in them dies, frozen ones included, and the
+// cgroups are gone.
+func clearCgroups(ns string) error {
+	roots, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", ns))
+	if fi, err := os.Stat(filepath.Join("/sys/fs/cgroup", ns)); err == nil && fi.IsDir() {
+		roots = append(roots, filepath.Join("/sys/fs/cgroup", ns))
+	}
+	var dirs []string
+	for _, root := range roots {
+		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, path)
+			}
+			return nil
+		})
+	}
+	// Thaw and kill in every hierarchy first: a process stays in all of
+	// them until it is gone.
+	for _, d := range dirs {
+		os.WriteFile(filepath.Join(d, "freezer.state"), []byte("THAWED"), 0) // v1
+		os.WriteFile(filepath.Join(d, "cgroup.freeze"), []byte("0"), 0)      // v2
+		b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	// Deepest first (WalkDir lists a dir before its children); a cgroup
+	// whose processes are still dying refuses rmdir for a moment.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		var err error
+		for try := 0; try < 100; try++ {
+			if err = syscall.Rmdir(dirs[i]); err == nil || errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove cgroup %s: %w", dirs[i], err)
+		}
+	}
+	return nil
 }
