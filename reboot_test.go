@@ -254,3 +254,65 @@ func TestRebootTable(t *testing.T) {
 		}
 	}
 }
+
+// TestRebootEndsInteractiveAndExecs: an interactive container and the execs
+// open in containers at a host reboot end with a recorded exit, once each:
+// the run's 255 ("the host rebooted"), and the exits of its execs with it.
+// A daemon restart in the same boot afterwards records nothing more.
+func TestRebootEndsInteractiveAndExecs(t *testing.T) {
+	e, p := newPrivateEnv(t)
+	s := e.open(t)
+	ctx := ctxT(t)
+	tty := e.config("tty", "cat")
+	tty.Interactive, tty.Tty = true, true
+	plain := e.config("plain", "sleep 600")
+	for _, cfg := range []lifecycle.Config{tty, plain} {
+		if _, err := s.Create(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Start(ctx, cfg.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Exec(ctx, cfg.ID, vigil.ExecConfig{Args: []string{"sleep", "600"}, Detach: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p.Reboot()
+	for round := 0; round < 2; round++ { // the second: a daemon restart, same boot
+		s = e.open(t)
+		for _, id := range []string{"tty", "plain"} {
+			st, err := s.Inspect(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Status != lifecycle.StatusExited || st.Exit.Code != 255 || st.Exit.Reason != lifecycle.HostRebootedReason || len(st.Execs) != 0 {
+				t.Fatalf("round %d: %s: %s, exit %+v, open execs %v", round, id, st.Status, st.Exit, st.Execs)
+			}
+		}
+		s.Close()
+	}
+	for _, id := range []string{"tty", "plain"} {
+		var exits, execExits int
+		for _, ev := range journalEvents(t, e.cfg.StateDir, id) {
+			switch ev.(type) {
+			case lifecycle.TaskExited:
+				exits++
+			case lifecycle.ExecExited:
+				execExits++
+			}
+		}
+		if exits != 1 || execExits != 1 {
+			t.Errorf("%s: %d exits and %d exec exits journaled, want 1 and 1", id, exits, execExits)
+		}
+	}
+	s = e.open(t)
+	defer s.Close()
+	for _, id := range []string{"tty", "plain"} {
+		if err := s.Remove(ctx, id, false); err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/c8dbridge"
 	"github.com/vigilhq/vigil/journal"
 )
 
@@ -177,12 +178,21 @@ func TestStopDuringBackoffCancelsRestart(t *testing.T) {
 }
 
 // TestHostRebootRestartsByPolicy simulates a host reboot on a containerd of
-// its own (every shim and container killed, containerd's root and state
-// wiped): containers under always and unless-stopped come back, created
-// again from the journal; one that a user stopped under unless-stopped
-// does not, nor do those under no and on-failure, which are marked exited
-// with 255.
+// its own, as a reboot is (every process of the old boot killed,
+// containerd's state emptied, its root kept, a new boot ID) and as on a
+// reinstalled box (containerd's root wiped too): containers under always
+// and unless-stopped come back, in the containerd container that survived
+// or one created again from the journal; one that a user stopped under
+// unless-stopped does not, nor do those under no and on-failure, which are
+// marked exited with 255. After a reflash those have no containerd
+// container until a user starts (it is created again) or removes them.
 func TestHostRebootRestartsByPolicy(t *testing.T) {
+	for _, variant := range []string{"reboot", "reflash"} {
+		t.Run(variant, func(t *testing.T) { testHostReboot(t, variant == "reflash") })
+	}
+}
+
+func testHostReboot(t *testing.T, reflash bool) {
 	e, p := newPrivateEnv(t)
 	s := e.open(t)
 	ctx := ctxT(t)
@@ -216,7 +226,11 @@ func TestHostRebootRestartsByPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p.Reboot()
+	if reflash {
+		p.Reflash()
+	} else {
+		p.Reboot()
+	}
 
 	s = e.open(t)
 	defer s.Close()
@@ -252,6 +266,32 @@ func TestHostRebootRestartsByPolicy(t *testing.T) {
 	}
 	if st, _ := s.Inspect(ctx, "unless-stopped"); !st.StopRequested {
 		t.Errorf("unless-stopped forgot the user's stop: %+v", st)
+	}
+	// What containerd has: every container, reused, after a reboot; only
+	// those started again after a reflash. Never two of one, nor one the
+	// journal does not know.
+	rt, err := c8dbridge.Dial(ctx, c8dbridge.Config{Address: p.Address, Namespace: e.cfg.Namespace,
+		BundleRoot: filepath.Join(e.cfg.StateDir, "containers")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	have, err := rt.Containers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "always always-stopped no on-failure unless unless-stopped"
+	if reflash {
+		want = "always always-stopped unless"
+	}
+	if got := strings.Join(have, " "); got != want {
+		t.Errorf("containerd has %q, want %q", got, want)
+	}
+	if reflash {
+		// A user's start creates the container again.
+		if st, err := s.Start(ctx, "no"); err != nil || st.Status != lifecycle.StatusRunning {
+			t.Errorf("start after a reflash: %+v, %v", st, err)
+		}
 	}
 	for id := range policies {
 		if err := s.Remove(ctx, id, true); err != nil {
