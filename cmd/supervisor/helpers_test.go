@@ -218,7 +218,8 @@ func (d *daemon) globalArgs(args ...string) []string {
 }
 
 // testEnv is the environment of the processes tests start: this one's,
-// without vigil's own settings, which the tests give as flags. A binary
+// without vigil's own settings, which the tests give as flags (the test
+// seams, VIGIL_TEST_*, are kept). A binary
 // built with the race detector sleeps a second before a successful exit
 // unless told not to.
 func testEnv() []string {
@@ -226,7 +227,7 @@ func testEnv() []string {
 	gorace := "atexit_sleep_ms=0"
 	for _, kv := range os.Environ() {
 		switch {
-		case strings.HasPrefix(kv, "VIGIL_"):
+		case strings.HasPrefix(kv, "VIGIL_") && !strings.HasPrefix(kv, "VIGIL_TEST_"):
 		case strings.HasPrefix(kv, "GORACE="):
 			gorace = strings.TrimPrefix(kv, "GORACE=") + " " + gorace
 		default:
