@@ -365,6 +365,8 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 		}
 		return c.handle(ctx, lifecycle.RecordCreated{At: c.deps.now()})
 	case lifecycle.StartTask:
+		// gofail: var actorBeforeStartTask struct{}
+		// failpointCrash("actorBeforeStartTask")
 		stdio := c.stdioOf(e.Config) // attach.go
 		stdio.Checkpoint = e.Checkpoint
 		pid, err := c.deps.Runtime.StartTask(cctx, c.id, stdio)

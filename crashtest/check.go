@@ -106,6 +106,23 @@ func (e *Expect) allowed(code int, start, end time.Time) bool {
 	return false
 }
 
+// HostReboot is the What of the Fault a host reboot is to every container.
+const HostReboot = "host reboot"
+
+// rebootedAfter reports whether, under always, a host reboot came after t:
+// always then starts a container again even though a user stopped it.
+func (e *Expect) rebootedAfter(t time.Time) bool {
+	if e.Policy != "always" {
+		return false
+	}
+	for _, f := range e.Faults {
+		if f.What == HostReboot && f.At.After(t) {
+			return true
+		}
+	}
+	return false
+}
+
 // hurt reports whether any fault may have touched the run.
 func (e *Expect) hurt(start, end time.Time) bool {
 	const slack = time.Second
@@ -139,6 +156,7 @@ type run struct {
 	reason   string
 	exitedAt time.Time
 	stopped  bool // a StopRequested or RestartCanceled after its start
+	rebooted bool // a HostRebooted after its start: always forgets a user's stop
 }
 
 // history is one container's journal read as runs.
@@ -194,7 +212,7 @@ func Check(v View) []string {
 				bad("%s seq %d: double start: a start (attempt %d) while the run of attempt %d has not ended",
 					r.Container, r.Seq, ev.Attempt, cur.attempt)
 			}
-			if ev.Attempt > 0 && cur != nil && cur.stopped {
+			if ev.Attempt > 0 && cur != nil && cur.stopped && !cur.rebooted {
 				bad("%s seq %d: restart attempt %d after a user's stop or kill", r.Container, r.Seq, ev.Attempt)
 			}
 			if ev.Attempt > 0 && cur != nil && ev.Attempt != cur.attempt+1 {
@@ -241,6 +259,10 @@ func Check(v View) []string {
 			h.stops++
 			if cur != nil {
 				cur.stopped = true
+			}
+		case "HostRebooted":
+			if cur != nil {
+				cur.rebooted = true
 			}
 		case "RemoveRequested":
 			h.removeReq = true
@@ -346,11 +368,11 @@ func Check(v View) []string {
 			}
 		}
 		if !e.StoppedAt.IsZero() {
-			if listed && st.Status == "running" {
+			if listed && st.Status == "running" && !e.rebootedAfter(e.StoppedAt) {
 				bad("%s: runs although a stop or kill was acknowledged", id)
 			}
 			for _, r := range h.runs {
-				if r.start.After(e.StoppedAt) {
+				if r.start.After(e.StoppedAt) && !e.rebootedAfter(e.StoppedAt) {
 					bad("%s: started again (attempt %d at %s) after a stop or kill acknowledged at %s",
 						id, r.attempt, r.start.Format(time.StampMilli), e.StoppedAt.Format(time.StampMilli))
 				}
@@ -405,6 +427,22 @@ func checkPolicy(e *Expect, h *history, st State, bad func(string, ...any)) {
 	case "on-failure":
 		if e.Max > 0 && st.RestartCount > e.Max {
 			bad("%s: on-failure:%d, but restart_count is %d", e.ID, e.Max, st.RestartCount)
+		}
+		// A program that always fails, that nothing but the supervisor's
+		// (and containerd's) crashes touched, runs exactly N+1 times: a
+		// crash uses up no retry, and repeats no start.
+		settled := st.Status == "exited" && st.NextRestart == nil && !st.StopRequested
+		if e.Max > 0 && e.Code != 0 && len(e.Faults) == 0 && e.StoppedAt.IsZero() && settled {
+			ran := 0
+			for _, r := range h.runs {
+				if r.started {
+					ran++
+				}
+			}
+			if ran != e.Max+1 || len(h.runs) != e.Max+1 {
+				bad("%s: on-failure:%d and a program that always fails (code %d): %d runs (%d starts journaled), want exactly %d",
+					e.ID, e.Max, e.Code, ran, len(h.runs), e.Max+1)
+			}
 		}
 	}
 	if st.Status != "exited" || st.StopRequested || st.NextRestart != nil || st.Exit == nil || !e.StoppedAt.IsZero() {

@@ -147,6 +147,16 @@ func TestCheckFlags(t *testing.T) {
 			v.States["c1"] = state(t, `{"id":"c1","status":"running","pid":10,"stop_requested":true}`)
 			v.Containerd["c1"] = Task{State: "running", Pid: 10}
 		}, Known + "c1: runs although a user's kill (signal 9)"},
+		{"a crash used up a retry", func(v *View) {
+			v.Records = journal(t, "c1", t0,
+				`CreateRequested`, `ContainerCreated`, `StartRequested`,
+				`TaskStarted {"pid":10}`,
+				`TaskExited {"pid":10,"code":3}`, `RestartScheduled {"attempt":1}`,
+				`StartRequested {"attempt":1}`, `StartFailed {"reason":"the supervisor stopped before the task was created"}`)
+			v.States["c1"] = state(t, `{"id":"c1","status":"exited","config":{"restart":{"name":"on-failure","max_retries":1}},
+			"exit":{"code":128},"restart_count":1}`)
+			v.Logs["c1"] = lines(5)
+		}, "want exactly 2"},
 		{"removed, yet listed", func(v *View) {
 			v.Records = append(v.Records, journal(t, "c1", t0, "RemoveRequested", "ContainerRemoved")...)
 			v.Records[len(v.Records)-1].Seq = 11

@@ -43,6 +43,7 @@ const (
 	kindFailpoint  = "failpoint"  // SIGKILL of the daemon at a failpoint
 	kindContainerd = "containerd" // containerd restarted, then the daemon killed
 	kindShim       = "shim"       // a container's shim killed, then the daemon killed
+	kindReboot     = "reboot"     // the daemon killed, then a faithful host reboot (testenv's Reboot)
 )
 
 // loggerTerms slow the logging binary down at random (the shim passes
@@ -177,6 +178,8 @@ func TestCrash(t *testing.T) {
 			h.env = append(h.env, kv)
 		}
 	}
+	// The daemon reads the boot ID the private containerd's reboots change.
+	h.env = append(h.env, "VIGIL_TEST_BOOT_ID_FILE="+ctrd.BootIDFile)
 	h.c8d, err = c8dbridge.New(c8dbridge.Config{Address: ctrd.Address, Namespace: h.ns, BundleRoot: filepath.Join(h.state, "containers")})
 	if err != nil {
 		t.Fatal(err)
@@ -223,6 +226,8 @@ func (h *harness) cycle(n int, crashPoints []string) {
 		kind = kindContainerd
 	case r < 0.65:
 		kind = kindShim
+	case r < 0.72:
+		kind = kindReboot
 	}
 	var fp, term string
 	var fpEnv []string
@@ -262,6 +267,9 @@ func (h *harness) cycle(n int, crashPoints []string) {
 					h.ctrd.Restart()
 				case kindShim:
 					h.killShim()
+				case kindReboot:
+					d.kill()
+					h.reboot()
 				}
 				deadline = time.Now().Add(time.Duration(200+h.rng.IntN(800)) * time.Millisecond)
 			}
@@ -520,6 +528,18 @@ func (h *harness) killShim() {
 	e := h.expect[id]
 	e.Faults = append(e.Faults, Fault{At: time.Now(), Codes: []int{137, 255}, What: "shim killed"})
 	h.ctrd.KillShim(h.ns, id)
+}
+
+// reboot reboots the host faithfully (the daemon is dead already): every
+// live container's run may end with 255 ("the host rebooted"), and always
+// may start again a container a user stopped.
+func (h *harness) reboot() {
+	now := time.Now()
+	for _, id := range h.live() {
+		e := h.expect[id]
+		e.Faults = append(e.Faults, Fault{At: now, Codes: []int{255}, What: HostReboot})
+	}
+	h.ctrd.Reboot()
 }
 
 // checkAll checks the invariants after a crash: the journal offline, then
