@@ -744,8 +744,8 @@ func tail(s string, n int) string {
 func (h *harness) summary(took time.Duration) {
 	fmt.Printf("\ncrashtest summary: %d cycles in %s, %d invariant violations (and %d of known bugs)\n",
 		*flagCycles, took.Round(time.Second), h.viols, h.known)
-	fmt.Printf("  crashes by kind: kill-9 at a random moment %d, at a failpoint %d, containerd restarts %d, shim kills %d\n",
-		h.crashes[kindKill], h.crashes[kindFailpoint], h.crashes[kindContainerd], h.crashes[kindShim])
+	fmt.Printf("  crashes by kind: kill-9 at a random moment %d, at a failpoint %d, containerd restarts %d, shim kills %d, host reboots %d\n",
+		h.crashes[kindKill], h.crashes[kindFailpoint], h.crashes[kindContainerd], h.crashes[kindShim], h.crashes[kindReboot])
 	var keys []string
 	for k := range h.crashes {
 		if strings.HasPrefix(k, "failpoint ") {

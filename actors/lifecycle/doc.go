@@ -34,5 +34,12 @@
 // and a seed. Decide consults it whenever a command ends a run, and
 // journals its decision (RestartScheduled) with the exit; the restart
 // itself is a timer, re-armed by Reconcile after a crash, whose
-// RestartTimeout is decided like a Start.
+// RestartTimeout is decided like a Start. A start or restart whose task a
+// crash of the driver kept from running is carried out by Reconcile (the
+// intent stands, with its attempt), never recorded as a failed start.
+//
+// Host reboots (reboot.go) are decided from data too: the driver hands the
+// kernel's boot ID in with Create and Reconcile; a Reconcile in another boot
+// than the state's journals HostRebooted and applies the reboot rules for
+// every policy and state.
 package lifecycle
