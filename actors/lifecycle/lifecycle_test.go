@@ -381,6 +381,8 @@ func FuzzLifecycle(f *testing.F) {
 			clock                    = 0
 			pos                      = 0
 			timer   *ArmRestartTimer // the restart timer armed last
+			boot                     = "boot-0" // the host's boot ID
+			boots                    = 0
 		)
 		next := func() byte {
 			if pos >= len(script) {
@@ -494,7 +496,7 @@ func FuzzLifecycle(f *testing.F) {
 			case 0:
 				conf := cfg("c")
 				conf.Restart = fuzzPolicy(next(), next())
-				c = Create{Config: conf, At: now}
+				c = Create{Config: conf, Boot: boot, At: now}
 			case 1:
 				c = Start{At: now}
 			case 2:
@@ -509,18 +511,36 @@ func FuzzLifecycle(f *testing.F) {
 				c = StopTimeout{Pid: s.Pid, At: now}
 			case 7, 8:
 				obs := Observation{ContainerExists: next()%4 != 0, Task: TaskPhase(next() % 5), Pid: s.Pid, ExitCode: int(next()), ExitedAt: now}
+				if next()%6 == 0 { // the host rebooted: no task survives
+					boots++
+					boot = fmt.Sprintf("boot-%d", boots)
+					obs.Task = TaskAbsent
+				}
+				before, n := s, len(journal)
 				if (obs.Task == TaskRunning || obs.Task == TaskFrozen) && s.Pid == 0 {
 					nextPid++
 					obs.Pid = nextPid
 				}
-				step(Reconcile{Observed: obs, At: now}, 0)
+				step(Reconcile{Observed: obs, Boot: boot, At: now}, 0)
+				rebooted := 0
+				for _, e := range journal[n:] {
+					if _, ok := e.(HostRebooted); ok {
+						rebooted++
+					}
+				}
+				if want := before.Boot != "" && before.Boot != boot && before.Status != StatusNone && before.Status != StatusRemoved; (rebooted == 1) != want || rebooted > 1 {
+					t.Fatalf("%d HostRebooted for a container seen in %q, now in %q", rebooted, before.Boot, boot)
+				}
+				if s.Status != StatusNone && s.Status != StatusRemoved && s.Boot != boot && before.Boot != "" {
+					t.Fatalf("after a reconcile in %q the state is of boot %q", boot, s.Boot)
+				}
 				if s.Status == StatusRunning && (obs.Task == TaskRunning || obs.Task == TaskFrozen) {
 					obs.Pid = s.Pid
 				}
 				if obs.Task == TaskFrozen && s.Status == StatusRunning && !s.Paused {
 					obs.Task = TaskRunning // the reconcile's effects thawed it (a kill sent again)
 				}
-				if d, _ := Decide(s, Reconcile{Observed: obs, At: now}); len(d.Events) != 0 && !(s.Status == StatusExited && obs.Task == TaskRunning) {
+				if d, _ := Decide(s, Reconcile{Observed: obs, Boot: boot, At: now}); len(d.Events) != 0 && !(s.Status == StatusExited && obs.Task == TaskRunning) {
 					t.Fatalf("reconcile not idempotent in %s with %+v: %#v", s.Status, obs, d.Events)
 				}
 				continue
