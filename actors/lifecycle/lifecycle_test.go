@@ -381,8 +381,8 @@ func FuzzLifecycle(f *testing.F) {
 			clock                    = 0
 			pos                      = 0
 			timer   *ArmRestartTimer // the restart timer armed last
-			boot                     = "boot-0" // the host's boot ID
-			boots                    = 0
+			boot    = "boot-0"       // the host's boot ID
+			boots   = 0
 		)
 		next := func() byte {
 			if pos >= len(script) {
