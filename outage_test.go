@@ -31,6 +31,24 @@ func newPrivateEnv(t *testing.T) (*env, *testenv.Private) {
 	return e, p
 }
 
+// containersIn lists the containers of e's namespace in the containerd at
+// address, sorted.
+func (e *env) containersIn(t *testing.T, address string) []string {
+	t.Helper()
+	ctx := ctxT(t)
+	rt, err := c8dbridge.Dial(ctx, c8dbridge.Config{Address: address, Namespace: e.cfg.Namespace,
+		BundleRoot: filepath.Join(e.cfg.StateDir, "containers")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	ids, err := rt.Containers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
 // eventuallyState polls Inspect until cond holds.
 func eventuallyState(t *testing.T, s *vigil.Supervisor, id string, timeout time.Duration, cond func(lifecycle.State) bool) lifecycle.State {
 	t.Helper()

@@ -219,16 +219,7 @@ func TestRebootTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err = c8dbridge.Dial(ctx, c8dbridge.Config{Address: p.Address, Namespace: e.cfg.Namespace,
-		BundleRoot: filepath.Join(e.cfg.StateDir, "containers")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	inContainerd, err := rt.Containers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inContainerd := e.containersIn(t, p.Address)
 	var known []string
 	for _, st := range list {
 		known = append(known, st.ID)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
-	"github.com/vigilhq/vigil/c8dbridge"
 	"github.com/vigilhq/vigil/journal"
 )
 
@@ -270,16 +269,7 @@ func testHostReboot(t *testing.T, reflash bool) {
 	// What containerd has: every container, reused, after a reboot; only
 	// those started again after a reflash. Never two of one, nor one the
 	// journal does not know.
-	rt, err := c8dbridge.Dial(ctx, c8dbridge.Config{Address: p.Address, Namespace: e.cfg.Namespace,
-		BundleRoot: filepath.Join(e.cfg.StateDir, "containers")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	have, err := rt.Containers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	have := e.containersIn(t, p.Address)
 	want := "always always-stopped no on-failure unless unless-stopped"
 	if reflash {
 		want = "always always-stopped unless"
