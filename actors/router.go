@@ -36,9 +36,15 @@ type Router struct {
 	Supervisor  *actor.PID
 	Log         *slog.Logger
 	Reconnected func(ctx context.Context) // called after each subscription
-	MinBackoff  time.Duration             // default 100ms
-	MaxBackoff  time.Duration             // default 5s
-	Clock       func() time.Time          // how long a subscription lasted; default time.Now
+	// Admit, when set, runs each time containerd answers, before the
+	// subscription (the supervisor claims its namespace there): an error
+	// keeps the router from subscribing, so that no command needs
+	// containerd and no event is routed; it tries again after the backoff,
+	// unless Admit ended ctx.
+	Admit      func(ctx context.Context) error
+	MinBackoff time.Duration    // default 100ms
+	MaxBackoff time.Duration    // default 5s
+	Clock      func() time.Time // how long a subscription lasted; default time.Now
 
 	up atomic.Bool
 }
@@ -91,6 +97,20 @@ func (r *Router) Run(ctx context.Context, first chan<- struct{}) {
 			continue
 		}
 		waiting = false
+		if r.Admit != nil {
+			if err := r.Admit(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.Log.Warn("containerd answers, but the supervisor may not use it yet", "err", err, "retry_in", backoff)
+				signalFirst()
+				if !sleep(ctx, backoff) {
+					return
+				}
+				backoff = min(backoff*2, maxB)
+				continue
+			}
+		}
 
 		sctx, cancelSub := context.WithCancel(ctx)
 		events, errs := r.Runtime.Subscribe(sctx)

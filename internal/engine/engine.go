@@ -232,6 +232,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		Log:         cfg.Logger.With("component", "router"),
 		Reconnected: s.reconcileAll,
 		Clock:       cfg.Clock,
+		Admit:       s.claimNamespace, // identity.go
 	}
 	go func() {
 		defer close(s.routerDone)
@@ -271,10 +272,6 @@ func (s *Supervisor) recover(ctx context.Context) error {
 // removes orphans: containers in the namespace that carry vigil's label
 // but that no actor owns (see removeOrphans).
 func (s *Supervisor) reconcileAll(ctx context.Context) {
-	if err := s.claimNamespace(ctx); err != nil { // identity.go
-		s.log.Error("reconcile: nothing in containerd is touched", "err", err)
-		return
-	}
 	// containerd's list first: a container that exists now had its actor
 	// registered before containerd created it, so it is in the registry
 	// read below unless it is an orphan.

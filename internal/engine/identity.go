@@ -31,9 +31,10 @@ func readBootID(path string) string {
 }
 
 // claimNamespace makes this supervisor's journal the owner of its
-// namespace, or records why it cannot be (another journal owns it). It
-// runs before every reconcile of all containers: nothing in containerd is
-// touched for a namespace this journal does not own.
+// namespace, or records why it cannot be (another journal owns it). The
+// router runs it each time containerd answers, before it subscribes and
+// reconciles: nothing in containerd is touched for a namespace this
+// journal does not own.
 func (s *Supervisor) claimNamespace(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -46,6 +47,13 @@ func (s *Supervisor) claimNamespace(ctx context.Context) error {
 			"start with --take-over-namespace: this journal then owns the namespace and leaves the other journal's containers "+
 			"as they are, neither adopted nor removed", err, s.cfg.StateDir, me.Journal, s.cfg.Namespace)
 		s.ownerErr.Store(&err)
+		// Stop watching containerd: no event of the owner's containers
+		// reaches an actor of this journal (Open fails with err; a
+		// supervisor that found containerd only later, or whose namespace
+		// was taken over, serves its journal and refuses the rest).
+		if s.cancel != nil {
+			s.cancel()
+		}
 		return err
 	case err != nil:
 		return err // containerd's trouble: the router tries again
