@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -305,5 +306,22 @@ func TestRebootEndsInteractiveAndExecs(t *testing.T) {
 		if err := s.Remove(ctx, id, false); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestRebootTableIsTheREADMEs: the table TestRebootTable checks is the one
+// the README's restart-policy section shows.
+func TestRebootTableIsTheREADMEs(t *testing.T) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| state at the reboot | %s |\n|---|---|---|---|---|\n", strings.Join(rebootPolicies, " | "))
+	for _, row := range rebootCells {
+		fmt.Fprintf(&b, "| %s | %s |\n", row.state, strings.Join(row.outcomes[:], " | "))
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), b.String()) {
+		t.Fatalf("the README lacks the reboot table:\n%s", b.String())
 	}
 }
