@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil"
-	"github.com/vigilhq/vigil/actors"
 	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/c8dbridge"
 	"github.com/vigilhq/vigil/journal"
@@ -167,7 +166,7 @@ func TestRebootTable(t *testing.T) {
 		if _, err := j.Append(cfg.ID, lifecycle.CreateRequested{Config: cfg, Boot: oldBoot, At: time.Now().UTC()}); err != nil {
 			t.Fatal(err)
 		}
-		if err := rt.CreateContainer(ctx, actors.SpecOf(cfg)); err != nil {
+		if err := rt.CreateContainer(ctx, cfg); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,7 +13,9 @@ package runtimetest
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -48,6 +50,36 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 	t.Run("CreateTwice", func(t *testing.T) { createTwice(t, newEnv(t)) })
 	t.Run("TaskLife", func(t *testing.T) { taskLife(t, newEnv(t)) })
 	t.Run("PauseResume", func(t *testing.T) { pauseResume(t, newEnv(t)) })
+	t.Run("ClaimNamespace", func(t *testing.T) { claimNamespace(t, newEnv(t)) })
+}
+
+// claimNamespace: the first journal to claim the namespace owns it; its
+// claim again changes nothing; another journal's is refused naming the
+// owner (ErrNamespaceOwned), unless it takes the namespace over.
+func claimNamespace(t *testing.T, e Env) {
+	ctx, rt := ctxT(t), e.Runtime
+	a := c8dbridge.Owner{Journal: "journal-a", StateDir: "/var/lib/a"}
+	b := c8dbridge.Owner{Journal: "journal-b", StateDir: "/var/lib/b"}
+	if prev, err := rt.ClaimNamespace(ctx, a, false); err != nil || prev != (c8dbridge.Owner{}) {
+		t.Fatalf("first claim: %+v, %v", prev, err)
+	}
+	if prev, err := rt.ClaimNamespace(ctx, a, false); err != nil || prev != a {
+		t.Fatalf("the owner's claim again: %+v, %v", prev, err)
+	}
+	prev, err := rt.ClaimNamespace(ctx, b, false)
+	if !errors.Is(err, c8dbridge.ErrNamespaceOwned) || !errdefs.IsFailedPrecondition(err) || prev != a ||
+		!strings.Contains(err.Error(), a.Journal) || !strings.Contains(err.Error(), a.StateDir) {
+		t.Fatalf("another journal's claim: %+v, %v", prev, err)
+	}
+	if prev, err := rt.ClaimNamespace(ctx, b, true); err != nil || prev != a {
+		t.Fatalf("take-over: %+v, %v", prev, err)
+	}
+	if _, err := rt.ClaimNamespace(ctx, a, false); !errors.Is(err, c8dbridge.ErrNamespaceOwned) {
+		t.Fatalf("the previous owner's claim after the take-over: %v", err)
+	}
+	if _, err := rt.ClaimNamespace(ctx, c8dbridge.Owner{}, true); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("a claim without an identity: %v", err)
+	}
 }
 
 // missing: calls about a container that does not exist are NotFound,
