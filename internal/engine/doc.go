@@ -2,8 +2,15 @@
 // the actor system (one actor per container, the supervisor actor), the
 // journal it opens, the containerd client, the event router, recovery at
 // Open (recover.go), the removal of orphans after each reconcile
-// (engine.go), the feed of journaled events (events.go) and the Hubs of
-// interactive containers (hub.go).
+// (engine.go), the claim of the containerd namespace for its journal and
+// the kernel's boot ID the actors are handed (identity.go), the feed of
+// journaled events (events.go) and the Hubs of interactive containers
+// (hub.go).
+//
+// A namespace belongs to one journal: the router claims it each time
+// containerd answers (before it subscribes and reconciles), and a journal
+// that does not own it touches nothing in containerd; orphans are only the
+// containers that carry this journal's identity.
 //
 // Open replays the journal, reconciles every container with containerd
 // (adopting tasks that still run, recording exits that happened while no
