@@ -77,6 +77,16 @@ func (r *Router) Run(ctx context.Context, first chan<- struct{}) {
 		})
 	}
 	defer signalFirst()
+	// retry waits out the backoff and doubles it for the next time; false
+	// when ctx ended meanwhile.
+	retry := func() bool {
+		signalFirst()
+		if !sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(backoff*2, maxB)
+		return true
+	}
 	waiting := false
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -89,11 +99,9 @@ func (r *Router) Run(ctx context.Context, first chan<- struct{}) {
 			} else {
 				r.Log.Debug("containerd still does not answer", "err", err, "retry_in", backoff)
 			}
-			signalFirst()
-			if !sleep(ctx, backoff) {
+			if !retry() {
 				return
 			}
-			backoff = min(backoff*2, maxB)
 			continue
 		}
 		waiting = false
@@ -103,11 +111,9 @@ func (r *Router) Run(ctx context.Context, first chan<- struct{}) {
 					return
 				}
 				r.Log.Warn("containerd answers, but the supervisor may not use it yet", "err", err, "retry_in", backoff)
-				signalFirst()
-				if !sleep(ctx, backoff) {
+				if !retry() {
 					return
 				}
-				backoff = min(backoff*2, maxB)
 				continue
 			}
 		}
