@@ -43,8 +43,8 @@ func (s *Supervisor) claimNamespace(ctx context.Context) error {
 	switch {
 	case errors.Is(err, c8dbridge.ErrNamespaceOwned):
 		err = fmt.Errorf("vigil: %w\nThis supervisor's journal (%s, identity %s) does not own containerd namespace %q: "+
-			"choose another namespace (--namespace) to run beside that supervisor, or, if that supervisor is gone for good, "+
-			"start with --take-over-namespace: this journal then owns the namespace and leaves the other journal's containers "+
+			"choose another namespace (--namespace; Config.Namespace) to run beside that supervisor, or, if that supervisor is gone for good, "+
+			"start with --take-over-namespace (Config.TakeOverNamespace): this journal then owns the namespace and leaves the other journal's containers "+
 			"as they are, neither adopted nor removed", err, s.cfg.StateDir, me.Journal, s.cfg.Namespace)
 		s.ownerErr.Store(&err)
 		// Stop watching containerd: no event of the owner's containers
