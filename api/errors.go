@@ -27,6 +27,7 @@ const (
 	CodeDeadlineExceeded     Code = "deadline_exceeded"
 	CodeResourceExhausted    Code = "resource_exhausted"
 	CodePermissionDenied     Code = "permission_denied"
+	CodeUnauthenticated      Code = "unauthenticated"
 	CodeDataLoss             Code = "data_loss"
 	CodeInternal             Code = "internal"
 	CodeUnknown              Code = "unknown"
@@ -61,6 +62,7 @@ var classes = []class{
 	{CodeDeadlineExceeded, context.DeadlineExceeded, http.StatusGatewayTimeout},
 	{CodeResourceExhausted, errdefs.ErrResourceExhausted, http.StatusTooManyRequests},
 	{CodePermissionDenied, errdefs.ErrPermissionDenied, http.StatusForbidden},
+	{CodeUnauthenticated, errdefs.ErrUnauthenticated, http.StatusUnauthorized},
 	{CodeDataLoss, errdefs.ErrDataLoss, http.StatusInternalServerError},
 	{CodeInternal, errdefs.ErrInternal, http.StatusInternalServerError},
 }
@@ -173,8 +175,10 @@ func CodeFromStatus(status int) Code {
 		return CodeDeadlineExceeded
 	case http.StatusTooManyRequests:
 		return CodeResourceExhausted
-	case http.StatusForbidden, http.StatusUnauthorized:
+	case http.StatusForbidden:
 		return CodePermissionDenied
+	case http.StatusUnauthorized:
+		return CodeUnauthenticated
 	case http.StatusInternalServerError:
 		return CodeInternal
 	}

@@ -41,6 +41,8 @@ const (
 type CreateRequest struct {
 	Config
 	Start bool `json:"start,omitempty"`
+	// A container from an image (Config.Image), instead of a rootfs.
+	ImageRun
 }
 
 // Container is a container's state as the API shows it (docs/API.md,

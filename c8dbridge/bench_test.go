@@ -87,26 +87,32 @@ func benchContainerd(b *testing.B, addr, rootfs, logger string, par int) {
 		if err != nil {
 			return err
 		}
-		task, err := ctr.NewTask(ctx, cio.BinaryIO(logger, stdio.LoggerArgs(logDir+"/"+id+".log")))
-		if err != nil {
-			return err
-		}
-		exitCh, err := task.Wait(ctx)
-		if err != nil {
-			return err
-		}
-		if err := task.Start(ctx); err != nil {
-			return err
-		}
-		st := <-exitCh
-		if st.ExitCode() != 0 {
-			return fmt.Errorf("%s exited %d", id, st.ExitCode())
-		}
-		if _, err := task.Delete(ctx); err != nil {
+		if err := runTask(ctx, ctr, logger, logDir+"/"+id+".log"); err != nil {
 			return err
 		}
 		return ctr.Delete(ctx)
 	})
+}
+
+// runTask creates the task of ctr with the logging binary, starts it,
+// waits for it to exit 0 and deletes it.
+func runTask(ctx context.Context, ctr client.Container, logger, logPath string) error {
+	task, err := ctr.NewTask(ctx, cio.BinaryIO(logger, stdio.LoggerArgs(logPath)))
+	if err != nil {
+		return err
+	}
+	exitCh, err := task.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	if err := task.Start(ctx); err != nil {
+		return err
+	}
+	if st := <-exitCh; st.ExitCode() != 0 {
+		return fmt.Errorf("%s exited %d", ctr.ID(), st.ExitCode())
+	}
+	_, err = task.Delete(ctx)
+	return err
 }
 
 func benchVigil(b *testing.B, addr, rootfs, logger string, par int) {
@@ -127,16 +133,22 @@ func benchVigil(b *testing.B, addr, rootfs, logger string, par int) {
 		if _, err := sup.Create(ctx, lifecycle.Config{ID: id, Rootfs: rootfs, Args: []string{"/bin/true"}}); err != nil {
 			return err
 		}
-		if _, err := sup.Start(ctx, id); err != nil {
-			return err
-		}
-		st, err := sup.Wait(ctx, id, actors.WaitNotRunning)
-		if err != nil {
-			return err
-		}
-		if st.Exit == nil || st.Exit.Code != 0 {
-			return fmt.Errorf("%s: %+v", id, st.Exit)
-		}
-		return sup.Remove(ctx, id, false)
+		return startWaitRemove(ctx, sup, id)
 	})
+}
+
+// startWaitRemove starts a created container, waits for it to exit 0 and
+// removes it.
+func startWaitRemove(ctx context.Context, sup *vigil.Supervisor, id string) error {
+	if _, err := sup.Start(ctx, id); err != nil {
+		return err
+	}
+	st, err := sup.Wait(ctx, id, actors.WaitNotRunning)
+	if err != nil {
+		return err
+	}
+	if st.Exit == nil || st.Exit.Code != 0 {
+		return fmt.Errorf("%s: %+v", id, st.Exit)
+	}
+	return sup.Remove(ctx, id, false)
 }

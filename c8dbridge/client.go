@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigilhq/vigil/stdio"
@@ -58,6 +60,9 @@ type Config struct {
 	// Owner, when set, is the identity of the journal whose containers
 	// this Client creates: each carries it as LabelOwner (owner.go).
 	Owner string
+	// Snapshotter is the snapshotter of images and container snapshots;
+	// when empty, overlayfs if containerd has it working, else native.
+	Snapshotter string
 }
 
 // Client is the Runtime backed by a containerd daemon. It is safe for
@@ -65,6 +70,11 @@ type Config struct {
 type Client struct {
 	cfg Config
 	c   *client.Client
+
+	snapMu      sync.Mutex
+	snapshotter string // chosen once (image.go)
+
+	images imageCache // what content-addressed lookups found (image.go)
 }
 
 var _ Runtime = (*Client)(nil)
@@ -182,10 +192,23 @@ func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) error 
 		return wrap(op, spec.ID, err)
 	}
 	ctx = c.ns(ctx)
-	s, err := specFor(ctx, spec)
+	var (
+		s       *specs.Spec
+		err     error
+		extra   []client.NewContainerOpts
+		release = func(bool) {}
+	)
+	if spec.Image != "" {
+		// The snapshot first, under a lease (imagecreate.go).
+		ctx, s, extra, release, err = c.imageRoot(ctx, spec)
+	} else {
+		s, err = specFor(ctx, spec)
+	}
 	if err != nil {
 		return wrap(op, spec.ID, err)
 	}
+	kept := false
+	defer func() { release(kept) }()
 	s.Process.Terminal = spec.Tty
 	config, err := json.MarshalIndent(s, "", "\t")
 	if err != nil {
@@ -202,6 +225,7 @@ func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) error 
 		// making the dir and creating the container; then reuse the dir.
 		made = false
 		if _, err := c.c.ContainerService().Get(ctx, spec.ID); err == nil {
+			kept = true // the snapshot is the existing container's
 			return wrap(op, spec.ID, fmt.Errorf("%w: container exists", errdefs.ErrAlreadyExists))
 		} else if !errdefs.IsNotFound(err) {
 			return wrap(op, spec.ID, err)
@@ -218,6 +242,12 @@ func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) error 
 		removeDir()
 		return wrap(op, spec.ID, err)
 	}
+	if spec.Image != "" {
+		if err := c.markSnapshot(dir); err != nil {
+			removeDir()
+			return wrap(op, spec.ID, err)
+		}
+	}
 
 	labels := make(map[string]string, len(spec.Labels)+2)
 	for k, v := range spec.Labels {
@@ -228,20 +258,27 @@ func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) error 
 	if c.cfg.Owner != "" {
 		labels[LabelOwner] = c.cfg.Owner
 	}
+	if spec.Image != "" {
+		// The container holds its image's content (the config, the
+		// layers), so that it outlives a moved or removed name.
+		labels[labelGCContent] = spec.ImageDigest
+	}
 	// gofail: var c8dBeforeCreate struct{}
 	// failpointCrash("c8dBeforeCreate")
-	_, err = c.c.NewContainer(ctx, spec.ID,
+	_, err = c.c.NewContainer(ctx, spec.ID, append([]client.NewContainerOpts{
 		client.WithSpec(s),
 		client.WithRuntime(c.cfg.Runtime, nil),
-		client.WithContainerLabels(labels))
+		client.WithContainerLabels(labels)}, extra...)...)
 	// gofail: var c8dAfterCreate struct{}
 	// failpointCrash("c8dAfterCreate")
 	if err != nil {
 		// Even for AlreadyExists: the dir did not exist before this call, so
 		// the existing container has none, and one with this spec would lie.
 		removeDir()
+		kept = errdefs.IsAlreadyExists(classify(err))
 		return wrap(op, spec.ID, err)
 	}
+	kept = true
 	return nil
 }
 
@@ -523,7 +560,7 @@ func (c *Client) DeleteContainer(ctx context.Context, id string) error {
 		// gofail: var c8dAfterDeleteContainer struct{}
 		// failpointCrash("c8dAfterDeleteContainer")
 		if err = classify(err); err == nil || errdefs.IsNotFound(err) {
-			return c.removeBundle(op, id)
+			return c.removeRest(ctx, op, id)
 		}
 	}
 	ctr, err := c.c.LoadContainer(ctx, id)
@@ -536,6 +573,20 @@ func (c *Client) DeleteContainer(ctx context.Context, id string) error {
 			return wrap(op, id, err)
 		}
 		if err := ctr.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+			return wrap(op, id, err)
+		}
+	}
+	return c.removeRest(ctx, op, id)
+}
+
+// removeRest removes what a deleted container leaves: its snapshot
+// (imagecreate.go), then its bundle dir.
+func (c *Client) removeRest(ctx context.Context, op, id string) error {
+	// Only a container made from an image has one, and its bundle dir
+	// says in which snapshotter (a snapshot whose mark was lost is found
+	// by reconciliation's snapshot rule).
+	if sn, err := os.ReadFile(filepath.Join(c.bundleDir(id), snapshotMark)); err == nil {
+		if err := c.removeSnapshotIn(ctx, string(sn), id); err != nil {
 			return wrap(op, id, err)
 		}
 	}

@@ -20,11 +20,23 @@
 //     joined into any path.
 //  4. The OCI spec: SpecFor builds it from a ContainerSpec (the lifecycle's
 //     Config: one configuration type from the API to the spec) with
-//     containerd's oci helpers, from a rootfs directory, never from an
-//     image.
+//     containerd's oci helpers, from a rootfs directory or (Config.Image) a
+//     snapshot of an image; the merge of an image's config into the
+//     container's settings is the caller's (lifecycle.ApplyImage).
 //  5. Reading a task: Stats decodes containerd's task metrics (cgroup v1 or
 //     v2, with typeurl) into Stats; Top lists the task's pids and reads
 //     each one's command line and state from this host's /proc.
+//  6. Images (image.go, pull.go, imagecreate.go): load (OCI and docker
+//     archives), pull (registries, credentials, platforms), list, inspect,
+//     remove, prune and tag images in the namespace's content store, and
+//     unpack them into the snapshotter (overlayfs, else native). A pull or
+//     load records an image only once its content is complete and
+//     unpacked; until then a lease labelled LabelIntent holds its content
+//     (ReconcileImages releases those a crash left). A container made from
+//     an image gets a snapshot keyed by its ID, prepared under such a
+//     lease and then held by the container itself, which also holds its
+//     image's content (a gc.ref label); DeleteContainer removes the
+//     snapshot after the container.
 //
 // What it never does: journal anything, retry, or decide. It does not know
 // whether a container should run; it reports what containerd says and does
@@ -43,6 +55,9 @@
 //  4. Point Config.LoggerBinary at a binary that runs package stdio's logger
 //     when its first argument is stdio.LoggerCommand: one whose main calls
 //     vigil.RunLoggerIfInvoked first (cmd/supervisor's does).
+//  5. Call ReconcileImages at start with the time the process started: it
+//     releases the leases of the pulls, loads and creates of earlier
+//     processes in the namespace.
 //
 // The contract of Runtime is c8dbridge/runtimetest: one suite run against
 // this client and against the actors' fake.

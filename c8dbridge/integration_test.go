@@ -82,6 +82,7 @@ func (e *env) cleanup(t *testing.T) {
 			t.Errorf("cleanup: %v", err)
 		}
 	}
+	cleanupImages(ctx, t, e.c)
 	if err := e.c.c.NamespaceService().Delete(ctx, e.c.cfg.Namespace); err != nil && !errdefs.IsNotFound(err) {
 		t.Errorf("cleanup: delete namespace %s: %v", e.c.cfg.Namespace, err)
 	}

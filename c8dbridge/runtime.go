@@ -23,7 +23,12 @@ const (
 // missing), Cwd ("/" when empty), Labels (stored on the containerd
 // container), the limits (Memory, CPUs, CPUShares, PidsLimit), User
 // (looked up in the rootfs), ReadOnly, Mounts (their sources must exist),
-// Hostname and Tty (its stdio must then be FIFOs: Stdio.Terminal).
+// Hostname and Tty (its stdio must then be FIFOs: Stdio.Terminal); or,
+// instead of Rootfs, Image and ImageDigest: the container's rootfs is then
+// a snapshot of its own (key: the ID) on the image whose manifest (for its
+// platform) has ImageDigest, found by Image's name or, after the name
+// moved or when the name is a multi-platform index, by the digest itself
+// (imagecreate.go).
 type ContainerSpec = lifecycle.Config
 
 // Mount is a bind mount of the host path Source at Target in the container.

@@ -40,8 +40,19 @@ func SpecFor(spec ContainerSpec) (*specs.Spec, error) {
 }
 
 func specFor(ctx context.Context, spec ContainerSpec) (*specs.Spec, error) {
+	return specWith(ctx, nil, &containers.Container{ID: spec.ID}, spec)
+}
+
+// specWith is specFor for a container that may have a snapshot as its
+// rootfs (ctr's Snapshotter and SnapshotKey, read through cl when a user
+// name is looked up) instead of spec.Rootfs.
+func specWith(ctx context.Context, cl oci.Client, ctr *containers.Container, spec ContainerSpec) (*specs.Spec, error) {
 	if err := validateSpec(spec); err != nil {
 		return nil, err
+	}
+	root := spec.Rootfs
+	if spec.Image != "" {
+		root = "rootfs" // the snapshot, mounted there in the bundle by the shim
 	}
 	cwd := spec.Cwd
 	if cwd == "" {
@@ -50,14 +61,14 @@ func specFor(ctx context.Context, spec ContainerSpec) (*specs.Spec, error) {
 	// WithDefaultPathEnv first: WithEnv replaces variables by name, so a PATH
 	// in spec.Env wins over the default.
 	opts := []oci.SpecOpts{
-		oci.WithRootFSPath(spec.Rootfs),
+		oci.WithRootFSPath(root),
 		oci.WithProcessArgs(spec.Args...),
 		oci.WithDefaultPathEnv,
 		oci.WithEnv(spec.Env),
 		oci.WithProcessCwd(cwd),
 	}
 	opts = append(opts, resourceOpts(spec)...)
-	s, err := oci.GenerateSpec(ctx, nil, &containers.Container{ID: spec.ID}, opts...)
+	s, err := oci.GenerateSpec(ctx, cl, ctr, opts...)
 	if err != nil {
 		if spec.User != "" && (errors.Is(err, oci.ErrNoUsersFound) || errors.Is(err, oci.ErrNoGroupsFound) ||
 			errors.Is(err, fs.ErrNotExist)) {
@@ -121,18 +132,8 @@ func validateSpec(spec ContainerSpec) error {
 	if err := validateID(spec.ID); err != nil {
 		return err
 	}
-	switch {
-	case spec.Rootfs == "":
-		return invalid(errors.New("rootfs not set"))
-	case !filepath.IsAbs(spec.Rootfs):
-		return invalid(fmt.Errorf("rootfs %q is not an absolute path", spec.Rootfs))
-	}
-	fi, err := os.Stat(spec.Rootfs)
-	switch {
-	case err != nil:
-		return invalid(fmt.Errorf("rootfs: %w", err))
-	case !fi.IsDir():
-		return invalid(fmt.Errorf("rootfs %q is not a directory", spec.Rootfs))
+	if err := validateRoot(spec); err != nil {
+		return err
 	}
 	if err := ValidateProcess(spec.Args, spec.Cwd, spec.Env); err != nil {
 		return invalid(err)
@@ -159,6 +160,27 @@ func validateSpec(spec ContainerSpec) error {
 		if _, ok := spec.Labels[k]; ok {
 			return invalid(fmt.Errorf("label %q is set by vigil, not by the user", k))
 		}
+	}
+	return nil
+}
+
+// validateRoot checks the rootfs directory, or the image (imagecreate.go).
+func validateRoot(spec ContainerSpec) error {
+	if spec.Image != "" || spec.ImageDigest != "" {
+		return validateImageSpec(spec)
+	}
+	switch {
+	case spec.Rootfs == "":
+		return invalid(errors.New("rootfs not set"))
+	case !filepath.IsAbs(spec.Rootfs):
+		return invalid(fmt.Errorf("rootfs %q is not an absolute path", spec.Rootfs))
+	}
+	fi, err := os.Stat(spec.Rootfs)
+	switch {
+	case err != nil:
+		return invalid(fmt.Errorf("rootfs: %w", err))
+	case !fi.IsDir():
+		return invalid(fmt.Errorf("rootfs %q is not a directory", spec.Rootfs))
 	}
 	return nil
 }

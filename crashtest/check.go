@@ -142,6 +142,32 @@ type View struct {
 	Containerd map[string]Task     // vigil's containers in containerd
 	Logs       map[string][]string // each container's log lines (the log field)
 	Expect     map[string]*Expect  // the harness's model; may miss containers
+
+	// Images: the snapshots vigil made for containers, the containers in
+	// containerd made from an image, the listed images whose content is
+	// incomplete (each with what is missing).
+	Snapshots        []string
+	ImageContainers  []string
+	IncompleteImages []string
+}
+
+// checkImages checks the image invariants: no snapshot without its
+// container (a leak), no image container without its snapshot, no listed
+// image whose content is missing.
+func checkImages(v View, bad func(string, ...any)) {
+	for _, id := range v.Snapshots {
+		if _, ok := v.Containerd[id]; !ok {
+			bad("snapshot %s leaked: no container owns it", id)
+		}
+	}
+	for _, id := range v.ImageContainers {
+		if !slices.Contains(v.Snapshots, id) {
+			bad("container %s was made from an image but its snapshot is gone", id)
+		}
+	}
+	for _, s := range v.IncompleteImages {
+		bad("image listed with missing content: %s", s)
+	}
 }
 
 // run is one start of a container, from its StartRequested on.
@@ -401,6 +427,7 @@ func Check(v View) []string {
 			checkLog(e, h, st, v.Logs[id], bad)
 		}
 	}
+	checkImages(v, bad)
 	return out
 }
 

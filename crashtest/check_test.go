@@ -193,3 +193,30 @@ func TestExpectAllowed(t *testing.T) {
 		t.Error("137 not allowed for a run still going at the kill")
 	}
 }
+
+func TestCheckImages(t *testing.T) {
+	base := View{Containerd: map[string]Task{"a": {State: "running"}, "b": {State: "absent"}}}
+	cases := []struct {
+		name                       string
+		snaps, imgCtrs, incomplete []string
+		want                       string
+	}{
+		{name: "consistent", snaps: []string{"a"}, imgCtrs: []string{"a"}},
+		{name: "rootfs containers have none", imgCtrs: nil},
+		{name: "leak", snaps: []string{"a", "z"}, imgCtrs: []string{"a"}, want: "snapshot z leaked"},
+		{name: "snapshot gone", snaps: nil, imgCtrs: []string{"a"}, want: "container a was made from an image but its snapshot is gone"},
+		{name: "incomplete image", incomplete: []string{"x:1: 1 blob(s) missing"}, want: "image listed with missing content: x:1"},
+	}
+	for _, tc := range cases {
+		v := base
+		v.Snapshots, v.ImageContainers, v.IncompleteImages = tc.snaps, tc.imgCtrs, tc.incomplete
+		var got []string
+		checkImages(v, func(f string, a ...any) { got = append(got, fmt.Sprintf(f, a...)) })
+		switch {
+		case tc.want == "" && len(got) != 0:
+			t.Errorf("%s: violations %q, want none", tc.name, got)
+		case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
+			t.Errorf("%s: violations %q, want one with %q", tc.name, got, tc.want)
+		}
+	}
+}

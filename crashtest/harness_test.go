@@ -26,6 +26,7 @@ import (
 
 	"github.com/vigilhq/vigil/c8dbridge"
 	"github.com/vigilhq/vigil/internal/testenv"
+	"github.com/vigilhq/vigil/internal/testimage"
 )
 
 var (
@@ -66,6 +67,11 @@ type harness struct {
 	env     []string
 	hasExec bool
 	c8d     *c8dbridge.Client
+
+	// Images: the image containers run from (loaded at the start), and the
+	// references the workload pulls from an in-process registry.
+	image string
+	pulls []string
 
 	expect  map[string]*Expect
 	order   []string // container IDs, in creation order
@@ -185,6 +191,7 @@ func TestCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.c8d.Close() })
+	h.setupImages()
 	_, _, err = h.cli(10*time.Second, "help", "exec")
 	h.hasExec = err == nil
 	if !h.hasExec {
@@ -436,6 +443,8 @@ func (h *harness) op() bool {
 		return h.stop(pick(), "stop", []int{137, 143}, "-t", "1")
 	case r < 85:
 		return h.stop(pick(), "kill", []int{137}, "-s", "KILL")
+	case r < 88 && len(h.pulls) > 0:
+		return h.imageOp()
 	case r < 90 && h.hasExec:
 		_, _, err := h.cli(10*time.Second, "exec", pick(), "true")
 		return err == nil
@@ -477,11 +486,56 @@ func (h *harness) run() bool {
 	}
 	h.expect[e.ID] = e
 	h.order = append(h.order, e.ID)
-	_, _, err := h.cli(20*time.Second, "run", "-d", "--name", e.ID, "--rootfs", h.rootfs,
-		"--restart", policy, "--restart-delay", "200ms", "--restart-max-delay", "2s", "sh", "-c", script)
+	args := []string{"run", "-d", "--name", e.ID, "--restart", policy, "--restart-delay", "200ms", "--restart-max-delay", "2s"}
+	if h.image != "" && h.rng.IntN(2) == 0 {
+		args = append(args, "--pull", "never", h.image, "sh", "-c", script) // its own snapshot
+	} else {
+		args = append(args, "--rootfs", h.rootfs, "sh", "-c", script)
+	}
+	_, _, err := h.cli(20*time.Second, args...)
 	if err == nil {
 		e.Created = true
 	}
+	return err == nil
+}
+
+// setupImages loads the image the workload runs containers from and
+// starts a registry with images to pull (they exercise the failpoints of
+// pulls, unpacks, snapshots and removals).
+func (h *harness) setupImages() {
+	dir := filepath.Join(h.work, "images")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		h.t.Fatal(err)
+	}
+	archive := filepath.Join(dir, "busybox.tar")
+	testimage.OCIArchive(h.t, archive, "crash.example/busybox:1", testimage.Image(h.t, testimage.Options{}), nil)
+	f, err := os.Open(archive)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	imgs, err := h.c8d.LoadImages(ctx, f, c8dbridge.LoadOptions{})
+	if err != nil {
+		h.t.Fatalf("load the workload's image: %v", err)
+	}
+	h.image = imgs[0].Name
+	reg := testimage.NewRegistry(h.t, "", "")
+	for i := range 3 {
+		img := testimage.Image(h.t, testimage.Options{Random: 2 << 20, Zstd: i == 2})
+		h.pulls = append(h.pulls, reg.Push(h.t, fmt.Sprintf("crash/pulled:%d", i), img))
+	}
+}
+
+// imageOp pulls one of the registry's images, or removes it.
+func (h *harness) imageOp() bool {
+	ref := h.pulls[h.rng.IntN(len(h.pulls))]
+	if h.rng.IntN(3) == 0 {
+		_, _, err := h.cli(20*time.Second, "image", "rm", ref)
+		return err == nil
+	}
+	_, _, err := h.cli(30*time.Second, "image", "pull", "-q", ref)
 	return err == nil
 }
 
@@ -680,6 +734,15 @@ func (h *harness) view() (View, error) {
 	}
 	for id, t := range tasks {
 		v.Containerd[id] = Task{State: t.State.String(), Pid: t.Pid}
+	}
+	if v.Snapshots, err = h.c8d.Snapshots(ctx); err != nil {
+		return v, fmt.Errorf("containerd: %w", err)
+	}
+	if v.ImageContainers, err = h.c8d.ImageContainers(ctx); err != nil {
+		return v, fmt.Errorf("containerd: %w", err)
+	}
+	if v.IncompleteImages, err = h.c8d.IncompleteImages(ctx); err != nil {
+		return v, fmt.Errorf("containerd: %w", err)
 	}
 	for id, e := range h.expect {
 		if e.Lines == 0 {

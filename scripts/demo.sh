@@ -4,8 +4,10 @@
 # start: installs what is missing, builds bin/supervisor and the busybox
 #        rootfs, starts a private containerd (scripts/containerd.sh), starts
 #        `supervisor daemon` on the default socket (/run/vigil/vigil.sock)
-#        and state dir (/var/lib/vigil), runs a demo service "web" that
-#        prints a numbered line every second, and shows it.
+#        and state dir (/var/lib/vigil), builds a busybox image archive
+#        (testdata/mkimage.sh, no network) and loads it, runs a demo service
+#        "web" from that image that prints a numbered line every second,
+#        and shows it.
 # stop:  removes the demo service and stops the daemon and the containerd.
 #
 # Needs root. Works from any directory.
@@ -17,6 +19,7 @@ bin=$repo_root/bin/supervisor
 run_dir=/run/vigil
 pidfile=$run_dir/daemon.pid
 logfile=$run_dir/daemon.log
+demo_image=vigil.local/demo/busybox:1
 
 daemon_up() { "$bin" info >/dev/null 2>&1; }
 
@@ -38,8 +41,10 @@ start() {
 		done
 		daemon_up || { tail -n 20 "$logfile" >&2; echo "demo: the daemon did not come up" >&2; exit 1; }
 	fi
+	bash testdata/mkimage.sh "$run_dir/demo-image.tar" "$demo_image" "$rootfs" >/dev/null
+	"$bin" image load -q -i "$run_dir/demo-image.tar"
 	if ! "$bin" inspect web >/dev/null 2>&1; then
-		"$bin" run -d --name web --rootfs "$rootfs" -- \
+		"$bin" run -d --name web --pull never "$demo_image" \
 			/bin/sh -c 'i=0; while :; do i=$((i+1)); echo "line $i"; sleep 1; done'
 	fi
 	"$bin" ps
@@ -50,6 +55,7 @@ start() {
 
 The demo runs. Try, with bin/ on your PATH (export PATH=\$PWD/bin:\$PATH):
   supervisor ps
+  supervisor image ls
   supervisor logs -f web
   supervisor stop -t 5 web
   supervisor rm web

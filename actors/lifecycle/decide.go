@@ -69,8 +69,8 @@ func decide(s State, c Command) (Decision, error) {
 		case StatusRunning:
 			deadline := c.At.Add(c.Timeout)
 			return thawAfterSignal(s, Decision{
-				Events:  []Event{StopRequested{Signal: SIGTERM, Deadline: deadline, At: c.At}},
-				Effects: []Effect{SignalTask{Signal: SIGTERM}, ArmStopTimer{Pid: s.Pid, After: c.Timeout}},
+				Events:  []Event{StopRequested{Signal: s.Config.stopSignal(), Deadline: deadline, At: c.At}},
+				Effects: []Effect{SignalTask{Signal: s.Config.stopSignal()}, ArmStopTimer{Pid: s.Pid, After: c.Timeout}},
 			}), nil
 		case StatusExited:
 			if r := s.NextRestart; r != nil {
@@ -221,8 +221,8 @@ func ValidateConfig(cfg Config) error {
 	if err := containerid.Validate(cfg.ID); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	if cfg.Rootfs == "" || !filepath.IsAbs(cfg.Rootfs) {
-		return fmt.Errorf("%w: rootfs %q must be an absolute path", ErrInvalidArgument, cfg.Rootfs)
+	if err := validateSource(cfg); err != nil { // image.go
+		return err
 	}
 	if len(cfg.Args) == 0 || cfg.Args[0] == "" {
 		return fmt.Errorf("%w: no command given for container %q", ErrInvalidArgument, cfg.ID)

@@ -111,6 +111,22 @@ type Config struct {
 	// binary.
 	Interactive bool `json:"stdin_open,omitempty"`
 	Tty         bool `json:"tty,omitempty"`
+
+	// Image is the image the container was created from (its full name),
+	// instead of Rootfs; ImageDigest is the digest of that image's
+	// manifest for the container's platform when the container was
+	// created: the container keeps that content after the name moves to
+	// another image (image.go).
+	Image       string `json:"image,omitempty"`
+	ImageDigest string `json:"image_digest,omitempty"`
+	// StopSignal is the signal a stop sends first (the image's
+	// StopSignal); 0 is SIGTERM.
+	StopSignal int `json:"stop_signal,omitempty"`
+	// ExposedPorts ("80/tcp") and Healthcheck come from the image; they
+	// are recorded for the networking and health work, and change
+	// nothing yet.
+	ExposedPorts []string     `json:"exposed_ports,omitempty"`
+	Healthcheck  *Healthcheck `json:"healthcheck,omitempty"`
 }
 
 // UsesFIFOs says whether the container's stdio goes through FIFOs that the

@@ -412,11 +412,14 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cfg := req.Config
-	if err := vigil.ValidateConfig(cfg); err != nil {
-		return err
-	}
 	ctx := r.Context()
-	if _, err := s.b.Create(ctx, cfg); err != nil {
+	if cfg.Image != "" {
+		if err := s.createFromImage(ctx, req); err != nil { // images.go
+			return err
+		}
+	} else if err := vigil.ValidateConfig(cfg); err != nil {
+		return err
+	} else if _, err := s.b.Create(ctx, cfg); err != nil {
 		return err
 	}
 	var st vigil.State

@@ -41,11 +41,13 @@ type createFlags struct {
 	resources resourceFlags
 
 	interactive, tty, it bool // attach.go
+
+	image imageFlags // images.go
 }
 
 func (f *createFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.name, "name", "", "container ID (default: 12 random hex digits)")
-	fs.StringVar(&f.rootfs, "rootfs", "", "root filesystem directory (required)")
+	fs.StringVar(&f.rootfs, "rootfs", "", "root filesystem directory, instead of an IMAGE")
 	fs.Var(&f.env, "e", "environment variable `K=V`; a bare `K` passes this program's K (repeatable)")
 	fs.StringVar(&f.cwd, "w", "", "working directory inside the container (absolute)")
 	fs.Var(&f.labels, "l", "label `K=V` (repeatable)")
@@ -57,16 +59,20 @@ func (f *createFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.interactive, "i", false, "interactive: keep stdin open (attach sends input to it)")
 	fs.BoolVar(&f.tty, "t", false, "give the container a terminal")
 	fs.BoolVar(&f.it, "it", false, "-i and -t")
+	f.image.define(fs)
 }
 
 // request builds the create request for the command line args.
 func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (api.CreateRequest, error) {
 	named := false
 	fs.Visit(func(fl *flag.Flag) { named = named || fl.Name == "name" })
-	if f.rootfs == "" {
-		return api.CreateRequest{}, usageErrorf("--rootfs is required")
-	}
-	if len(args) == 0 {
+	var image string
+	switch {
+	case f.rootfs == "" && len(args) == 0:
+		return api.CreateRequest{}, usageErrorf("no image given: put IMAGE [CMD...] after the flags, or use --rootfs DIR and a command")
+	case f.rootfs == "":
+		image, args = args[0], args[1:]
+	case len(args) == 0:
 		return api.CreateRequest{}, usageErrorf("no command given: put it after the flags, e.g. -- sh -c 'echo hi'")
 	}
 	id := f.name
@@ -76,11 +82,16 @@ func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (api.Crea
 	if err := containerid.Validate(id); err != nil {
 		return api.CreateRequest{}, err
 	}
-	rootfs, err := filepath.Abs(f.rootfs)
-	if err != nil {
-		return api.CreateRequest{}, fmt.Errorf("--rootfs: %w", err)
+	req := api.CreateRequest{Config: api.Config{ID: id, Args: args, Cwd: f.cwd}}
+	if image == "" {
+		rootfs, err := filepath.Abs(f.rootfs)
+		if err != nil {
+			return api.CreateRequest{}, fmt.Errorf("--rootfs: %w", err)
+		}
+		req.Rootfs = rootfs
+	} else if err := f.image.apply(fs, a, &req, image); err != nil {
+		return api.CreateRequest{}, err
 	}
-	req := api.CreateRequest{Config: api.Config{ID: id, Rootfs: rootfs, Args: args, Cwd: f.cwd}}
 	policy, err := api.ParseRestartPolicy(f.restart)
 	if err == nil {
 		policy.Delay, policy.MaxDelay = f.restartDelay, f.restartMaxDelay
@@ -184,7 +195,7 @@ func (a *app) forEachID(ids []string, fn func(id string) error) error {
 
 var runCommand = &command{
 	name:     "run",
-	synopsis: "[-d] [-i] [-t] [--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--memory SIZE] [--cpus N] [-v SRC:DST[:ro]]... [--user UID[:GID]] [--read-only] [...] [--] CMD [ARG...]",
+	synopsis: "[-d] [-i] [-t] [--name ID] [--pull POLICY] [--entrypoint CMD] [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--memory SIZE] [--cpus N] [-v SRC:DST[:ro]]... [--user UID[:GID]] [--read-only] [...] IMAGE [CMD [ARG...]] | --rootfs DIR [flags] [--] CMD [ARG...]",
 	summary:  "create and start a container",
 	details: `
 Without -d, run prints the container's output as it comes (its stdout on
@@ -254,7 +265,7 @@ func exitCodeOf(st api.Container) int {
 
 var createCommand = &command{
 	name:     "create",
-	synopsis: "[-i] [-t] [--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--memory SIZE] [--cpus N] [-v SRC:DST[:ro]]... [--user UID[:GID]] [--read-only] [...] [--] CMD [ARG...]",
+	synopsis: "[-i] [-t] [--name ID] [--pull POLICY] [--entrypoint CMD] [-e K=V]... [-w DIR] [-l K=V]... [--restart POLICY] [--memory SIZE] [--cpus N] [-v SRC:DST[:ro]]... [--user UID[:GID]] [--read-only] [...] IMAGE [CMD [ARG...]] | --rootfs DIR [flags] [--] CMD [ARG...]",
 	summary:  "create a container without starting it; prints its ID",
 	details:  restartHelp,
 	setup: func(fs *flag.FlagSet) runFunc {

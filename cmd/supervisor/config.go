@@ -26,6 +26,11 @@ type config struct {
 	Socket     string `json:"socket"`
 	LogFormat  string `json:"log-format"`
 	LogLevel   string `json:"log-level"`
+
+	// Images (images.go): the registries pulled from over plain HTTP,
+	// comma-separated, and the snapshotter.
+	InsecureRegistries string `json:"insecure-registries"`
+	Snapshotter        string `json:"snapshotter"`
 }
 
 // envConfig names the environment variable that gives the config file when
@@ -51,6 +56,10 @@ var settings = []setting{
 		func(c *config) *string { return &c.LogFormat }},
 	{"log-level", "VIGIL_LOG_LEVEL", "info", "lowest level logged: debug, info, warn or error",
 		func(c *config) *string { return &c.LogLevel }},
+	{"insecure-registries", "VIGIL_INSECURE_REGISTRIES", "none", "registry hosts (host or host:port, comma-separated) pulled from over plain HTTP; localhost always is",
+		func(c *config) *string { return &c.InsecureRegistries }},
+	{"snapshotter", "VIGIL_SNAPSHOTTER", "auto", "containerd snapshotter of images and containers: overlayfs, native or auto (overlayfs where it works)",
+		func(c *config) *string { return &c.Snapshotter }},
 }
 
 // globalFlags returns the flag set of the global flags, bound to vals (one

@@ -131,6 +131,7 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlag
 		BootIDFile: os.Getenv(envTestBootIDFile),
 	}
 	jf.apply(&cfg)
+	imageSettings(a.cfg, &cfg) // images.go
 	sup, err := vigil.Open(ctx, cfg)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -57,32 +56,15 @@ var journalSubcommands = map[string]func(fs *flag.FlagSet, jf *journalFileFlags)
 }
 
 func runJournal(ctx context.Context, a *app, args []string) error {
-	if len(args) == 0 {
-		return usageErrorf("journal needs a subcommand: dump, state or verify")
-	}
-	setup, ok := journalSubcommands[args[0]]
-	if !ok {
-		return usageErrorf("unknown journal subcommand %q: use dump, state or verify", args[0])
-	}
-	fs := flag.NewFlagSet("journal "+args[0], flag.ContinueOnError)
-	var out bytes.Buffer
-	fs.SetOutput(&out)
-	fs.Usage = func() {
-		fmt.Fprintf(&out, "Usage: supervisor [global flags] journal %s [flags]\n\nSee 'supervisor journal -h'.\n\nFlags:\n", args[0])
-		fs.PrintDefaults()
-	}
-	var jf journalFileFlags
-	jf.define(fs)
-	run := setup(fs, &jf)
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			a.stdout.Write(out.Bytes())
-			return nil
+	setups := make(map[string]func(*flag.FlagSet) runFunc, len(journalSubcommands))
+	for name, setup := range journalSubcommands {
+		setups[name] = func(fs *flag.FlagSet) runFunc {
+			var jf journalFileFlags
+			jf.define(fs)
+			return runFunc(setup(fs, &jf))
 		}
-		a.stderr.Write(out.Bytes())
-		return exitCode(2)
 	}
-	return run(ctx, a, fs.Args())
+	return runSubcommand(ctx, a, "journal", setups, args)
 }
 
 // journalFileFlags are the flags every journal subcommand has.

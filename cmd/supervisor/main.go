@@ -70,6 +70,7 @@ func init() {
 		waitCommand,
 		infoCommand,
 		journalCommand,
+		imageCommand,
 		{
 			name: "help", synopsis: "[COMMAND]", summary: "show the help of the program or of a command",
 			setup: func(*flag.FlagSet) runFunc { return runHelp },

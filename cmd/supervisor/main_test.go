@@ -39,6 +39,9 @@ func TestConfigPrecedence(t *testing.T) {
 		StateDir:   "/flag/state",                     // flag over env
 		LogFormat:  "auto",
 		LogLevel:   "info",
+
+		InsecureRegistries: "none",
+		Snapshotter:        "auto",
 	}
 	if c != want {
 		t.Errorf("config\n got %+v\nwant %+v", c, want)
@@ -104,7 +107,8 @@ func TestUsage(t *testing.T) {
 		{name: "help of an unknown command", args: []string{"help", "nope"}, code: 2, err: "unknown command"},
 		{name: "command -h", args: []string{"logs", "-h"}, code: 0, out: "-timestamps", quietError: true},
 		{name: "bad command flag", args: []string{"ps", "--bogus"}, code: 2, err: "flag provided but not defined: -bogus", quietOut: true},
-		{name: "run without rootfs", args: []string{"run", "--", "true"}, code: 2, err: "--rootfs is required"},
+		{name: "run without image or rootfs", args: []string{"run"}, code: 2, err: "no image given"},
+		{name: "run with a bad pull policy", args: []string{"run", "--pull", "sometimes", "busybox"}, code: 2, err: `--pull "sometimes"`},
 		{name: "run without command", args: []string{"run", "--rootfs", "/"}, code: 2, err: "no command given"},
 		{name: "bad label", args: []string{"create", "--rootfs", "/", "-l", "novalue", "true"}, code: 2, err: `label "novalue": want K=V`},
 		{name: "stop without ID", args: []string{"stop"}, code: 2, err: "no container ID"},

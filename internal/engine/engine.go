@@ -98,6 +98,15 @@ type Config struct {
 	// container was last seen in is what says the host rebooted. Tests
 	// set it to simulate a reboot (internal/testenv).
 	BootIDFile string
+
+	// InsecureRegistries are the registry hosts (host or host:port) that
+	// pulls reach over plain HTTP; localhost and loopback always are,
+	// every other host over HTTPS only (images.go).
+	InsecureRegistries []string
+	// Snapshotter unpacks images and holds the snapshots of containers
+	// made from them; empty: overlayfs where containerd has it, else
+	// native.
+	Snapshotter string
 }
 
 // Supervisor is an open vigil supervisor.
@@ -122,6 +131,8 @@ type Supervisor struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	images imageState // images.go
 }
 
 // Open starts a supervisor: it opens the journal, spawns one actor per
@@ -165,6 +176,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 	}
 
 	s := &Supervisor{cfg: cfg, log: cfg.Logger, routerDone: make(chan struct{})}
+	s.images.started = time.Now() // images.go
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -183,10 +195,12 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		LoggerBinary: cfg.LoggerBinary,
 		DialTimeout:  2 * time.Second,
 		Owner:        s.journal.Identity(),
+		Snapshotter:  cfg.Snapshotter,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("vigil: %w", err)
 	}
+	s.images.store, _ = s.runtime.(imageStore) // images.go
 
 	s.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return cfg.Logger.With("component", "actor")
@@ -314,6 +328,7 @@ func (s *Supervisor) reconcileAll(ctx context.Context) {
 		// gofail: var reconcileBeforeOrphans struct{}
 		// failpointCrash("reconcileBeforeOrphans")
 		s.removeOrphans(ctx, inContainerd, statuses, ids)
+		s.reconcileImages(ctx) // images.go
 	}
 	if failed == 0 {
 		s.lastReconcile.Store(s.cfg.Clock().UTC().UnixNano())
@@ -454,16 +469,18 @@ func (s *Supervisor) LogPath(id string) string {
 // the rootfs. A container that would fail here is refused before anything
 // is journaled; the container actor checks it again (Deps.CheckCreate).
 func checkCreate(cfg lifecycle.Config) error {
-	if fi, err := os.Stat(cfg.Rootfs); err != nil || !fi.IsDir() {
-		return fmt.Errorf("%w: rootfs %q is not a directory", ErrInvalidArgument, cfg.Rootfs)
+	if cfg.Image == "" {
+		if fi, err := os.Stat(cfg.Rootfs); err != nil || !fi.IsDir() {
+			return fmt.Errorf("%w: rootfs %q is not a directory", ErrInvalidArgument, cfg.Rootfs)
+		}
 	}
 	for _, m := range cfg.Mounts {
 		if _, err := os.Stat(m.Source); err != nil {
 			return fmt.Errorf("%w: mount source %q does not exist or cannot be read (%v)", ErrInvalidArgument, m.Source, err)
 		}
 	}
-	if cfg.User == "" {
-		return nil
+	if cfg.User == "" || cfg.Image != "" {
+		return nil // an image's user is looked up in its snapshot, at the create
 	}
 	// SpecFor looks the user up in the rootfs as the create will.
 	if _, err := c8dbridge.SpecFor(cfg); err != nil {
