@@ -3,7 +3,9 @@
 // containerd's shim runs to capture a container's output.
 //
 //	supervisor [global flags] daemon [--socket-mode MODE]
+//	supervisor [global flags] run [-d] [--name ID] [--pull POLICY] [-e K=V]... [-w DIR] [-l K=V]... IMAGE [CMD [ARG...]]
 //	supervisor [global flags] run [-d] [--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... -- CMD [ARG...]
+//	supervisor [global flags] image load|pull|ls|inspect|rm|prune|tag [flags] [arguments]
 //	supervisor [global flags] ps [-a] [--json]
 //	supervisor help [COMMAND]
 //

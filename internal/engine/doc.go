@@ -4,8 +4,10 @@
 // Open (recover.go), the removal of orphans after each reconcile
 // (engine.go), the claim of the containerd namespace for its journal and
 // the kernel's boot ID the actors are handed (identity.go), the feed of
-// journaled events (events.go) and the Hubs of interactive containers
-// (hub.go).
+// journaled events (events.go), the Hubs of interactive containers
+// (hub.go), and images (images.go): pulls, loads, containers created from
+// an image, the release of the intent leases an earlier process left and
+// the removal of snapshots no container owns.
 //
 // A namespace belongs to one journal: the router claims it each time
 // containerd answers (before it subscribes and reconciles), and a journal
