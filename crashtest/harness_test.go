@@ -528,11 +528,16 @@ func (h *harness) setupImages() {
 	}
 }
 
-// imageOp pulls one of the registry's images, or removes it.
+// imageOp pulls one of the registry's images, removes it, or loads the
+// workload's image archive again.
 func (h *harness) imageOp() bool {
 	ref := h.pulls[h.rng.IntN(len(h.pulls))]
-	if h.rng.IntN(3) == 0 {
+	switch h.rng.IntN(4) {
+	case 0:
 		_, _, err := h.cli(20*time.Second, "image", "rm", ref)
+		return err == nil
+	case 1:
+		_, _, err := h.cli(30*time.Second, "image", "load", "-q", "-i", filepath.Join(h.work, "images", "busybox.tar"))
 		return err == nil
 	}
 	_, _, err := h.cli(30*time.Second, "image", "pull", "-q", ref)
