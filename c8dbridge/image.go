@@ -84,7 +84,8 @@ type Healthcheck struct {
 type Progress struct {
 	// ID is the short digest of the content, or the image's name.
 	ID string `json:"id"`
-	// Kind is "layer", "config", "manifest", "index" or "image".
+	// Kind is "layer", "config", "manifest", "index", "blob" (what a
+	// load stored, before it knows which) or "image".
 	Kind string `json:"kind"`
 	// Status is "waiting", "downloading", "done" (content), "unpacking",
 	// "unpacked", "pulled", "loaded" (image).
@@ -274,7 +275,7 @@ func (c *Client) LoadImages(ctx context.Context, r io.Reader, o LoadOptions) ([]
 	cs := c.c.ContentStore()
 	// gofail: var c8dLoadBeforeImport struct{}
 	// failpointCrash("c8dLoadBeforeImport")
-	index, err := archive.ImportIndex(ctx, cs, r)
+	index, err := archive.ImportIndex(ctx, reportingStore{Store: cs, fn: o.Progress}, r)
 	if err != nil {
 		return nil, imageOp(op, "archive", archiveError(err))
 	}
@@ -342,6 +343,46 @@ func (c *Client) LoadImages(ctx context.Context, r io.Reader, o LoadOptions) ([]
 		out = append(out, im)
 	}
 	return out, nil
+}
+
+// reportingStore is a content store that reports each blob an import
+// stores (a line per layer, config and manifest of the archive).
+type reportingStore struct {
+	content.Store
+	fn func(Progress)
+}
+
+func (s reportingStore) Writer(ctx context.Context, opts ...content.WriterOpt) (content.Writer, error) {
+	w, err := s.Store.Writer(ctx, opts...)
+	if err != nil || s.fn == nil {
+		return w, err
+	}
+	return &reportingWriter{Writer: w, fn: s.fn}, nil
+}
+
+// reportingWriter reports its blob once committed.
+type reportingWriter struct {
+	content.Writer
+	fn func(Progress)
+	n  int64
+}
+
+func (w *reportingWriter) Write(p []byte) (int, error) {
+	n, err := w.Writer.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *reportingWriter) Commit(ctx context.Context, size int64, expected digest.Digest, opts ...content.Opt) error {
+	err := w.Writer.Commit(ctx, size, expected, opts...)
+	if err == nil || errdefs.IsAlreadyExists(err) {
+		d := expected
+		if d == "" {
+			d = w.Writer.Digest()
+		}
+		w.fn(Progress{ID: shortDigest(d), Kind: "blob", Status: "done", Current: w.n, Total: w.n})
+	}
+	return err
 }
 
 // archiveName is the name a manifest of an archive's index is recorded

@@ -97,8 +97,8 @@ func TestImageLoad(t *testing.T) {
 			cfg.Healthcheck == nil || cfg.Healthcheck.Retries != 3 {
 			t.Errorf("load %s: config %+v does not match the image's", tc.file, cfg)
 		}
-		if len(steps) == 0 || steps[len(steps)-1].Status != "loaded" {
-			t.Errorf("load %s: progress %+v, want it to end with loaded", tc.file, steps)
+		if len(steps) == 0 || steps[len(steps)-1].Status != "loaded" || steps[0].Kind != "blob" || steps[0].Status != "done" {
+			t.Errorf("load %s: progress %+v, want a line per blob stored, ending with loaded", tc.file, steps)
 		}
 	}
 

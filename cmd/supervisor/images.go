@@ -115,6 +115,10 @@ type progressStream struct {
 	rc      *http.ResponseController
 	enc     *json.Encoder
 	started bool
+	// hold, when set, says to keep the lines back: the request's body is
+	// still being read, and an HTTP/1 answer begun now would end it.
+	hold    func() bool
+	pending []any
 }
 
 func newProgressStream(w http.ResponseWriter) *progressStream {
@@ -122,6 +126,18 @@ func newProgressStream(w http.ResponseWriter) *progressStream {
 }
 
 func (p *progressStream) line(l any) {
+	if p.hold != nil && p.hold() {
+		p.pending = append(p.pending, l)
+		return
+	}
+	for _, q := range p.pending {
+		p.write(q)
+	}
+	p.pending = nil
+	p.write(l)
+}
+
+func (p *progressStream) write(l any) {
 	if !p.started {
 		p.w.Header().Set("Content-Type", contentNDJSON)
 		p.w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -139,6 +155,7 @@ func (p *progressStream) progress(pr vigil.ImageProgress) {
 // end writes the result, or returns err for an answer of its own when no
 // line was written yet (then the stream ends with an error line).
 func (p *progressStream) end(imgs []vigil.Image, err error) error {
+	p.hold = nil
 	if err != nil {
 		if !p.started {
 			return err
@@ -172,9 +189,26 @@ func (s *server) loadImages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	body := &eofReader{r: r.Body}
 	ps := newProgressStream(w)
-	imgs, err := ib.LoadImages(r.Context(), r.Body, r.URL.Query().Get("platform"), ps.progress)
+	ps.hold = func() bool { return !body.eof }
+	imgs, err := ib.LoadImages(r.Context(), body, r.URL.Query().Get("platform"), ps.progress)
 	return ps.end(imgs, err)
+}
+
+// eofReader notes when its reader reached the end (read and the progress
+// lines are on one goroutine: the load's).
+type eofReader struct {
+	r   io.Reader
+	eof bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.eof = true
+	}
+	return n, err
 }
 
 func (s *server) listImages(w http.ResponseWriter, r *http.Request) error {
