@@ -36,6 +36,7 @@ func Apply(s State, e Event) State {
 		s.NextRestart = nil
 		s.Checkpoint = nil
 		s.RestoredFrom = e.Checkpoint
+		s.HealthKilled = false
 		s.RestartCount = e.Attempt // a user's start (0) resets the history
 		if e.Attempt == 0 {
 			s.BackoffStep = 0
@@ -45,6 +46,9 @@ func Apply(s State, e Event) State {
 		s.Pid = e.Pid
 		s.StartedAt = e.At
 		s.Starts++
+		if s.Config.Healthcheck.Enabled() {
+			s.Health = &HealthState{Status: HealthStarting} // health.go
+		}
 	case StartFailed:
 		s.Status = StatusExited
 		s.Pid = 0
@@ -101,6 +105,8 @@ func Apply(s State, e Event) State {
 		s.Execs = withExec(s.Execs, e) // exec.go
 	case ExecExited:
 		s.Execs = withoutExec(s.Execs, e.ExecID)
+	case HealthChanged:
+		s = applyHealth(s, e) // health.go
 	}
 	return s
 }

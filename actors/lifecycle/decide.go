@@ -192,6 +192,8 @@ func decide(s State, c Command) (Decision, error) {
 			d.Events = append([]Event{BootRecorded{Boot: c.Boot, At: c.At}}, d.Events...)
 		}
 		return d, nil
+	case RecordHealth:
+		return decideHealth(s, c), nil // health.go
 	case Exec, RecordExecStarted, RecordExecExited:
 		return decideExec(s, c) // exec.go
 	case nil:
@@ -231,6 +233,9 @@ func ValidateConfig(cfg Config) error {
 		return fmt.Errorf("%w: working directory %q must be an absolute path", ErrInvalidArgument, cfg.Cwd)
 	}
 	if err := validateResources(cfg); err != nil {
+		return err
+	}
+	if err := validateHealth(cfg); err != nil {
 		return err
 	}
 	return cfg.Restart.Validate()

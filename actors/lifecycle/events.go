@@ -166,5 +166,6 @@ func AllEvents() []Event {
 		ExecStarted{}, ExecExited{},
 		CheckpointRequested{}, Checkpointed{}, CheckpointFailed{},
 		BootRecorded{}, HostRebooted{},
+		HealthChanged{},
 	}
 }

@@ -45,7 +45,8 @@ type ImageDefaults struct {
 //     them by name.
 //  3. Cwd and User are cfg's when set, else the image's; Labels are the
 //     image's with cfg's on top.
-//  4. StopSignal, ExposedPorts and Healthcheck are the image's.
+//  4. StopSignal and ExposedPorts are the image's; Healthcheck is the
+//     image's unless cfg has one (--health-cmd, or NONE: --no-healthcheck).
 //
 // Image and ImageDigest are set; Rootfs must be empty. It fails with
 // ErrInvalidArgument when neither the image nor cfg names a program.
@@ -85,7 +86,9 @@ func ApplyImage(cfg Config, img ImageDefaults, entrypoint *[]string) (Config, er
 	cfg.Image, cfg.ImageDigest = img.Name, img.Digest
 	cfg.StopSignal = img.StopSignal
 	cfg.ExposedPorts = slices.Clone(img.ExposedPorts)
-	cfg.Healthcheck = img.Healthcheck
+	if cfg.Healthcheck == nil { // the container's own check (or NONE) wins, as in docker
+		cfg.Healthcheck = img.Healthcheck
+	}
 	return cfg, nil
 }
 

@@ -249,6 +249,9 @@ type RestartHistory struct {
 	// StoppedByUser: a user stopped or killed the task, or canceled its
 	// pending restart (State.StopRequested).
 	StoppedByUser bool
+	// Unhealthy: the health check killed the task to have it restarted
+	// (State.HealthKilled).
+	Unhealthy bool
 }
 
 // RestartPlan is the policy's answer for one ended run.
@@ -305,6 +308,9 @@ func PlanRestart(p RestartPolicy, h RestartHistory, now time.Time, seed uint64) 
 		why = "the restart failed to start"
 	default:
 		why = fmt.Sprintf("exited with code %d", h.Code)
+	}
+	if h.Unhealthy {
+		why = "unhealthy: the health check killed it; " + why
 	}
 	switch p.Name {
 	case RestartNo:

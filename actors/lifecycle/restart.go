@@ -26,6 +26,7 @@ func withRestart(s State, d Decision, at time.Time) Decision {
 		Step:          s.BackoffStep,
 		Code:          after.Exit.Code,
 		StoppedByUser: after.StopRequested,
+		Unhealthy:     after.HealthKilled,
 	}
 	started := s.Status == StatusRunning
 	for _, e := range d.Events {

@@ -122,11 +122,16 @@ type Config struct {
 	// StopSignal is the signal a stop sends first (the image's
 	// StopSignal); 0 is SIGTERM.
 	StopSignal int `json:"stop_signal,omitempty"`
-	// ExposedPorts ("80/tcp") and Healthcheck come from the image; they
-	// are recorded for the networking and health work, and change
-	// nothing yet.
+	// ExposedPorts ("80/tcp") come from the image; they are recorded for
+	// the networking work, and change nothing yet. Healthcheck is the
+	// container's health check (health.go): the image's, unless the
+	// container's own (--health-cmd, --no-healthcheck) replaces it; nil or
+	// a Test of ["NONE"] means none.
 	ExposedPorts []string     `json:"exposed_ports,omitempty"`
 	Healthcheck  *Healthcheck `json:"healthcheck,omitempty"`
+	// HealthOnFailure is what happens when the health check finds the
+	// container unhealthy (health.go); empty means none.
+	HealthOnFailure HealthAction `json:"health_on_failure,omitempty"`
 }
 
 // UsesFIFOs says whether the container's stdio goes through FIFOs that the
@@ -202,6 +207,14 @@ type State struct {
 	// Boot is the kernel's boot ID the container was last seen in: at its
 	// create, or at a reconcile (reboot.go). "" when unknown.
 	Boot string `json:"boot,omitempty"`
+	// Health is the health of the current or last run of a container with
+	// a health check, as of its last transition (health.go); nil without
+	// a check or before the first start.
+	Health *HealthState `json:"health,omitempty"`
+	// HealthKilled is set when the health check killed the running task to
+	// have it restarted (HealthOnFailure restart), and cleared by the next
+	// start; the restart policy names it as the cause.
+	HealthKilled bool `json:"health_killed,omitempty"`
 }
 
 // Alive reports whether the container may have a running task.
