@@ -28,10 +28,14 @@ const (
 	WaitNotRunning = actors.WaitNotRunning
 	WaitNextExit   = actors.WaitNextExit
 	WaitRemoved    = actors.WaitRemoved
+	// WaitHealthy waits until the health check says healthy; Wait fails
+	// with a FailedPrecondition error when the container cannot become
+	// healthy (no health check; it exited and no restart is pending).
+	WaitHealthy = actors.WaitHealthy
 )
 
 // ParseWaitCondition parses a condition's name: not-running (also empty),
-// next-exit or removed.
+// next-exit, removed or healthy.
 func ParseWaitCondition(s string) (WaitCondition, bool) { return actors.ParseWaitCondition(s) }
 
 // ParseSignal parses a signal's name ("TERM", "SIGKILL") or number.

@@ -60,6 +60,10 @@ type container struct {
 	// execWaits are the execs whose exit a goroutine waits for, by exec
 	// ID (exec.go).
 	execWaits map[string]*execWaiter
+
+	// health probes the running task of a container with a health check
+	// (health.go).
+	health healthChecker
 }
 
 func newContainerProps(id string, deps *Deps) *actor.Props {
@@ -90,6 +94,7 @@ func (c *container) Receive(ctx actor.Context) {
 		c.stopRetry()
 		c.stopWatch()
 		c.stopExecWaits()
+		c.stopHealth()
 		for _, w := range c.waiters {
 			ctx.Send(w.sender, Reply{State: c.state})
 		}
@@ -100,6 +105,7 @@ func (c *container) Receive(ctx actor.Context) {
 		c.stopRetry()
 		c.stopWatch()
 		c.stopExecWaits()
+		c.stopHealth()
 	case Create:
 		c.respond(ctx, lifecycle.Create{Config: m.Config, Boot: c.deps.BootID, At: c.deps.now()})
 	case Start:
@@ -152,6 +158,10 @@ func (c *container) Receive(ctx actor.Context) {
 		c.execEnded(ctx, m)
 	case execRecovered:
 		c.execRecoveredEnded(ctx, m)
+	case healthTimerFired:
+		c.probeDue(ctx, m) // health.go
+	case probeDone:
+		c.probeEnded(ctx, m)
 	case Reconcile:
 		err := c.reconcile(ctx, m.Known)
 		c.afterCommand(ctx)
@@ -327,6 +337,7 @@ func (c *container) handle(ctx actor.Context, cmd lifecycle.Command) error {
 			c.stopRestartTimer() // canceled, replaced by a start, or done
 		}
 		c.syncWatch(ctx)
+		c.syncHealth(ctx) // health.go
 	}
 	var first error
 	for _, eff := range d.Effects {
@@ -642,6 +653,7 @@ func (c *container) reconcile(ctx actor.Context, known *Known) error {
 	// failpointCrash("actorBeforeReconcile")
 	err := c.handle(ctx, lifecycle.Reconcile{Observed: o, Boot: c.deps.BootID, At: c.deps.now()})
 	c.syncWatch(ctx) // adopt a running task, or re-arm a watcher that ended
+	c.syncHealth(ctx)
 	if xerr := c.reconcileExecs(ctx); err == nil {
 		err = xerr // exec.go
 	}
@@ -672,6 +684,8 @@ func (c *container) satisfied(w waiter) bool {
 		return c.exits > w.exits || gone
 	case WaitRemoved:
 		return gone
+	case WaitHealthy:
+		return gone || c.healthSettled()
 	}
 	return true
 }

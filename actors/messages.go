@@ -91,9 +91,14 @@ const (
 	WaitNextExit
 	// WaitRemoved: the container is removed.
 	WaitRemoved
+	// WaitHealthy: the running task's health check says healthy; answered
+	// also when the container can no longer become healthy (it has no
+	// health check, or it exited and no restart is pending): the reply's
+	// state tells which.
+	WaitHealthy
 )
 
-var waitNames = [...]string{"not-running", "next-exit", "removed"}
+var waitNames = [...]string{"not-running", "next-exit", "removed", "healthy"}
 
 func (w WaitCondition) String() string {
 	if w < 0 || int(w) >= len(waitNames) {
@@ -102,8 +107,8 @@ func (w WaitCondition) String() string {
 	return waitNames[w]
 }
 
-// ParseWaitCondition parses "not-running", "next-exit" or "removed"; the
-// empty string means not-running.
+// ParseWaitCondition parses "not-running", "next-exit", "removed" or
+// "healthy"; the empty string means not-running.
 func ParseWaitCondition(s string) (WaitCondition, bool) {
 	if s == "" {
 		return WaitNotRunning, true

@@ -36,7 +36,9 @@ type ImageConfig struct {
 	Created      time.Time         `json:"created,omitzero"`
 }
 
-// Healthcheck is an image's health check (durations in nanoseconds).
+// Healthcheck is a container's health check, an image's or its own
+// (--health-cmd): Test is ["CMD", prog, args...], ["CMD-SHELL", command]
+// or ["NONE"]; durations in nanoseconds.
 type Healthcheck = lifecycle.Healthcheck
 
 // ImageProgress is one step of a pull or load: one line of its stream.

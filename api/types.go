@@ -21,6 +21,23 @@ type RestartPolicy = lifecycle.RestartPolicy
 // "always", "unless-stopped", "on-failure[:N]".
 func ParseRestartPolicy(s string) (RestartPolicy, error) { return lifecycle.ParseRestartPolicy(s) }
 
+// HealthAction is what happens when a container becomes unhealthy: none,
+// kill or restart (through the restart policy).
+type HealthAction = lifecycle.HealthAction
+
+// ParseHealthAction parses none, kill or restart; "" is none.
+func ParseHealthAction(s string) (HealthAction, error) { return lifecycle.ParseHealthAction(s) }
+
+// HealthStatus is a container's health: starting, healthy or unhealthy.
+type HealthStatus = lifecycle.HealthStatus
+
+// The health statuses.
+const (
+	HealthStarting  = lifecycle.HealthStarting
+	HealthHealthy   = lifecycle.HealthHealthy
+	HealthUnhealthy = lifecycle.HealthUnhealthy
+)
+
 // Status is where a container is in its life; it reads as its name in
 // JSON ("running").
 type Status = lifecycle.Status
@@ -73,6 +90,25 @@ type Container struct {
 	LastCheckpoint string      `json:"last_checkpoint,omitempty"`
 	RestoredFrom   string      `json:"restored_from,omitempty"`
 	Execs          []Exec      `json:"execs,omitempty"`
+	// Health is the health of the current or last run of a container with
+	// a health check, as of its last transition.
+	Health *HealthState `json:"health,omitempty"`
+}
+
+// HealthState is a container's health: starting, healthy or unhealthy,
+// the failures in a row, and the last probes' results.
+type HealthState struct {
+	Status        HealthStatus  `json:"status"`
+	FailingStreak int           `json:"failing_streak,omitempty"`
+	Log           []ProbeResult `json:"log,omitempty"`
+}
+
+// ProbeResult is one probe of a health check.
+type ProbeResult struct {
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	ExitCode int       `json:"exit_code"`
+	Output   string    `json:"output,omitempty"`
 }
 
 // Alive reports whether the container may have a running task.
@@ -123,6 +159,12 @@ func ContainerOf(s lifecycle.State) Container {
 	}
 	if s.Checkpoint != nil {
 		c.Checkpoint = &Checkpoint{Dir: s.Checkpoint.Dir, LeaveRunning: s.Checkpoint.LeaveRunning}
+	}
+	if h := s.Health; h != nil {
+		c.Health = &HealthState{Status: h.Status, FailingStreak: h.FailingStreak}
+		for _, r := range h.Log {
+			c.Health.Log = append(c.Health.Log, ProbeResult{Start: r.Start, End: r.End, ExitCode: r.ExitCode, Output: r.Output})
+		}
 	}
 	for _, x := range s.Execs {
 		c.Execs = append(c.Execs, Exec{ID: x.ID, Pid: x.Pid, Args: x.Args, StartedAt: x.StartedAt})

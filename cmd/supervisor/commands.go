@@ -42,7 +42,8 @@ type createFlags struct {
 
 	interactive, tty, it bool // attach.go
 
-	image imageFlags // images.go
+	image  imageFlags  // images.go
+	health healthFlags // health.go
 }
 
 func (f *createFlags) define(fs *flag.FlagSet) {
@@ -60,6 +61,7 @@ func (f *createFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.tty, "t", false, "give the container a terminal")
 	fs.BoolVar(&f.it, "it", false, "-i and -t")
 	f.image.define(fs)
+	f.health.define(fs)
 }
 
 // request builds the create request for the command line args.
@@ -122,6 +124,9 @@ func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (api.Crea
 		return api.CreateRequest{}, err
 	}
 	req.Interactive, req.Tty = f.interactive || f.it, f.tty || f.it
+	if err := f.health.apply(&req); err != nil {
+		return api.CreateRequest{}, err
+	}
 	return req, nil
 }
 
@@ -375,9 +380,11 @@ var waitCommand = &command{
 	details: `
 Conditions: not-running (the default: answered at once when the container
 does not run), next-exit (the next exit, even of a container not started
-yet) and removed. A container that never exited prints 0.`,
+yet), removed, and healthy (its health check says so; an error when it
+cannot become healthy: no check, or it exited and will not restart). A
+container that never exited prints 0.`,
 	setup: func(fs *flag.FlagSet) runFunc {
-		cond := fs.String("condition", "not-running", "not-running, next-exit or removed")
+		cond := fs.String("condition", "not-running", "not-running, next-exit, removed or healthy")
 		return func(ctx context.Context, a *app, ids []string) error {
 			c := a.client()
 			return a.forEach(ids, func(id string) error {
@@ -541,6 +548,9 @@ func statusText(st api.Container) string {
 	}
 	if st.Paused {
 		return "paused"
+	}
+	if st.Status == api.StatusRunning && st.Health != nil {
+		return fmt.Sprintf("running (%s)", st.Health.Status) // as docker: "(healthy)"
 	}
 	return st.Status.String()
 }

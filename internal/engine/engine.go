@@ -786,5 +786,9 @@ func (s *Supervisor) Wait(ctx context.Context, id string, cond actors.WaitCondit
 		}
 		return lifecycle.State{}, err
 	}
-	return reply(res, nil, actors.Wait{})
+	st, err := reply(res, nil, actors.Wait{})
+	if err == nil && cond == actors.WaitHealthy && !actors.Healthy(st) {
+		return st, unhealthyWait(st)
+	}
+	return st, err
 }
