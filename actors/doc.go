@@ -39,6 +39,12 @@
 // history of removed containers. Neither is part of the order above: a
 // failure there is logged, and the command stands.
 //
+// A container with a health check is probed by its actor (health.go): a
+// timer sends the actor a message every interval, the actor starts the
+// probe as an exec through the Runtime, a goroutine waits for it (and
+// kills it at its timeout) and sends the result back; only a change of
+// the health status is journaled.
+//
 // It never talks to containerd except through c8dbridge.Runtime, and never
 // reads the clock except through Deps.Clock (and Router.Clock); its timers
 // (stop, restart, retries, the router's backoff) wait real durations.

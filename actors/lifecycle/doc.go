@@ -42,4 +42,11 @@
 // kernel's boot ID in with Create and Reconcile; a Reconcile in another boot
 // than the state's journals HostRebooted and applies the reboot rules for
 // every policy and state.
+//
+// Health checks (health.go) are pure in the same way: Health.Observe folds
+// one probe's result into the driver's Probes, and Decide(RecordHealth)
+// journals HealthChanged only when the status changes, with the kill that
+// --health-on-failure asks for as an intent (PendingSignal); the restart
+// that follows is the restart policy's, whose reason names the health
+// check (RestartHistory.Unhealthy).
 package lifecycle

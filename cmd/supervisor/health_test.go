@@ -50,13 +50,15 @@ func TestHealthFlags(t *testing.T) {
 	}
 }
 
-// run --health-cmd, then wait --condition healthy, ps and inspect show it;
-// a restart on failure without a restart policy is refused by the daemon.
+// The README's run --health-cmd, then wait --condition healthy; ps and
+// inspect show it; a restart on failure without a restart policy is
+// refused by the daemon.
 func TestHealthCLI(t *testing.T) {
 	d, rootfs := setup(t)
-	const id = "svc"
+	const id = "probed"
 	if _, errOut, code := d.CLI(t, "run", "-d", "--name", id, "--rootfs", rootfs,
-		"--health-cmd", "echo fine", "--health-interval", "200ms", "--", "sleep", "1000"); code != 0 {
+		"--health-cmd", "test -d /tmp && echo fine", "--health-interval", "1s", "--restart", "on-failure", "--health-on-failure", "restart",
+		"--", "sleep", "1000"); code != 0 {
 		t.Fatalf("run: %s", errOut)
 	}
 	t.Cleanup(func() { d.CLI(t, "rm", "-f", id) })
