@@ -24,9 +24,11 @@ package vigil
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigilhq/vigil/internal/engine"
 )
@@ -219,3 +221,12 @@ func (s *Supervisor) Health(ctx context.Context) (Health, error) { return s.e.He
 // LogPath is the JSON-lines log file of a container (see package stdio).
 // It is only meaningful for a valid ID.
 func (s *Supervisor) LogPath(id string) string { return s.e.LogPath(id) }
+
+// MetricsHandler serves the supervisor's metrics in Prometheus's text
+// format (docs/API.md, "GET /metrics"); the daemon serves it on its socket
+// and, with --metrics-addr, on TCP.
+func (s *Supervisor) MetricsHandler() http.Handler { return s.e.MetricsHandler() }
+
+// MetricsGatherer is the registry behind MetricsHandler, for a program
+// that gathers the metrics its own way.
+func (s *Supervisor) MetricsGatherer() prometheus.Gatherer { return s.e.MetricsGatherer() }

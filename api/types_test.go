@@ -20,8 +20,10 @@ func TestContainerOf(t *testing.T) {
 		Exit:        &lifecycle.Exit{Pid: 7, Code: 3, At: at},
 		NextRestart: &lifecycle.PendingRestart{Attempt: 2, Due: at, Reason: "exited with code 3"},
 		Execs:       []lifecycle.OpenExec{{ID: "x1", Pid: 9, Args: []string{"ls"}, StartedAt: at}},
+		Health: &lifecycle.HealthState{Status: lifecycle.HealthUnhealthy, FailingStreak: 3,
+			Log: []lifecycle.ProbeResult{{Start: at, End: at, ExitCode: 1, Output: "down"}}},
 		// Internals: never on the wire.
-		PendingSignal: 15, BackoffStep: 3,
+		PendingSignal: 15, BackoffStep: 3, HealthKilled: true,
 	}
 	c := api.ContainerOf(st)
 	data, err := json.Marshal(c)
@@ -29,13 +31,14 @@ func TestContainerOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := string(data)
-	for _, internal := range []string{"pending_signal", "backoff_step"} {
+	for _, internal := range []string{"pending_signal", "backoff_step", "health_killed"} {
 		if strings.Contains(body, internal) {
 			t.Errorf("%s is published: %s", internal, body)
 		}
 	}
 	for _, field := range []string{`"status":"exited"`, `"exit":{"pid":7,"code":3`, `"next_restart":{"attempt":2`,
-		`"execs":[{"id":"x1"`, `"restart_count":1`, `"starts":2`, `"config":{"id":"web"`} {
+		`"execs":[{"id":"x1"`, `"restart_count":1`, `"starts":2`, `"config":{"id":"web"`,
+		`"health":{"status":"unhealthy","failing_streak":3,"log":[{"start"`, `"exit_code":1,"output":"down"`} {
 		if !strings.Contains(body, field) {
 			t.Errorf("%s is missing: %s", field, body)
 		}

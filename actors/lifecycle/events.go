@@ -90,7 +90,18 @@ type RestartScheduled struct {
 	Due     time.Time `json:"due"`
 	Reason  string    `json:"reason"`
 	At      time.Time `json:"at"`
+	// Cause names what ended the run, for metrics: one of the Cause*
+	// constants; empty in records written before it existed (an exit).
+	Cause string `json:"cause,omitempty"`
 }
+
+// The causes of a RestartScheduled.
+const (
+	CauseExit        = "exit"         // the process exited
+	CauseStartFailed = "start_failed" // the restart failed to start
+	CauseVanished    = "vanished"     // containerd lost the task (a host reboot)
+	CauseUnhealthy   = "unhealthy"    // the health check killed it (health.go)
+)
 
 // RestartCanceled records that a user stopped or killed a container whose
 // restart was pending: the restart will not happen, and the container

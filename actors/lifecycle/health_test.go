@@ -171,7 +171,7 @@ func TestHealthOnFailureRestart(t *testing.T) {
 			sched = &r
 		}
 	}
-	if sched == nil || !strings.Contains(sched.Reason, "unhealthy") {
+	if sched == nil || !strings.Contains(sched.Reason, "unhealthy") || sched.Cause != CauseUnhealthy {
 		t.Fatalf("no restart caused by health: %+v", evs)
 	}
 	// Back-off: the second health kill of a short run waits longer.

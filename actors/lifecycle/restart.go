@@ -73,7 +73,8 @@ func schedule(s State, d Decision, h RestartHistory, at time.Time) Decision {
 	if !p.Restart {
 		return d
 	}
-	d.Events = append(d.Events, RestartScheduled{Attempt: p.Attempt, Step: p.Step, Due: p.Due, Reason: p.Reason, At: at})
+	d.Events = append(d.Events, RestartScheduled{Attempt: p.Attempt, Step: p.Step, Due: p.Due, Reason: p.Reason, At: at,
+		Cause: h.cause()})
 	// The timer goes first, so that the delay runs while the driver
 	// cleans up the exited task rather than after.
 	arm := ArmRestartTimer{Attempt: p.Attempt, Due: p.Due, After: p.Delay}
@@ -83,4 +84,17 @@ func schedule(s State, d Decision, h RestartHistory, at time.Time) Decision {
 
 func cancelRestart(r *PendingRestart, why string, at time.Time) Decision {
 	return Decision{Events: []Event{RestartCanceled{Attempt: r.Attempt, Reason: why, At: at}}}
+}
+
+// cause names what ended the run h describes (RestartScheduled.Cause).
+func (h RestartHistory) cause() string {
+	switch {
+	case h.Unhealthy:
+		return CauseUnhealthy
+	case h.Kind == ExitVanished:
+		return CauseVanished
+	case h.Kind == ExitStartFailed:
+		return CauseStartFailed
+	}
+	return CauseExit
 }

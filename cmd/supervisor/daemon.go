@@ -75,6 +75,8 @@ owner's containers as they are (neither adopted nor removed).`,
 		mode := fs.String("socket-mode", "0600", "permissions of the socket file, in octal")
 		var jf daemonJournalFlags // journal.go
 		jf.define(fs)
+		var mf metricsFlags // metrics.go
+		mf.define(fs)
 		return func(ctx context.Context, a *app, args []string) error {
 			if len(args) > 0 {
 				return usageErrorf("daemon takes no arguments; got %q", args)
@@ -83,7 +85,7 @@ owner's containers as they are (neither adopted nor removed).`,
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
-			return a.daemon(ctx, perm, jf)
+			return a.daemon(ctx, perm, jf, mf)
 		}
 	},
 }
@@ -102,7 +104,7 @@ func parseMode(s string) (os.FileMode, error) {
 }
 
 // daemon runs the supervisor until SIGTERM or SIGINT.
-func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlags) error {
+func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlags, mf metricsFlags) error {
 	log := newLogger(a.cfg, a.stderr)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -141,16 +143,25 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlag
 		return withJournalAdvice(fmt.Errorf("open the supervisor: %w", err), a.cfg.StateDir)
 	}
 
+	if mf.addr != "" {
+		stopMetrics, err := serveMetrics(mf.addr, sup.MetricsHandler(), log)
+		if err != nil {
+			sup.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
+
 	// Requests still running at shutdown (waits, followed logs) end when
 	// their context does.
 	base, endRequests := context.WithCancelCause(context.Background())
 	srv := &http.Server{
-		Handler: newServer(sup, serverInfo{
+		Handler: withMetrics(newServer(sup, serverInfo{
 			Namespace:         a.cfg.Namespace,
 			ContainerdAddress: a.cfg.Containerd,
 			StateDir:          a.cfg.StateDir,
 			Version:           versionString(),
-		}, log),
+		}, log), sup.MetricsHandler()), // metrics.go
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return base },

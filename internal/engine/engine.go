@@ -125,7 +125,8 @@ type Supervisor struct {
 	ownerErr      atomic.Pointer[error] // why this journal does not own the namespace (identity.go)
 	bootID        string                // the kernel's boot ID at Open
 
-	feed feed // journaled events, for Events
+	feed    feed     // journaled events, for Events
+	metrics *metrics // metrics.go
 
 	attach attachments // the Hubs of interactive containers (hub.go)
 
@@ -205,16 +206,17 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 	s.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return cfg.Logger.With("component", "actor")
 	}))
+	s.metrics = newMetrics(s) // metrics.go
 	deps := &actors.Deps{
 		Runtime:     ioRuntime{Runtime: s.runtime, s: s}, // hub.go
-		Journal:     s.journal,
+		Journal:     timedStore{Store: s.journal, h: s.metrics.appendSeconds},
 		Clock:       cfg.Clock,
 		Log:         cfg.Logger,
 		LogPath:     s.LogPath,
 		CallTimeout: 30 * time.Second,
 
 		SnapshotEvery: cfg.SnapshotEvery, // journal settings
-		Published:     s.feed.publish,
+		Published:     s.published,
 
 		// What the facade checks, the actors enforce: a message sent to a
 		// PID meets the same checks as a method of Supervisor.
@@ -244,7 +246,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		Root:        s.system.Root,
 		Supervisor:  s.sup,
 		Log:         cfg.Logger.With("component", "router"),
-		Reconnected: s.reconcileAll,
+		Reconnected: s.metrics.timedReconcile(s.reconcileAll),
 		Clock:       cfg.Clock,
 		Admit:       s.claimNamespace, // identity.go
 	}
