@@ -230,3 +230,7 @@ func (s *Supervisor) MetricsHandler() http.Handler { return s.e.MetricsHandler()
 // MetricsGatherer is the registry behind MetricsHandler, for a program
 // that gathers the metrics its own way.
 func (s *Supervisor) MetricsGatherer() prometheus.Gatherer { return s.e.MetricsGatherer() }
+
+// Ping returns once the supervisor actor answered, or an error when it
+// does not answer in time or is gone (the daemon's systemd watchdog).
+func (s *Supervisor) Ping(ctx context.Context) error { return s.e.Ping(ctx) }

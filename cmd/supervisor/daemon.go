@@ -119,6 +119,8 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlag
 	if err != nil {
 		return fmt.Errorf("find this program for the logger: %w", err)
 	}
+	sd := notifier{log} // systemd.go
+	sd.send(statusLine("replaying the journal and reconciling with containerd"))
 	log.Info("opening the supervisor", "containerd", a.cfg.Containerd, "namespace", a.cfg.Namespace,
 		"state_dir", a.cfg.StateDir)
 	cfg := vigil.Config{
@@ -171,6 +173,8 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlag
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("serving", "socket", a.cfg.Socket, "mode", fmt.Sprintf("%#o", perm), "version", versionString())
+	sd.send(sdReady, readyStatus(ctx, sup, a.cfg.Socket))
+	startWatchdog(ctx, sup.Ping, sd)
 
 	var serveErr error
 	select {
@@ -180,6 +184,7 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlag
 		log.Error("serving failed", "err", serveErr)
 	}
 	stop() // a second signal ends the program at once
+	sd.send(sdStopping, statusLine("stopping; containers keep running"))
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

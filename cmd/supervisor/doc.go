@@ -2,7 +2,7 @@
 // containers, the command-line client that talks to it, and the logger that
 // containerd's shim runs to capture a container's output.
 //
-//	supervisor [global flags] daemon [--socket-mode MODE]
+//	supervisor [global flags] daemon [--socket-mode MODE] [--metrics-addr HOST:PORT]
 //	supervisor [global flags] run [-d] [--name ID] [--pull POLICY] [-e K=V]... [-w DIR] [-l K=V]... IMAGE [CMD [ARG...]]
 //	supervisor [global flags] run [-d] [--name ID] --rootfs DIR [-e K=V]... [-w DIR] [-l K=V]... -- CMD [ARG...]
 //	supervisor [global flags] image load|pull|ls|inspect|rm|prune|tag [flags] [arguments]
@@ -25,7 +25,9 @@
 //     package client and branches on error classes and codes, never on
 //     message text.
 //   - The daemon's life (daemon.go): claiming the socket, serving, and a
-//     shutdown on SIGTERM or SIGINT that leaves the containers running.
+//     shutdown on SIGTERM or SIGINT that leaves the containers running;
+//     systemd's notify protocol and watchdog (systemd.go); /metrics on the
+//     socket and on --metrics-addr (metrics.go).
 //
 // # What it never does
 //
