@@ -5,13 +5,16 @@ GO      ?= go
 BIN     := bin/supervisor
 PKGS    := ./...
 
-.PHONY: help build test unit verify demo demo-stop bench fuzz crashtest crashtest-broken clean
+.PHONY: help build cross test unit verify demo demo-stop bench fuzz crashtest crashtest-broken clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 build: ## build bin/supervisor
 	$(GO) build -o $(BIN) ./cmd/supervisor
+
+cross: ## build static binaries for linux/amd64, arm64 and arm (v7) into bin/cross; print their sizes
+	bash scripts/crossbuild.sh bin/cross
 
 test: ## run all tests, integration included (installs deps, starts a private containerd)
 	bash scripts/test.sh $(PKGS)

@@ -2,7 +2,8 @@
 # Usage: scripts/test.sh [go test flags and packages]
 #
 # Runs all of vigil's tests, the integration tests against a real containerd
-# and runc included. On a fresh machine it first installs what is missing
+# and runc included, and (for the whole suite) cross-compiles the binary
+# (scripts/crossbuild.sh). On a fresh machine it first installs what is missing
 # (scripts/deps.sh), builds the busybox rootfs (testdata/mkrootfs.sh) and
 # starts a private containerd (scripts/containerd.sh); a containerd it
 # started is stopped again at the end, with the shims it started.
@@ -42,6 +43,14 @@ if [[ ${VIGIL_TEST_RACE:-1} == 0 ]]; then
 	race= # benchmarks: the race detector would distort the figures
 fi
 go test $race -count=1 -timeout 30m "$@"
+
+# The whole suite also cross-compiles the binary for linux/amd64, arm64 and
+# arm (v7), static without cgo, and prints their sizes (docs/BENCHMARKS.md).
+if [[ "$*" == "./..." ]]; then
+	cross=$(mktemp -d)
+	bash scripts/crossbuild.sh "$cross"
+	rm -rf "$cross"
+fi
 
 # The whole suite also runs a short crash harness (crashtest/, docs/RELIABILITY.md):
 # VIGIL_CRASHTEST_CYCLES cycles of kill -9 and failpoints (0 leaves it out).
