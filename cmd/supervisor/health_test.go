@@ -30,24 +30,41 @@ func TestHealthFlags(t *testing.T) {
 		{args: []string{"--health-cmd", "true", "--health-retries", "-1"}, err: "retries -1 is negative"},
 		{args: []string{"--health-cmd", "true", "--health-on-failure", "panic"}, err: "want none, kill or restart"},
 	} {
-		var f createFlags
-		fs := flag.NewFlagSet("run", flag.ContinueOnError)
-		f.define(fs)
-		if err := fs.Parse(append(append([]string{"--name", "c1", "--rootfs", "/r"}, tc.args...), "true")); err != nil {
-			t.Fatal(err)
-		}
-		req, err := f.request(fs, &app{getenv: func(string) string { return "" }}, fs.Args())
-		if tc.err != "" {
-			var ue usageError
-			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q: error %v, want a usage error saying %q", tc.args, err, tc.err)
-			}
+		req, err := createRequest(t, tc.args...)
+		if !isUsageError(t, tc.args, err, tc.err) {
 			continue
 		}
 		if err != nil || !reflect.DeepEqual(req.Healthcheck, tc.want) || req.HealthOnFailure != tc.action {
 			t.Errorf("%q: %+v %q %v, want %+v %q", tc.args, req.Healthcheck, req.HealthOnFailure, err, tc.want, tc.action)
 		}
 	}
+}
+
+// createRequest parses run's flags args (with a name, a rootfs and a
+// command) into the create request.
+func createRequest(t *testing.T, args ...string) (api.CreateRequest, error) {
+	t.Helper()
+	var f createFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	f.define(fs)
+	if err := fs.Parse(append(append([]string{"--name", "c1", "--rootfs", "/r"}, args...), "true")); err != nil {
+		t.Fatal(err)
+	}
+	return f.request(fs, &app{getenv: func(string) string { return "" }}, fs.Args())
+}
+
+// isUsageError checks err against want, a usage error's text ("" for no
+// error), and says whether the request is to be checked further.
+func isUsageError(t *testing.T, args []string, err error, want string) bool {
+	t.Helper()
+	if want == "" {
+		return true
+	}
+	var ue usageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
+		t.Errorf("%q: error %v, want a usage error saying %q", args, err, want)
+	}
+	return false
 }
 
 // The README's run --health-cmd, then wait --condition healthy; ps and

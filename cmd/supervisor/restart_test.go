@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"strings"
@@ -31,18 +29,8 @@ func TestRestartFlags(t *testing.T) {
 		{args: []string{"--restart", "always", "--restart-delay", "-1s"}, err: "delay -1s is negative"},
 		{args: []string{"--restart", "always", "--restart-delay", "2m", "--restart-max-delay", "1m"}, err: "shorter than the delay"},
 	} {
-		var f createFlags
-		fs := flag.NewFlagSet("run", flag.ContinueOnError)
-		f.define(fs)
-		if err := fs.Parse(append(append([]string{"--name", "c1", "--rootfs", "/r"}, tc.args...), "true")); err != nil {
-			t.Fatal(err)
-		}
-		req, err := f.request(fs, &app{getenv: func(string) string { return "" }}, fs.Args())
-		if tc.err != "" {
-			var ue usageError
-			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%q: error %v, want a usage error saying %q", tc.args, err, tc.err)
-			}
+		req, err := createRequest(t, tc.args...) // health_test.go
+		if !isUsageError(t, tc.args, err, tc.err) {
 			continue
 		}
 		if err != nil || req.Restart != tc.want {
