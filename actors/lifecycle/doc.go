@@ -43,7 +43,7 @@
 // than the state's journals HostRebooted and applies the reboot rules for
 // every policy and state.
 //
-// Health checks (health.go) are pure in the same way: Health.Observe folds
+// Health checks (health.go) are pure in the same way: Healthcheck.Observe folds
 // one probe's result into the driver's Probes, and Decide(RecordHealth)
 // journals HealthChanged only when the status changes, with the kill that
 // --health-on-failure asks for as an intent (PendingSignal); the restart

@@ -258,3 +258,25 @@ func TestHealthValidate(t *testing.T) {
 		t.Fatal("NONE or nil enabled")
 	}
 }
+
+// An image's health check is the container's unless the container gives
+// its own (--health-cmd) or none (--no-healthcheck), as in docker.
+func TestImageHealthcheckPrecedence(t *testing.T) {
+	img := ImageDefaults{Name: "img", Cmd: []string{"serve"}, Healthcheck: &Healthcheck{Test: []string{"CMD", "probe"}}}
+	for _, tc := range []struct {
+		own  *Healthcheck
+		want string
+	}{
+		{nil, "probe"},
+		{&Healthcheck{Test: []string{"NONE"}}, "NONE"},
+		{&Healthcheck{Test: []string{"CMD-SHELL", "mine"}}, "mine"},
+	} {
+		got, err := ApplyImage(Config{ID: "web", Healthcheck: tc.own}, img, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := got.Healthcheck; h == nil || h.Test[len(h.Test)-1] != tc.want {
+			t.Errorf("own %+v: got %+v, want the check ending in %q", tc.own, h, tc.want)
+		}
+	}
+}
