@@ -1,6 +1,7 @@
 package vigil_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/c8dbridge"
+	"github.com/vigilhq/vigil/stdio"
 )
 
 // hostCgroup is the cgroup version containerd's shim reads on this host.
@@ -101,8 +103,8 @@ func TestRestart(t *testing.T) {
 	s := e.open(t)
 	defer s.Close()
 	ctx := ctxT(t)
-	// A shell that exits on SIGTERM.
-	if _, err := s.Create(ctx, e.config("rs", "trap 'exit 0' TERM; while :; do sleep 0.1; done")); err != nil {
+	// A shell that exits on SIGTERM once it has said that its trap is set.
+	if _, err := s.Create(ctx, e.config("rs", "trap 'exit 0' TERM; echo trapped; while :; do sleep 0.1; done")); err != nil {
 		t.Fatal(err)
 	}
 	// A created container is only started.
@@ -110,6 +112,8 @@ func TestRestart(t *testing.T) {
 	if err != nil || first.Status != lifecycle.StatusRunning || first.Pid == 0 {
 		t.Fatalf("restart of a created container: %+v %v", first, err)
 	}
+	// A SIGTERM sent before the trap is set would end the shell otherwise.
+	waitLogged(t, s.LogPath("rs"), "trapped\n")
 	start := time.Now()
 	second, err := s.Restart(ctx, "rs", 5*time.Second)
 	if err != nil || second.Status != lifecycle.StatusRunning || second.Pid == first.Pid {
@@ -147,5 +151,26 @@ func TestRestart(t *testing.T) {
 		if err := s.Remove(ctx, id, true); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// waitLogged waits until the log at path has text, which a container
+// prints once it is ready for what the test does next.
+func waitLogged(t *testing.T, path, text string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var b strings.Builder
+		err := stdio.Read(context.Background(), path, stdio.ReadOptions{}, func(e stdio.Entry) error {
+			b.WriteString(e.Log)
+			return nil
+		})
+		if err == nil && strings.Contains(b.String(), text) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not in the log %s after 20 s (last read: %q, %v)", text, path, b.String(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
