@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/supervisor
 PKGS    := ./...
 
-.PHONY: help build cross test unit verify demo demo-stop bench fuzz crashtest crashtest-broken clean
+.PHONY: help build cross test unit verify demo demo-stop bench bench-network fuzz crashtest crashtest-broken clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -40,8 +40,13 @@ demo-stop: ## stop what `make demo` started (the demo service, the daemon, conta
 bench: ## run the benchmarks, without the race detector, against a private containerd (figures: docs/BENCHMARKS.md)
 	VIGIL_TEST_RACE=0 bash scripts/test.sh -run '^$$' -bench . -benchtime 2s -count 3 ./journal/ ./c8dbridge/
 
+bench-network: ## create+start+exit+delete through the CLIs: vigil, docker and podman on their default bridges, vigil on none (figures: docs/BENCHMARKS.md)
+	bash scripts/containerd.sh status >/dev/null 2>&1 || bash scripts/containerd.sh start
+	bash scripts/bench-network.sh
+
 fuzz: ## fuzz the pure lifecycle and the journal decoder for 30 s each
 	$(GO) test -run '^$$' -fuzz FuzzLifecycle -fuzztime 30s ./actors/lifecycle/
+	$(GO) test -run '^$$' -fuzz FuzzNetworkNeverLeaks -fuzztime 30s ./actors/lifecycle/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./journal/
 
 # The crash harness (docs/RELIABILITY.md). SEED replays a run (0: a new

@@ -364,7 +364,11 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 	defer cancel()
 	switch e := eff.(type) {
 	case lifecycle.CreateContainer:
-		if err := c.deps.Runtime.CreateContainer(cctx, e.Config); err != nil {
+		spec, err := c.specOf(e.Config) // network.go
+		if err == nil {
+			err = c.deps.Runtime.CreateContainer(cctx, spec)
+		}
+		if err != nil {
 			err = fmt.Errorf("create container %q: %w", c.id, err)
 			if c8dbridge.IsTransient(err) {
 				return c.outcomeUnknown(ctx, err)
@@ -385,7 +389,11 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 			// The containerd container vanished (a host reboot wipes it):
 			// create it again from the journaled config.
 			c.log().Warn("container missing from containerd; creating it again from the journal")
-			if err = c.deps.Runtime.CreateContainer(cctx, e.Config); err == nil {
+			var spec c8dbridge.ContainerSpec
+			if spec, err = c.specOf(e.Config); err == nil {
+				err = c.deps.Runtime.CreateContainer(cctx, spec)
+			}
+			if err == nil {
 				pid, err = c.deps.Runtime.StartTask(cctx, c.id, stdio)
 			}
 		}
@@ -457,7 +465,14 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 		if err := c.exitGoneWithContainer(ctx); err != nil { // forceremove.go
 			return err
 		}
+		if err := c.forgetNetwork(dctx); err != nil { // network.go
+			return err
+		}
 		return c.handle(ctx, lifecycle.RecordRemoved{At: c.deps.now()})
+	case lifecycle.SetupNetwork:
+		return c.setupNetwork(ctx, cctx, e) // network.go
+	case lifecycle.ReleaseNetwork:
+		return c.releaseNetwork(ctx, cctx, e)
 	}
 	return fmt.Errorf("actors: unknown effect %T", eff)
 }

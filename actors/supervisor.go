@@ -59,6 +59,9 @@ type Deps struct {
 	// reconcile: a container last seen in another boot went through a host
 	// reboot (see lifecycle's reboot.go).
 	BootID string
+	// Networks gives containers their networks (package network); nil:
+	// only "none" (loopback) works, as before networking existed.
+	Networks Networks
 }
 
 func (d *Deps) now() time.Time { return d.Clock().UTC() }

@@ -60,6 +60,9 @@ type CreateRequest struct {
 	Start bool `json:"start,omitempty"`
 	// A container from an image (Config.Image), instead of a rootfs.
 	ImageRun
+	// PublishAll (-P) publishes each of Config.ExposedPorts ("80/tcp",
+	// "53/udp") that Config.Ports does not, on a free host port.
+	PublishAll bool `json:"publish_all,omitempty"`
 }
 
 // Container is a container's state as the API shows it (docs/API.md,
@@ -93,6 +96,9 @@ type Container struct {
 	// Health is the health of the current or last run of a container with
 	// a health check, as of its last transition.
 	Health *HealthState `json:"health,omitempty"`
+	// Net is the container's attachment to a CNI network (bridge or
+	// user-defined): its addresses once set up; nil when none.
+	Net *NetAttachment `json:"net,omitempty"`
 }
 
 // HealthState is a container's health: starting, healthy or unhealthy,
@@ -109,6 +115,15 @@ type ProbeResult struct {
 	End      time.Time `json:"end"`
 	ExitCode int       `json:"exit_code"`
 	Output   string    `json:"output,omitempty"`
+}
+
+// NetAttachment is a container's attachment to a CNI network, from the
+// journaled intent to set it up until its release is journaled.
+type NetAttachment struct {
+	Network   string   `json:"network"`
+	Up        bool     `json:"up,omitempty"` // the ADD is done; IPs are its addresses
+	IPs       []string `json:"ips,omitempty"`
+	Releasing bool     `json:"releasing,omitempty"` // the release is journaled, not yet done
 }
 
 // Alive reports whether the container may have a running task.
@@ -168,6 +183,9 @@ func ContainerOf(s lifecycle.State) Container {
 	}
 	for _, x := range s.Execs {
 		c.Execs = append(c.Execs, Exec{ID: x.ID, Pid: x.Pid, Args: x.Args, StartedAt: x.StartedAt})
+	}
+	if n := s.Net; n != nil {
+		c.Net = &NetAttachment{Network: n.Network, Up: n.Up, IPs: n.IPs, Releasing: n.Releasing}
 	}
 	return c
 }
@@ -280,3 +298,10 @@ type Event struct {
 	Type      string          `json:"type"`
 	Event     json.RawMessage `json:"event"`
 }
+
+// PortMapping is a published port of a Config (-p).
+type PortMapping = lifecycle.PortMapping
+
+// ParsePortMapping reads docker's -p syntax:
+// [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp].
+func ParsePortMapping(s string) (PortMapping, error) { return lifecycle.ParsePortMapping(s) }

@@ -63,6 +63,10 @@ type Config struct {
 	// Snapshotter is the snapshotter of images and container snapshots;
 	// when empty, overlayfs if containerd has it working, else native.
 	Snapshotter string
+	// NetNSDir is the directory of the network namespace files of the
+	// containers on CNI networks (package network's); empty: every
+	// container but one on the host network gets a new namespace.
+	NetNSDir string
 }
 
 // Client is the Runtime backed by a containerd daemon. It is safe for
@@ -203,6 +207,9 @@ func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) error 
 		ctx, s, extra, release, err = c.imageRoot(ctx, spec)
 	} else {
 		s, err = specFor(ctx, spec)
+	}
+	if err == nil {
+		err = applyNetwork(ctx, s, spec, c.cfg.NetNSDir) // spec.go
 	}
 	if err != nil {
 		return wrap(op, spec.ID, err)

@@ -29,6 +29,11 @@ const (
 // platform) has ImageDigest, found by Image's name or, after the name
 // moved or when the name is a multi-platform index, by the digest itself
 // (imagecreate.go).
+// Network: "host" runs the task in the host's network namespace; a
+// container on a CNI network joins the namespace file ID, and one of
+// "container:OTHER" the file OTHER, in the Client's NetNSDir (package
+// network makes them); any other gives the task a new one with only
+// loopback.
 type ContainerSpec = lifecycle.Config
 
 // Mount is a bind mount of the host path Source at Target in the container.

@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/vigilhq/vigil/actors/lifecycle"
 )
 
 // specNamespace is the containerd namespace SpecFor assumes; it only shows in
@@ -28,7 +29,8 @@ const specNamespace = "vigil"
 //
 // The limits (Memory, CPUs, CPUShares, PidsLimit) go to the spec's cgroup
 // resources, User to the process (names looked up in the rootfs), ReadOnly
-// to the root, Mounts to bind mounts and Hostname to the UTS namespace.
+// to the root, Mounts to bind mounts and Hostname to the UTS namespace;
+// Network chooses the network namespace (networkOpts).
 //
 // It returns an InvalidArgument-class error if the ID is not valid, the rootfs
 // is not an absolute path of an existing directory, Args is empty, Cwd is
@@ -125,6 +127,38 @@ func resourceOpts(spec ContainerSpec) []oci.SpecOpts {
 		opts = append(opts, oci.WithHostname(spec.Hostname))
 	}
 	return opts
+}
+
+// applyNetwork sets the network namespace of the generated spec s
+// (networkOpts).
+func applyNetwork(ctx context.Context, s *specs.Spec, spec ContainerSpec, netnsDir string) error {
+	for _, o := range networkOpts(spec, netnsDir) {
+		if err := o(ctx, nil, &containers.Container{ID: spec.ID}, s); err != nil {
+			return fmt.Errorf("network namespace: %w", err)
+		}
+	}
+	return nil
+}
+
+// networkOpts chooses the network namespace of spec: the host's for
+// "host"; for a container on a CNI network the file netnsDir/ID, for
+// "container:OTHER" the file netnsDir/OTHER (package network makes them
+// before the task is created); otherwise, or with no netnsDir, a new one.
+func networkOpts(spec ContainerSpec, netnsDir string) []oci.SpecOpts {
+	var path string
+	switch {
+	case lifecycle.NetworkOf(spec) == lifecycle.NetworkHost:
+		return []oci.SpecOpts{oci.WithHostNamespace(specs.NetworkNamespace)}
+	case netnsDir == "":
+		return nil
+	case lifecycle.UsesCNI(spec):
+		path = filepath.Join(netnsDir, spec.ID)
+	case lifecycle.SharedWith(spec) != "":
+		path = filepath.Join(netnsDir, lifecycle.SharedWith(spec))
+	default:
+		return nil
+	}
+	return []oci.SpecOpts{oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})}
 }
 
 // validateSpec checks what SpecFor needs, ID first.

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/vigilhq/vigil/internal/containerid"
 )
 
@@ -155,6 +157,51 @@ func TestBadIDTouchesNoPath(t *testing.T) {
 			entries, _ := os.ReadDir(parent)
 			if len(entries) != 1 {
 				t.Errorf("entries beside state/: %v", entries)
+			}
+		})
+	}
+}
+
+// TestSpecNetwork: a container on a CNI network joins its namespace file,
+// container:OTHER joins OTHER's, the host network drops the namespace, and
+// none (or no namespace dir) gets a new one.
+func TestSpecNetwork(t *testing.T) {
+	rootfs := t.TempDir()
+	netns := func(s *specs.Spec) (specs.LinuxNamespace, bool) {
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace {
+				return ns, true
+			}
+		}
+		return specs.LinuxNamespace{}, false
+	}
+	cases := []struct {
+		network, dir string
+		want         bool
+		wantPath     string
+	}{
+		{"", "/state/net/netns", true, ""},
+		{"none", "/state/net/netns", true, ""},
+		{"bridge", "/state/net/netns", true, "/state/net/netns/web"},
+		{"backend", "/state/net/netns", true, "/state/net/netns/web"},
+		{"container:db", "/state/net/netns", true, "/state/net/netns/db"},
+		{"bridge", "", true, ""},
+		{"host", "/state/net/netns", false, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.network+" "+c.dir, func(t *testing.T) {
+			spec := ContainerSpec{ID: "web", Rootfs: rootfs, Args: []string{"/bin/sh"}, Network: c.network}
+			ctx := namespaces.WithNamespace(context.Background(), specNamespace)
+			s, err := specFor(ctx, spec)
+			if err == nil {
+				err = applyNetwork(ctx, s, spec, c.dir)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns, ok := netns(s)
+			if ok != c.want || ns.Path != c.wantPath {
+				t.Errorf("network namespace %+v (present %v), want present %v with path %q", ns, ok, c.want, c.wantPath)
 			}
 		})
 	}

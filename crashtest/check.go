@@ -41,7 +41,14 @@ type State struct {
 			Name       string `json:"name"`
 			MaxRetries int    `json:"max_retries"`
 		} `json:"restart"`
+		Network string `json:"network"`
 	} `json:"config"`
+	// Net is the container's CNI attachment (nil: none).
+	Net *struct {
+		Up        bool     `json:"up"`
+		IPs       []string `json:"ips"`
+		Releasing bool     `json:"releasing"`
+	} `json:"net"`
 	Pid    uint32 `json:"pid"`
 	Paused bool   `json:"paused"`
 	Exit   *struct {
@@ -142,6 +149,9 @@ type View struct {
 	Containerd map[string]Task     // vigil's containers in containerd
 	Logs       map[string][]string // each container's log lines (the log field)
 	Expect     map[string]*Expect  // the harness's model; may miss containers
+	// Network is what the networks hold for each container ID: addresses,
+	// namespaces, iptables rules (network.Manager.Holders).
+	Network map[string][]string
 
 	// Images: the snapshots vigil made for containers, the containers in
 	// containerd made from an image, the listed images whose content is
@@ -206,6 +216,7 @@ const Known = "known bug: "
 func Check(v View) []string {
 	var out []string
 	bad := func(format string, a ...any) { out = append(out, fmt.Sprintf(format, a...)) }
+	checkNetwork(v, bad)
 
 	hist := map[string]*history{}
 	var order []string
@@ -545,6 +556,34 @@ func checkLog(e *Expect, h *history, st State, lines []string, bad func(string, 
 	for i, last := range segs {
 		if last != e.Lines {
 			bad("%s: run %d printed up to %d, but its log ends at %d", e.ID, i+1, e.Lines, last)
+		}
+	}
+}
+
+// cniNetwork reports whether a container's network is a CNI one (the
+// default bridge or a user-defined network) rather than none, host or
+// another container's.
+func cniNetwork(n string) bool {
+	return n != "" && n != "none" && n != "host" && !strings.HasPrefix(n, "container:")
+}
+
+// checkNetwork: a running container on a CNI network has its address, and
+// a container the daemon no longer lists holds no address, namespace,
+// port mapping or firewall rule.
+func checkNetwork(v View, bad func(string, ...any)) {
+	for id, st := range v.States {
+		if st.Status == "running" && cniNetwork(st.Config.Network) && (st.Net == nil || !st.Net.Up || len(st.Net.IPs) == 0) {
+			bad("%s runs on network %s without its address (net %+v)", id, st.Config.Network, st.Net)
+		}
+	}
+	ids := make([]string, 0, len(v.Network))
+	for id := range v.Network {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if _, ok := v.States[id]; !ok {
+			bad("%s is gone but its network leaks: %s", id, strings.Join(v.Network[id], "; "))
 		}
 	}
 }

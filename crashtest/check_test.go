@@ -220,3 +220,33 @@ func TestCheckImages(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckNetwork: a gone container that holds an address, and a running
+// bridged container without one, are flagged; a running one with its
+// address and holdings is not.
+func TestCheckNetwork(t *testing.T) {
+	v := goodView(t)
+	v.States["web"] = state(t, `{"id":"web","status":"running","config":{"network":"bridge"},"net":{"up":true,"ips":["10.224.0.2"]}}`)
+	v.Network = map[string][]string{"web": {"address 10.224.0.2 on bridge", "network namespace"}}
+	if got := checkOnlyNetwork(v); len(got) > 0 {
+		t.Fatalf("violations in a consistent view: %q", got)
+	}
+	v.Network["gone"] = []string{"address 10.224.0.3 on bridge", "nat rule -A CNI-DN-x"}
+	v.States["api"] = state(t, `{"id":"api","status":"running","config":{"network":"backend"}}`)
+	got := strings.Join(checkOnlyNetwork(v), "\n")
+	for _, want := range []string{"gone is gone but its network leaks: address 10.224.0.3", "api runs on network backend without its address"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("violations %q lack %q", got, want)
+		}
+	}
+	v.States["none"] = state(t, `{"id":"none","status":"running","config":{"network":"none"}}`)
+	if strings.Contains(strings.Join(checkOnlyNetwork(v), "\n"), "none runs") {
+		t.Error("a container on network none was required to have an address")
+	}
+}
+
+func checkOnlyNetwork(v View) []string {
+	var out []string
+	checkNetwork(v, func(f string, a ...any) { out = append(out, fmt.Sprintf(f, a...)) })
+	return out
+}

@@ -36,6 +36,7 @@ var (
 	flagKeep    = flag.Bool("keep", false, "keep the work dir (state dir, daemon logs) at the end")
 	flagVerbose = flag.Bool("verbose", false, "print what the checks find while the state settles")
 	flagStrict  = flag.Bool("strict", false, "fail on violations of known bugs too (see Known)")
+	flagOnly    = flag.String("failpoints", "", "comma-separated failpoints to choose from (default: all), e.g. networkBeforeAdd,networkAfterDel")
 )
 
 // The kinds of crash a cycle injects.
@@ -138,8 +139,12 @@ func TestCrash(t *testing.T) {
 			crashPoints = append(crashPoints, n)
 		}
 	}
+	if *flagOnly != "" {
+		only := strings.Split(*flagOnly, ",")
+		crashPoints = slices.DeleteFunc(crashPoints, func(n string) bool { return !slices.Contains(only, n) })
+	}
 	if len(crashPoints) == 0 {
-		t.Fatal("no failpoints found in the source")
+		t.Fatal("no failpoints found in the source (or none of -failpoints)")
 	}
 
 	seed := *flagSeed
@@ -192,6 +197,7 @@ func TestCrash(t *testing.T) {
 	}
 	t.Cleanup(func() { h.c8d.Close() })
 	h.setupImages()
+	t.Cleanup(h.releaseNetworks) // network_test.go; after the daemon is killed
 	_, _, err = h.cli(10*time.Second, "help", "exec")
 	h.hasExec = err == nil
 	if !h.hasExec {
@@ -748,6 +754,9 @@ func (h *harness) view() (View, error) {
 	}
 	if v.IncompleteImages, err = h.c8d.IncompleteImages(ctx); err != nil {
 		return v, fmt.Errorf("containerd: %w", err)
+	}
+	if v.Network, err = h.netHolders(); err != nil {
+		return v, err
 	}
 	for id, e := range h.expect {
 		if e.Lines == 0 {

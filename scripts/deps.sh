@@ -2,7 +2,8 @@
 # Usage: scripts/deps.sh
 #
 # Installs, as root, what vigil's integration tests need and is missing:
-# containerd (with containerd-shim-runc-v2 and ctr), runc and busybox-static,
+# containerd (with containerd-shim-runc-v2 and ctr), runc, busybox-static,
+# containernetworking-plugins and iptables,
 # plus criu if it can be had (checkpoint tests are optional). It checks each
 # command first and runs apt-get update only when something is missing, so a
 # machine that has everything is left untouched. Go itself is not installed
@@ -39,6 +40,15 @@ mapfile -t need < <(missing_pkgs "${required[@]}")
 if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed'; then
 	need+=(busybox-static)
 fi
+# Networking (--network, -p) runs the CNI plugins of Debian's
+# containernetworking-plugins from /usr/lib/cni; the bridge and portmap
+# plugins need iptables.
+if [[ ! -x /usr/lib/cni/bridge ]]; then
+	need+=(containernetworking-plugins)
+fi
+if ! command -v iptables >/dev/null 2>&1; then
+	need+=(iptables)
+fi
 mapfile -t want < <(missing_pkgs "${optional[@]}")
 
 if ((${#need[@]} + ${#want[@]} > 0)); then
@@ -56,7 +66,7 @@ if ((${#need[@]} + ${#want[@]} > 0)); then
 			echo "deps: optional packages not installed: ${want[*]} (checkpoint tests will skip)" >&2
 	fi
 else
-	echo "deps: containerd, runc, busybox-static and criu are installed"
+	echo "deps: containerd, runc, busybox-static, the CNI plugins, iptables and criu are installed"
 fi
 
 if ! command -v go >/dev/null 2>&1; then

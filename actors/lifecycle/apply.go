@@ -101,6 +101,19 @@ func Apply(s State, e Event) State {
 	case ContainerRemoved:
 		s.Status = StatusRemoved
 		s.Pid = 0
+		s.Net = nil // the removal released it (network.go)
+	case NetworkSetupRequested:
+		s.Net = &NetAttachment{Network: e.Network}
+	case NetworkSetUp:
+		s.Net = &NetAttachment{Network: netName(s), Up: true, IPs: e.IPs}
+	case NetworkReleaseRequested:
+		if s.Net != nil {
+			n := *s.Net
+			n.Releasing = true
+			s.Net = &n
+		}
+	case NetworkReleased:
+		s.Net = nil
 	case ExecStarted:
 		s.Execs = withExec(s.Execs, e) // exec.go
 	case ExecExited:
@@ -109,6 +122,14 @@ func Apply(s State, e Event) State {
 		s = applyHealth(s, e) // health.go
 	}
 	return s
+}
+
+// netName is the network of the attachment under way, or the configured one.
+func netName(s State) string {
+	if s.Net != nil {
+		return s.Net.Network
+	}
+	return NetworkOf(s.Config)
 }
 
 // Replay folds events into a state, starting from s.

@@ -40,7 +40,8 @@ func Decide(s State, c Command) (Decision, error) {
 	if err != nil {
 		return d, err
 	}
-	return closeExecs(s, d), nil // the execs die with their task (exec.go)
+	d = closeExecs(s, d)             // the execs die with their task (exec.go)
+	return withNetwork(s, c, d), nil // network.go
 }
 
 func decide(s State, c Command) (Decision, error) {
@@ -157,6 +158,9 @@ func decide(s State, c Command) (Decision, error) {
 		}
 		return Decision{Events: []Event{CreateFailed{Reason: c.Err, At: c.At}}}, nil
 	case RecordStarted:
+		if s.Status != StatusStarting || (s.Net != nil && !s.Net.Up) { // a task starts only once its network is set up
+			return Decision{}, nil
+		}
 		if s.Status != StatusStarting {
 			return Decision{}, nil
 		}
@@ -194,6 +198,8 @@ func decide(s State, c Command) (Decision, error) {
 		return d, nil
 	case RecordHealth:
 		return decideHealth(s, c), nil // health.go
+	case RecordNetworkSetUp, RecordNetworkSetupFailed, RecordNetworkReleased:
+		return decideNetwork(s, c) // network.go
 	case Exec, RecordExecStarted, RecordExecExited:
 		return decideExec(s, c) // exec.go
 	case nil:
@@ -236,6 +242,9 @@ func ValidateConfig(cfg Config) error {
 		return err
 	}
 	if err := validateHealth(cfg); err != nil {
+		return err
+	}
+	if err := validateNetwork(cfg); err != nil { // network.go
 		return err
 	}
 	return cfg.Restart.Validate()

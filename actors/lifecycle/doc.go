@@ -49,4 +49,12 @@
 // --health-on-failure asks for as an intent (PendingSignal); the restart
 // that follows is the restart policy's, whose reason names the health
 // check (RestartHistory.Unhealthy).
+//
+// Networking (network.go) is a pass over every decision, as the execs' is:
+// the StartTask of a container on a CNI network becomes the intent
+// NetworkSetupRequested and the effect SetupNetwork, whose outcome
+// (RecordNetworkSetUp) journals the addresses and only then asks for the
+// StartTask; a decision that leaves an attached container exited journals
+// NetworkReleaseRequested and asks for ReleaseNetwork, until
+// NetworkReleased.
 package lifecycle

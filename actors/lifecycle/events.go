@@ -178,5 +178,6 @@ func AllEvents() []Event {
 		CheckpointRequested{}, Checkpointed{}, CheckpointFailed{},
 		BootRecorded{}, HostRebooted{},
 		HealthChanged{},
+		NetworkSetupRequested{}, NetworkSetUp{}, NetworkReleaseRequested{}, NetworkReleased{},
 	}
 }

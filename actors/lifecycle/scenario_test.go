@@ -104,6 +104,17 @@ func step(t *testing.T, s *State, clock *time.Time, line string) string {
 		return fmt.Sprintf("now +%v\n", clock.Sub(t0))
 	case "create":
 		c = Create{Config: Config{ID: arg(1), Rootfs: "/rootfs", Args: []string{"/bin/sh"}}, At: now}
+		if len(f) > 2 { // create ID NETWORK
+			cc := c.(Create)
+			cc.Config.Network = f[2]
+			c = cc
+		}
+	case "record-network-set-up":
+		c = RecordNetworkSetUp{IPs: f[1:], At: now}
+	case "record-network-setup-failed":
+		c = RecordNetworkSetupFailed{Err: strings.Join(f[1:], " "), At: now}
+	case "record-network-released":
+		c = RecordNetworkReleased{At: now}
 	case "start":
 		c = Start{At: now}
 	case "stop":
@@ -141,7 +152,7 @@ func step(t *testing.T, s *State, clock *time.Time, line string) string {
 	case "start-from":
 		c = Start{Checkpoint: arg(1), At: now}
 	case "exit":
-		c = ObserveExit{Pid: uint32(num(1)), Code: num(2), ExitedAt: now}
+		c = ObserveExit{Pid: uint32(num(1)), Code: num(2), ExitedAt: now, At: now}
 	case "reconcile":
 		o := Observation{ContainerExists: true, ExitedAt: now}
 		for _, kv := range f[1:] {
@@ -199,6 +210,17 @@ func step(t *testing.T, s *State, clock *time.Time, line string) string {
 	if s.Checkpoint != nil {
 		b.WriteString(" checkpointing")
 	}
+	if n := s.Net; n != nil {
+		fmt.Fprintf(&b, " net=%s", n.Network)
+		switch {
+		case n.Releasing:
+			b.WriteString(" (releasing)")
+		case n.Up:
+			fmt.Fprintf(&b, " %v", n.IPs)
+		default:
+			b.WriteString(" (setting up)")
+		}
+	}
 	b.WriteString("\n")
 	return b.String()
 }
@@ -227,6 +249,6 @@ func describe(v any) string {
 	})
 }
 
-var unsetRE = regexp.MustCompile(` (Memory:0|CPUs:<nil>|CPUShares:0|PidsLimit:0|User:|ReadOnly:false|Mounts:\[\]|Hostname:|Checkpoint:|Interactive:false|Tty:false|Boot:|Image:|ImageDigest:|StopSignal:0|ExposedPorts:\[\]|Healthcheck:<nil>|HealthOnFailure:)([ }])`)
+var unsetRE = regexp.MustCompile(` (Memory:0|CPUs:<nil>|CPUShares:0|PidsLimit:0|User:|ReadOnly:false|Mounts:\[\]|Hostname:|Checkpoint:|Interactive:false|Tty:false|Boot:|Image:|ImageDigest:|StopSignal:0|ExposedPorts:\[\]|Healthcheck:<nil>|HealthOnFailure:|Network:|Ports:\[\]|DNS:\[\]|ExtraHosts:\[\])([ }])`)
 
 var timeRE = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC`)

@@ -132,6 +132,18 @@ type Config struct {
 	// HealthOnFailure is what happens when the health check finds the
 	// container unhealthy (health.go); empty means none.
 	HealthOnFailure HealthAction `json:"health_on_failure,omitempty"`
+	// Network is the network mode (network.go): "bridge" (the default
+	// network), "none" (or ""), "host", the name of a user-defined
+	// network, or "container:ID".
+	Network string `json:"network,omitempty"`
+	// Ports are the published ports (docker's -p; -P is resolved to host
+	// ports before the create is journaled).
+	Ports []PortMapping `json:"ports,omitempty"`
+	// DNS are the name servers of the container's /etc/resolv.conf; empty:
+	// the host's (less loopback ones unless on the host network).
+	DNS []string `json:"dns,omitempty"`
+	// ExtraHosts are NAME:IP lines added to the container's /etc/hosts.
+	ExtraHosts []string `json:"extra_hosts,omitempty"`
 }
 
 // UsesFIFOs says whether the container's stdio goes through FIFOs that the
@@ -215,6 +227,9 @@ type State struct {
 	// have it restarted (HealthOnFailure restart), and cleared by the next
 	// start; the restart policy names it as the cause.
 	HealthKilled bool `json:"health_killed,omitempty"`
+	// Net is the container's CNI attachment, from the intent to set it up
+	// until its release is recorded (network.go); nil when none.
+	Net *NetAttachment `json:"net,omitempty"`
 }
 
 // Alive reports whether the container may have a running task.

@@ -111,6 +111,9 @@ type serverInfo struct {
 	ContainerdAddress string
 	StateDir          string
 	Version           string
+	// DefaultNetwork is the network of a create request that names none
+	// (network.go); "" leaves it "none".
+	DefaultNetwork string
 }
 
 // server is the HTTP API over a Backend.
@@ -155,7 +158,7 @@ func newServer(b Backend, info serverInfo, log *slog.Logger) *server {
 	s := &server{b: b, info: info, log: log, mux: http.NewServeMux()}
 	allowed := map[string][]string{}
 	var paths []string
-	for _, rt := range routes {
+	for _, rt := range append(routes, networkRoutes...) { // network.go
 		s.mux.Handle(rt.method+" "+rt.path, s.endpoint(rt.handle))
 		if allowed[rt.path] == nil {
 			paths = append(paths, rt.path)
@@ -412,6 +415,10 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cfg := req.Config
+	if err := s.networkConfig(req, &cfg); err != nil { // network.go
+		return err
+	}
+	req.Config = cfg
 	ctx := r.Context()
 	if cfg.Image != "" {
 		if err := s.createFromImage(ctx, req); err != nil { // images.go

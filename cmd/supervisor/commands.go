@@ -39,6 +39,7 @@ type createFlags struct {
 	restartMaxDelay time.Duration
 
 	resources resourceFlags
+	network   networkFlags // network.go
 
 	interactive, tty, it bool // attach.go
 
@@ -57,6 +58,7 @@ func (f *createFlags) define(fs *flag.FlagSet) {
 	fs.DurationVar(&f.restartDelay, "restart-delay", 0, "wait before the first restart; it doubles for each quick exit (default 100ms)")
 	fs.DurationVar(&f.restartMaxDelay, "restart-max-delay", 0, "longest wait between restarts (default 1m)")
 	f.resources.define(fs)
+	f.network.define(fs)
 	fs.BoolVar(&f.interactive, "i", false, "interactive: keep stdin open (attach sends input to it)")
 	fs.BoolVar(&f.tty, "t", false, "give the container a terminal")
 	fs.BoolVar(&f.it, "it", false, "-i and -t")
@@ -121,6 +123,9 @@ func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (api.Crea
 		req.Labels[k] = v
 	}
 	if err := f.resources.apply(&req); err != nil {
+		return api.CreateRequest{}, err
+	}
+	if err := f.network.apply(&req); err != nil {
 		return api.CreateRequest{}, err
 	}
 	req.Interactive, req.Tty = f.interactive || f.it, f.tty || f.it

@@ -77,6 +77,7 @@ owner's containers as they are (neither adopted nor removed).`,
 		jf.define(fs)
 		var mf metricsFlags // metrics.go
 		mf.define(fs)
+		defaultNetwork := fs.String("default-network", "bridge", "`NETWORK` of a container created without --network (bridge, none, host or a network's name)")
 		return func(ctx context.Context, a *app, args []string) error {
 			if len(args) > 0 {
 				return usageErrorf("daemon takes no arguments; got %q", args)
@@ -85,7 +86,7 @@ owner's containers as they are (neither adopted nor removed).`,
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
-			return a.daemon(ctx, perm, jf, mf)
+			return a.daemon(ctx, perm, jf, mf, *defaultNetwork)
 		}
 	},
 }
@@ -104,7 +105,7 @@ func parseMode(s string) (os.FileMode, error) {
 }
 
 // daemon runs the supervisor until SIGTERM or SIGINT.
-func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlags, mf metricsFlags) error {
+func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlags, mf metricsFlags, defaultNetwork string) error {
 	log := newLogger(a.cfg, a.stderr)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -163,6 +164,7 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlag
 			ContainerdAddress: a.cfg.Containerd,
 			StateDir:          a.cfg.StateDir,
 			Version:           versionString(),
+			DefaultNetwork:    defaultNetwork,
 		}, log), sup.MetricsHandler()), // metrics.go
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

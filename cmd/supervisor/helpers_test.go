@@ -163,7 +163,11 @@ func startDaemonFlags(t *testing.T, address, socket, stateDir, namespace string,
 		binary:    buildBinary(t),
 		exited:    make(chan struct{}),
 	}
-	d.Cmd = exec.Command(d.binary, d.globalArgs(append([]string{"--log-format", "json", "--log-level", "debug", "daemon"}, flags...)...)...)
+	// The tests' containers have only loopback unless a test asks for a
+	// network (network_test.go): a bridge would outlive their namespace.
+	// A later flag wins.
+	args := append([]string{"--log-format", "json", "--log-level", "debug", "daemon", "--default-network", "none"}, flags...)
+	d.Cmd = exec.Command(d.binary, d.globalArgs(args...)...)
 	d.Cmd.Env = testEnv()
 	d.Cmd.Stderr = lockedWriter{&d.mu, d.Stderr}
 	if err := d.Cmd.Start(); err != nil {

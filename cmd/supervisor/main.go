@@ -71,6 +71,7 @@ func init() {
 		infoCommand,
 		journalCommand,
 		imageCommand,
+		networkCommand,
 		{
 			name: "help", synopsis: "[COMMAND]", summary: "show the help of the program or of a command",
 			setup: func(*flag.FlagSet) runFunc { return runHelp },

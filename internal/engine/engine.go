@@ -23,6 +23,7 @@ import (
 	"github.com/vigilhq/vigil/c8dbridge"
 	"github.com/vigilhq/vigil/internal/containerid"
 	"github.com/vigilhq/vigil/journal"
+	"github.com/vigilhq/vigil/network"
 	"github.com/vigilhq/vigil/stdio"
 )
 
@@ -107,6 +108,12 @@ type Config struct {
 	// made from them; empty: overlayfs where containerd has it, else
 	// native.
 	Snapshotter string
+	// CNIPluginDirs are where the CNI plugins are looked for; empty:
+	// /usr/lib/cni (Debian's containernetworking-plugins).
+	CNIPluginDirs []string
+	// DefaultSubnet is the subnet of the default network ("bridge") when
+	// it is first made; empty: a free /24 of 10.224.0.0/11 (network.go).
+	DefaultSubnet string
 }
 
 // Supervisor is an open vigil supervisor.
@@ -129,6 +136,8 @@ type Supervisor struct {
 	metrics *metrics // metrics.go
 
 	attach attachments // the Hubs of interactive containers (hub.go)
+
+	networks *network.Manager // network.go
 
 	closeOnce sync.Once
 	closeErr  error
@@ -187,6 +196,9 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("vigil: %w", err)
 	}
+	if err := s.openNetworks(); err != nil { // network.go
+		return nil, err
+	}
 	// The client connects in the background: a containerd that is down now
 	// does not keep the supervisor from serving what the journal knows.
 	s.runtime, err = c8dbridge.New(c8dbridge.Config{
@@ -197,6 +209,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		DialTimeout:  2 * time.Second,
 		Owner:        s.journal.Identity(),
 		Snapshotter:  cfg.Snapshotter,
+		NetNSDir:     s.networks.NetNSDir(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("vigil: %w", err)
@@ -223,6 +236,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		Available:   s.needContainerd,
 		CheckCreate: checkCreate,
 		BootID:      readBootID(cfg.BootIDFile), // identity.go
+		Networks:    s.networks,                 // network.go
 	}
 	s.bootID = deps.BootID
 	s.sup, err = s.system.Root.SpawnNamed(actors.NewSupervisorProps(deps), "containers")
@@ -364,6 +378,7 @@ func (s *Supervisor) removeOrphans(ctx context.Context, inContainerd []string, s
 			continue
 		}
 		s.log.Warn("removed orphan container: labelled with this journal's identity but unknown to it", "container", id)
+		s.dropOrphanNetwork(ctx, id) // network.go
 	}
 }
 
@@ -503,6 +518,9 @@ func (s *Supervisor) Create(ctx context.Context, cfg lifecycle.Config) (*actor.P
 		return nil, err
 	}
 	if err := s.needContainerd(); err != nil {
+		return nil, err
+	}
+	if err := s.checkNetwork(ctx, cfg); err != nil { // network.go
 		return nil, err
 	}
 	pid, err := s.spawn(ctx, cfg.ID, true)
