@@ -234,7 +234,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		// What the facade checks, the actors enforce: a message sent to a
 		// PID meets the same checks as a method of Supervisor.
 		Available:   s.needContainerd,
-		CheckCreate: checkCreate,
+		CheckCreate: s.checkCreateNetwork,       // network.go
 		BootID:      readBootID(cfg.BootIDFile), // identity.go
 		Networks:    s.networks,                 // network.go
 	}

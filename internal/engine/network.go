@@ -35,6 +35,18 @@ func (s *Supervisor) openNetworks() error {
 	return nil
 }
 
+// checkCreateNetwork is the actors' CheckCreate: checkCreate and
+// checkNetwork, so that a Create sent to a PID meets the checks of the
+// method.
+func (s *Supervisor) checkCreateNetwork(cfg lifecycle.Config) error {
+	if err := checkCreate(cfg); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	return s.checkNetwork(ctx, cfg)
+}
+
 // checkNetwork checks, before a create is journaled, what needs I/O: the
 // network exists, a shared container is on one, and no published host
 // port is taken, by another container of this supervisor or by a process
