@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -28,42 +26,8 @@ func newNetEnv(t *testing.T) (*env, *network.Manager) {
 	return e, testenv.Networks(t, e.cfg.StateDir, e.cfg.Namespace)
 }
 
-// freePort is a TCP port of 127.0.0.1 that nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // httpdScript serves a page naming the container on port 80.
 const httpdScript = `mkdir -p /tmp/www && echo "hello from $(hostname)" > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www`
-
-// get fetches url until it answers 200 or the time is up.
-func get(t *testing.T, url string) string {
-	t.Helper()
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		resp, err := client.Get(url)
-		if err == nil {
-			b, rerr := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if rerr == nil && resp.StatusCode == http.StatusOK {
-				return string(b)
-			}
-			err = fmt.Errorf("status %s, %v", resp.Status, rerr)
-		}
-		last = err
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("GET %s: %v", url, last)
-	return ""
-}
 
 func run(t *testing.T, s *vigil.Supervisor, cfg lifecycle.Config) lifecycle.State {
 	t.Helper()
@@ -86,7 +50,7 @@ func TestPublishedPortSurvivesRestarts(t *testing.T) {
 	e, nets := newNetEnv(t)
 	s := e.open(t)
 	ctx := ctxT(t)
-	port := freePort(t)
+	port := testenv.FreeTCPPort(t)
 	cfg := e.config("web", httpdScript)
 	cfg.Network = lifecycle.NetworkBridge
 	cfg.Ports = []lifecycle.PortMapping{{HostIP: "127.0.0.1", HostPort: port, ContainerPort: 80, Protocol: "tcp"}}
@@ -95,30 +59,30 @@ func TestPublishedPortSurvivesRestarts(t *testing.T) {
 		t.Fatalf("state after start: net %+v, want one address", st.Net)
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	if body := get(t, url); body != "hello from web\n" {
+	if body := testenv.HTTPGet(t, url); body != "hello from web\n" {
 		t.Fatalf("GET %s: %q", url, body)
 	}
 	// The container's own address, on the test's own bridge, too.
-	get(t, "http://"+st.Net.IPs[0]+":80/")
+	testenv.HTTPGet(t, "http://"+st.Net.IPs[0]+":80/")
 
 	if _, err := s.Restart(ctx, "web", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	get(t, url)
+	testenv.HTTPGet(t, url)
 
 	// The supervisor goes away (the CLI tests kill -9 the daemon) and
 	// comes back: the running container keeps its network.
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	get(t, url)
+	testenv.HTTPGet(t, url)
 	s = e.open(t)
 	defer s.Close()
 	st, err := s.Inspect(ctx, "web")
 	if err != nil || st.Status != lifecycle.StatusRunning || st.Net == nil || !st.Net.Up {
 		t.Fatalf("after reopen: %v %+v", err, st)
 	}
-	get(t, url)
+	testenv.HTTPGet(t, url)
 
 	if err := s.Remove(ctx, "web", true); err != nil {
 		t.Fatal(err)
@@ -326,7 +290,7 @@ func TestNoLeakAfterManyCycles(t *testing.T) {
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	port := freePort(t)
+	port := testenv.FreeTCPPort(t)
 	for i := range 200 {
 		id := fmt.Sprintf("c%d", i)
 		cfg := e.config(id, "true")
@@ -361,19 +325,19 @@ func TestNetworkAcrossContainerdRestartAndReboot(t *testing.T) {
 	nets := testenv.Networks(t, e.cfg.StateDir, e.cfg.Namespace)
 	s := e.open(t)
 	ctx := ctxT(t)
-	ports := map[string]int{"always": freePort(t), "no": freePort(t)}
+	ports := map[string]int{"always": testenv.FreeTCPPort(t), "no": testenv.FreeTCPPort(t)}
 	for id, port := range ports {
 		cfg := e.config(id, httpdScript)
 		cfg.Network = lifecycle.NetworkBridge
 		cfg.Ports = []lifecycle.PortMapping{{HostIP: "127.0.0.1", HostPort: port, ContainerPort: 80, Protocol: "tcp"}}
 		cfg.Restart = lifecycle.RestartPolicy{Name: id}
 		run(t, s, cfg)
-		get(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
+		testenv.HTTPGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
 	}
 
 	p.Restart()
 	for _, port := range ports {
-		get(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
+		testenv.HTTPGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -388,7 +352,7 @@ func TestNetworkAcrossContainerdRestartAndReboot(t *testing.T) {
 	if st.Net == nil || !st.Net.Up {
 		t.Fatalf("always after the reboot: net %+v", st.Net)
 	}
-	if got := get(t, fmt.Sprintf("http://127.0.0.1:%d/", ports["always"])); got != "hello from always\n" {
+	if got := testenv.HTTPGet(t, fmt.Sprintf("http://127.0.0.1:%d/", ports["always"])); got != "hello from always\n" {
 		t.Fatalf("always after the reboot answered %q", got)
 	}
 	st = eventuallyState(t, s, "no", 30*time.Second, func(st lifecycle.State) bool { return st.Net == nil })

@@ -2,51 +2,16 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/network"
 )
-
-// httpGet fetches url until it answers 200 or 20 s are up.
-func httpGet(t *testing.T, url string) string {
-	t.Helper()
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		resp, err := client.Get(url)
-		if err != nil {
-			last = err
-			continue
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			return string(b)
-		}
-		last = fmt.Errorf("%s", resp.Status)
-	}
-	t.Fatalf("GET %s: %v", url, last)
-	return ""
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestPublishedPortAfterKill9: busybox httpd run with -p answers on its
 // host port from the host; after a restart of the container, and after a
@@ -57,29 +22,29 @@ func TestPublishedPortAfterKill9(t *testing.T) {
 	state, ns := t.TempDir(), testenv.Namespace(t)
 	nets := testenv.Networks(t, state, ns)
 	d1 := startDaemon(t, state, ns)
-	port := freeTCPPort(t)
+	port := testenv.FreeTCPPort(t)
 	if _, errOut, code := d1.CLI(t, "run", "-d", "--name", "web", "--network", "bridge", "-p", fmt.Sprintf("127.0.0.1:%d:80", port),
 		"--rootfs", rootfs, "--", "/bin/sh", "-c", `mkdir -p /tmp/www && echo "hello from $(hostname)" > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www`); code != 0 {
 		t.Fatalf("run: %s", errOut)
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	if got := httpGet(t, url); got != "hello from web\n" {
+	if got := testenv.HTTPGet(t, url); got != "hello from web\n" {
 		t.Fatalf("GET %s: %q", url, got)
 	}
 	if _, errOut, code := d1.CLI(t, "restart", "web"); code != 0 {
 		t.Fatalf("restart: %s", errOut)
 	}
-	httpGet(t, url)
+	testenv.HTTPGet(t, url)
 
 	d1.Kill9()
-	httpGet(t, url) // the container and its network do not depend on the daemon
+	testenv.HTTPGet(t, url) // the container and its network do not depend on the daemon
 	d2 := startDaemon(t, state, ns)
 	st := inspect(t, d2, "web")
 	if st.Status.String() != "running" || st.Net == nil || !st.Net.Up || len(st.Net.IPs) != 1 {
 		t.Fatalf("after kill -9 and a new daemon: %s, net %+v", st.Status, st.Net)
 	}
-	httpGet(t, url)
-	httpGet(t, "http://"+st.Net.IPs[0]+":80/") // its own address, on the test's own bridge
+	testenv.HTTPGet(t, url)
+	testenv.HTTPGet(t, "http://"+st.Net.IPs[0]+":80/") // its own address, on the test's own bridge
 
 	// The port is taken: another container cannot publish it.
 	_, errOut, code := d2.CLI(t, "create", "--name", "clash", "--network", "bridge", "-p", fmt.Sprintf("127.0.0.1:%d:80", port),
@@ -167,7 +132,7 @@ func TestReadmeNetworking(t *testing.T) {
 	if !ok || block == "" {
 		t.Fatal("README.md has no networking example")
 	}
-	port := strconv.Itoa(freeTCPPort(t))
+	port := strconv.Itoa(testenv.FreeTCPPort(t))
 	ran := 0
 	for _, line := range strings.Split(block, "\n") {
 		line, _, _ = strings.Cut(line, "#")
@@ -177,7 +142,7 @@ func TestReadmeNetworking(t *testing.T) {
 		case len(f) == 0:
 			continue
 		case f[0] == "wget":
-			if got := httpGet(t, f[len(f)-1]); strings.TrimSpace(got) == "" {
+			if got := testenv.HTTPGet(t, f[len(f)-1]); strings.TrimSpace(got) == "" {
 				t.Fatalf("%s: an empty page", line)
 			}
 		case f[0] == "supervisor":

@@ -3,10 +3,14 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/vigilhq/vigil/network"
 )
@@ -63,4 +67,38 @@ func Footprint(t testing.TB, m *network.Manager) network.Footprint {
 		t.Fatalf("testenv: network footprint: %v", err)
 	}
 	return f
+}
+
+// FreeTCPPort is a TCP port of 127.0.0.1 that nothing listens on now.
+func FreeTCPPort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// HTTPGet fetches url until it answers 200 or 20 s are up, and returns the
+// body. Tests fetch only from loopback or from their own containers.
+func HTTPGet(t testing.TB, url string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := client.Get(url)
+		if err != nil {
+			last = err
+			continue
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode == http.StatusOK {
+			return string(b)
+		}
+		last = fmt.Errorf("status %s, %v", resp.Status, err)
+	}
+	t.Fatalf("GET %s: %v", url, last)
+	return ""
 }
