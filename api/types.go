@@ -61,7 +61,8 @@ type CreateRequest struct {
 	// A container from an image (Config.Image), instead of a rootfs.
 	ImageRun
 	// PublishAll (-P) publishes each of Config.ExposedPorts ("80/tcp",
-	// "53/udp") that Config.Ports does not, on a free host port.
+	// "53/udp"), and of an image's, that Config.Ports does not, on a free
+	// host port.
 	PublishAll bool `json:"publish_all,omitempty"`
 }
 

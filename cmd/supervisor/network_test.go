@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/vigilhq/vigil/internal/testenv"
+	"github.com/vigilhq/vigil/internal/testimage"
 	"github.com/vigilhq/vigil/network"
 )
 
@@ -180,5 +183,43 @@ func TestNetworkErrStatus(t *testing.T) {
 		if got := statusOf(tc.err); got != tc.want {
 			t.Errorf("status of %v: %d, want %d", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestRunImagePublishAll: -P publishes the exposed ports of the image a
+// container is made from, and the page is served on the port it picked.
+func TestRunImagePublishAll(t *testing.T) {
+	state, ns := t.TempDir(), testenv.Namespace(t)
+	nets := testenv.Networks(t, state, ns)
+	d := startDaemonArgs(t, state, ns, "--default-network", "bridge")
+	pruneAtEnd(t, d)
+	archive := filepath.Join(t.TempDir(), "web.tar")
+	img := testimage.Image(t, testimage.Options{
+		Config: v1.Config{
+			Entrypoint:   []string{"/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/www"},
+			ExposedPorts: map[string]struct{}{"80/tcp": {}},
+		},
+		Files: map[string]string{"www/index.html": "served from the image\n"},
+	})
+	testimage.OCIArchive(t, archive, "example.com/t/web:1", img, nil)
+	if _, stderr, code := d.CLI(t, "image", "load", "-q", "-i", archive); code != 0 {
+		t.Fatalf("load: %s", stderr)
+	}
+	if out, stderr, code := d.CLI(t, "run", "-d", "-P", "--name", "pw", "example.com/t/web:1"); code != 0 {
+		t.Fatalf("run -d -P: exit %d, %q, %q", code, out, stderr)
+	}
+	st := inspect(t, d, "pw")
+	if len(st.Config.Ports) != 1 || st.Config.Ports[0].ContainerPort != 80 || st.Config.Ports[0].Protocol != "tcp" || st.Config.Ports[0].HostPort == 0 {
+		t.Fatalf("ports of a -P container from an image exposing 80/tcp: %+v", st.Config.Ports)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", st.Config.Ports[0].HostPort)
+	if body := testenv.HTTPGet(t, url); body != "served from the image\n" {
+		t.Fatalf("GET %s: %q", url, body)
+	}
+	if _, stderr, code := d.CLI(t, "rm", "-f", "pw"); code != 0 {
+		t.Fatalf("rm -f: %s", stderr)
+	}
+	if f := testenv.Footprint(t, nets); f != (network.Footprint{}) {
+		t.Fatalf("after rm: %+v, want nothing left", f)
 	}
 }

@@ -264,6 +264,9 @@ type ImageRunOptions struct {
 	Platform string
 	Auth     *RegistryAuth
 	Progress func(ImageProgress)
+	// PublishAll (docker's -P) publishes each of the image's exposed
+	// ports on a free host port (PublishAll), once the image is known.
+	PublishAll bool
 }
 
 // CreateFromImage creates a container from an image: it pulls the image
@@ -299,6 +302,11 @@ func (s *Supervisor) CreateFromImage(ctx context.Context, cfg lifecycle.Config, 
 	cfg, err = lifecycle.ApplyImage(cfg, defs, o.Entrypoint)
 	if err != nil {
 		return nil, err
+	}
+	if o.PublishAll {
+		if err := PublishAll(&cfg, cfg.ExposedPorts); err != nil {
+			return nil, err
+		}
 	}
 	return s.Create(ctx, cfg)
 }
