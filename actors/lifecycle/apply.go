@@ -6,6 +6,9 @@ import "time"
 // events that Decide produced, so each one fits the state it follows.
 // Replay after a crash and live operation both use it.
 func Apply(s State, e Event) State {
+	if s, ok := applyUpdate(s, e); ok { // update.go
+		return s
+	}
 	switch e := e.(type) {
 	case CreateRequested:
 		s = State{ID: e.Config.ID, Status: StatusCreating, Config: e.Config, CreatedAt: e.At, Boot: e.Boot}
@@ -49,6 +52,7 @@ func Apply(s State, e Event) State {
 		if s.Config.Healthcheck.Enabled() {
 			s.Health = &HealthState{Status: HealthStarting} // health.go
 		}
+		s.Update = graceBegins(s.Update, e.At)
 	case StartFailed:
 		s.Status = StatusExited
 		s.Pid = 0

@@ -109,6 +109,9 @@ type Observation struct {
 	Pid             uint32
 	ExitCode        int
 	ExitedAt        time.Time
+	// Snapshot is the key of the snapshot the container is on ("" when
+	// unknown); an update's recovery reads it (update.go).
+	Snapshot string
 }
 
 // Reconcile compares the state with Observed and records what happened

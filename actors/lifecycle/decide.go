@@ -45,6 +45,9 @@ func Decide(s State, c Command) (Decision, error) {
 }
 
 func decide(s State, c Command) (Decision, error) {
+	if d, err, ok := decideUpdate(s, c); ok { // update.go
+		return d, err
+	}
 	switch c := c.(type) {
 	case Create:
 		return decideCreate(s, c)
@@ -194,6 +197,9 @@ func decide(s State, c Command) (Decision, error) {
 		if c.Boot != "" && s.Boot == "" && s.Status != StatusNone && s.Status != StatusRemoved {
 			// Created by a vigil that did not record boots.
 			d.Events = append([]Event{BootRecorded{Boot: c.Boot, At: c.At}}, d.Events...)
+		}
+		if s.ReleaseSnapshot != "" { // an update's snapshot (update.go)
+			d.Effects = append(d.Effects, ReleaseSnapshot{Key: s.ReleaseSnapshot})
 		}
 		return d, nil
 	case RecordHealth:

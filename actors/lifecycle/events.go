@@ -179,5 +179,6 @@ func AllEvents() []Event {
 		BootRecorded{}, HostRebooted{},
 		HealthChanged{},
 		NetworkSetupRequested{}, NetworkSetUp{}, NetworkReleaseRequested{}, NetworkReleased{},
+		UpdateRequested{}, UpdateSwapped{}, UpdateCommitted{}, UpdateRolledBack{}, UpdateAborted{}, SnapshotReleased{},
 	}
 }

@@ -50,7 +50,7 @@ var transitions = map[Status][]Status{
 	StatusCreating: {StatusCreated, StatusRemoved},
 	StatusCreated:  {StatusStarting, StatusRemoving, StatusExited},
 	StatusStarting: {StatusRunning, StatusExited, StatusRemoving},
-	StatusRunning:  {StatusExited, StatusRemoving},
+	StatusRunning:  {StatusExited, StatusRemoving, StatusStarting}, // to starting: an update's swap
 	StatusExited:   {StatusStarting, StatusRemoving},
 	StatusRemoving: {StatusRemoved},
 	StatusRemoved:  {StatusCreating},
@@ -230,6 +230,18 @@ type State struct {
 	// Net is the container's CNI attachment, from the intent to set it up
 	// until its release is recorded (network.go); nil when none.
 	Net *NetAttachment `json:"net,omitempty"`
+	// Update is the update to another image under way, nil when none
+	// (update.go). Snapshot is the key of the snapshot the container runs
+	// on when an update moved it off the one named by its ID; Previous is
+	// the image it ran before its last committed update (what Rollback
+	// goes back to); ReleaseSnapshot is a snapshot an update left behind
+	// whose removal is not journaled yet; Updates counts the updates
+	// begun (it names their snapshots).
+	Update          *PendingUpdate `json:"update,omitempty"`
+	Snapshot        string         `json:"snapshot,omitempty"`
+	Previous        *ImageVersion  `json:"previous,omitempty"`
+	ReleaseSnapshot string         `json:"release_snapshot,omitempty"`
+	Updates         int            `json:"updates,omitempty"`
 }
 
 // Alive reports whether the container may have a running task.
