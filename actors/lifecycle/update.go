@@ -343,7 +343,22 @@ func decideUpdate(s State, c Command) (d Decision, err error, ok bool) {
 		}
 		return failed(s, d, fmt.Sprintf("the swapped task exited with code %d", c.Code), c.At), nil, true
 	case Reconcile:
-		return reconcileUpdate(s, c), nil, true
+		if u.Phase == UpdatePreparing {
+			return reconcileUpdate(s, c), nil, true // the old task's reconcile records the boot
+		}
+		// The boot first, so that the next reconcile takes this one for
+		// the container's (reboot.go); a reboot's lost task is then found
+		// gone like any.
+		var boot []Event
+		switch {
+		case rebooted(s, c):
+			boot = []Event{HostRebooted{PreviousBoot: s.Boot, Boot: c.Boot, At: c.At}}
+		case c.Boot != "" && s.Boot == "":
+			boot = []Event{BootRecorded{Boot: c.Boot, At: c.At}}
+		}
+		d := reconcileUpdate(Replay(s, boot), c)
+		d.Events = append(boot, d.Events...)
+		return d, nil, true
 	case Update, Stop, Kill, Remove, Start, Pause, Resume, Checkpoint, Exec:
 		return Decision{}, fmt.Errorf("%w: container %q is being updated (%s)", ErrInvalidTransition, s.ID, u.Phase), true
 	}

@@ -388,3 +388,104 @@ func TestUpdateExitOfReplacedTask(t *testing.T) {
 		t.Fatalf("duplicate exit: %+v", d)
 	}
 }
+
+// FuzzUpdate drives a container through random updates, rollbacks,
+// outcomes, exits and reconciliations: every applied event stays inside
+// the transition table, the journal replays to the same state, and an
+// update's phase always fits the status.
+func FuzzUpdate(f *testing.F) {
+	f.Add([]byte{0, 2, 4, 3, 5, 6, 1, 2, 3, 4, 5})
+	f.Add([]byte{0, 2, 7, 9, 4, 8, 5, 6, 1})
+	f.Fuzz(func(t *testing.T, script []byte) {
+		base := runningImage(t)
+		s, journal, pid := base, []Event(nil), uint32(7)
+		for i, op := range script {
+			now := at(10 + i)
+			var c Command
+			switch op % 10 {
+			case 0:
+				c = Update{Config: imageCfg("a", fmt.Sprint("img", i)), Grace: time.Second, At: now}
+			case 1:
+				c = Rollback{Grace: time.Second, At: now}
+			case 2:
+				c = RecordSnapshotPrepared{At: now}
+			case 3:
+				pid++
+				c = RecordStarted{Pid: pid, At: now}
+			case 4:
+				c = UpdateGraceTimeout{At: now}
+			case 5:
+				c = RecordSnapshotReleased{Key: s.ReleaseSnapshot, At: now}
+			case 6:
+				c = ObserveExit{Pid: s.Pid, Code: int(op), ExitedAt: now, At: now}
+			case 7:
+				c = RecordStartFailed{Err: "no", At: now}
+			case 8:
+				c = RecordSnapshotPrepareFailed{Err: "no", At: now}
+			case 9:
+				c = Reconcile{Observed: Observation{ContainerExists: true, Task: TaskPhase(op / 10 % 5), Pid: s.Pid, Snapshot: s.SnapshotKey()}, At: now}
+			}
+			d, err := Decide(s, c)
+			if err != nil {
+				if !errors.Is(err, ErrInvalidTransition) && !errors.Is(err, ErrInvalidArgument) {
+					t.Fatalf("%T: %v", c, err)
+				}
+				continue
+			}
+			for _, e := range d.Events {
+				next := Apply(s, e)
+				if !CanTransition(s.Status, next.Status) {
+					t.Fatalf("%T moved %s to %s", e, s.Status, next.Status)
+				}
+				s = next
+				journal = append(journal, jsonRoundTrip(t, e))
+			}
+			if u := s.Update; u != nil {
+				ok := map[UpdatePhase]bool{
+					UpdatePreparing: true,
+					UpdateSwapping:  s.Status == StatusStarting,
+					UpdateReverting: s.Status == StatusStarting,
+					UpdateGrace:     s.Status == StatusRunning,
+				}[u.Phase]
+				if !ok {
+					t.Fatalf("phase %s in status %s", u.Phase, s.Status)
+				}
+			}
+		}
+		if got, want := canon(t, Replay(base, journal)), canon(t, s); got != want {
+			t.Fatalf("replay differs:\n%s\n%s", got, want)
+		}
+	})
+}
+
+// TestUpdateRebootDuringGrace: a host reboot during the grace period
+// loses the new task; recovery records the new boot and goes back to the
+// old image, and the next reconcile in the same boot is no reboot.
+func TestUpdateRebootDuringGrace(t *testing.T) {
+	base := runningImage(t)
+	base.Boot = "b1"
+	s, _ := run(t, base, Update{Config: imageCfg("a", "new"), Grace: time.Minute, At: at(10)},
+		RecordSnapshotPrepared{At: at(11)}, RecordStarted{Pid: 8, At: at(12)})
+	d, err := Decide(s, Reconcile{Observed: Observation{ContainerExists: true, Task: TaskAbsent, Snapshot: "a-u1"}, Boot: "b2", At: at(20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Events) != 3 {
+		t.Fatalf("events %#v", d.Events)
+	}
+	if _, ok := d.Events[0].(HostRebooted); !ok {
+		t.Fatalf("first event %T", d.Events[0])
+	}
+	s = Replay(s, d.Events)
+	if s.Boot != "b2" || s.Update == nil || s.Update.Phase != UpdateReverting || s.Config.Image != "old" {
+		t.Fatalf("boot %s update %+v image %s", s.Boot, s.Update, s.Config.Image)
+	}
+	if !reflect.DeepEqual(d.Effects, []Effect{DeleteTask{}, SwapTask{Config: s.Config, Snapshot: "a"}}) {
+		t.Fatalf("effects %#v", d.Effects)
+	}
+	s, _ = run(t, s, RecordStarted{Pid: 9, At: at(21)})
+	d, _ = Decide(s, Reconcile{Observed: Observation{ContainerExists: true, Task: TaskRunning, Pid: 9, Snapshot: "a"}, Boot: "b2", At: at(22)})
+	if len(d.Events) != 0 || !reflect.DeepEqual(d.Effects, []Effect{ReleaseSnapshot{Key: "a-u1"}}) {
+		t.Fatalf("after the rollback: %#v", d)
+	}
+}
