@@ -383,7 +383,7 @@ func decideUpdateCommand(s State, cfg Config, grace time.Duration, rollback bool
 	if err := ValidateConfig(cfg); err != nil {
 		return Decision{}, err, true
 	}
-	to := ImageVersion{Config: cfg, Snapshot: s.ID + "-u" + strconv.Itoa(s.Updates+1)}
+	to := ImageVersion{Config: cfg, Snapshot: UpdateSnapshotKey(s.ID, s.Updates+1)}
 	return Decision{
 		Events:  []Event{UpdateRequested{To: to, Grace: grace, Rollback: rollback, At: at}},
 		Effects: []Effect{PrepareSnapshot{Key: to.Snapshot, Config: cfg}},
@@ -479,3 +479,8 @@ func reconcileUpdate(s State, c Reconcile) Decision {
 	}
 	return Decision{}
 }
+
+// UpdateSnapshotKey is the key of the snapshot of a container's update
+// number n: "ID@n". '@' is in no container ID, so the key is never the
+// one a container is created with.
+func UpdateSnapshotKey(id string, n int) string { return id + "@" + strconv.Itoa(n) }

@@ -466,7 +466,7 @@ func TestUpdateRebootDuringGrace(t *testing.T) {
 	base.Boot = "b1"
 	s, _ := run(t, base, Update{Config: imageCfg("a", "new"), Grace: time.Minute, At: at(10)},
 		RecordSnapshotPrepared{At: at(11)}, RecordStarted{Pid: 8, At: at(12)})
-	d, err := Decide(s, Reconcile{Observed: Observation{ContainerExists: true, Task: TaskAbsent, Snapshot: "a-u1"}, Boot: "b2", At: at(20)})
+	d, err := Decide(s, Reconcile{Observed: Observation{ContainerExists: true, Task: TaskAbsent, Snapshot: "a@1"}, Boot: "b2", At: at(20)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +485,7 @@ func TestUpdateRebootDuringGrace(t *testing.T) {
 	}
 	s, _ = run(t, s, RecordStarted{Pid: 9, At: at(21)})
 	d, _ = Decide(s, Reconcile{Observed: Observation{ContainerExists: true, Task: TaskRunning, Pid: 9, Snapshot: "a"}, Boot: "b2", At: at(22)})
-	if len(d.Events) != 0 || !reflect.DeepEqual(d.Effects, []Effect{ReleaseSnapshot{Key: "a-u1"}}) {
+	if len(d.Events) != 0 || !reflect.DeepEqual(d.Effects, []Effect{ReleaseSnapshot{Key: "a@1"}}) {
 		t.Fatalf("after the rollback: %#v", d)
 	}
 }
