@@ -4,6 +4,7 @@ import (
 	"github.com/vigilhq/vigil/actors"
 	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/c8dbridge"
+	"github.com/vigilhq/vigil/stdio"
 )
 
 // The types of the facade's methods, named here so that a program that
@@ -58,3 +59,27 @@ func CheckExec(st State, args []string) error {
 // ValidateConfig checks a container's configuration without I/O (ranges,
 // syntax, absolute paths), as Create does first. Errors: InvalidArgument.
 func ValidateConfig(cfg ContainerConfig) error { return lifecycle.ValidateConfig(cfg) }
+
+// The parts of a ContainerConfig that docker's run options set (log
+// rotation, confinement, devices, kernel settings).
+type (
+	// LogOptions bound a container's log (--log-opt).
+	LogOptions = lifecycle.LogOptions
+	// HostConfig is a container's confinement, devices and kernel
+	// settings (--security-opt, --cap-add, --device, ...).
+	HostConfig = lifecycle.HostConfig
+	// Device is a host device made available in a container.
+	Device = lifecycle.Device
+	// Tmpfs is a tmpfs mount of a container.
+	Tmpfs = lifecycle.Tmpfs
+	// Ulimit is a resource limit of a container's process.
+	Ulimit = lifecycle.Ulimit
+)
+
+// StopTimeoutFromConfig, as the timeout of Stop and Restart, takes the
+// container's own stop timeout (HostConfig.StopTimeout), or 10 s.
+const StopTimeoutFromConfig = lifecycle.StopTimeoutFromConfig
+
+// LogRotation is how a log with options o rotates when the daemon's
+// defaults are docker's "local" driver's (stdio.DefaultRotation).
+func LogRotation(o LogOptions) stdio.Rotation { return actors.LogRotation(o, nil) }

@@ -14,6 +14,7 @@ import (
 	"github.com/vigilhq/vigil/c8dbridge"
 	"github.com/vigilhq/vigil/internal/containerid"
 	"github.com/vigilhq/vigil/journal"
+	"github.com/vigilhq/vigil/stdio"
 )
 
 // Errors of the registry. Callers test them with errors.Is; they carry
@@ -35,7 +36,7 @@ type Deps struct {
 	Journal     journal.Store
 	Clock       func() time.Time
 	Log         *slog.Logger
-	LogPath     func(id string) string // the JSON-lines log of a container
+	LogPath     func(id string) string // the base path of a container's log files
 	CallTimeout time.Duration          // of one containerd call
 	// Published, when set, is called with the records of each append, in
 	// order, once they are durable (the events feed).
@@ -62,6 +63,9 @@ type Deps struct {
 	// Networks gives containers their networks (package network); nil:
 	// only "none" (loopback) works, as before networking existed.
 	Networks Networks
+	// LogDefaults is the rotation of a container's log where its
+	// Config.Log sets nothing; nil means stdio.DefaultRotation.
+	LogDefaults *stdio.Rotation
 }
 
 func (d *Deps) now() time.Time { return d.Clock().UTC() }

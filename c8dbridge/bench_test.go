@@ -97,7 +97,7 @@ func benchContainerd(b *testing.B, addr, rootfs, logger string, par int) {
 // runTask creates the task of ctr with the logging binary, starts it,
 // waits for it to exit 0 and deletes it.
 func runTask(ctx context.Context, ctr client.Container, logger, logPath string) error {
-	task, err := ctr.NewTask(ctx, cio.BinaryIO(logger, stdio.LoggerArgs(logPath)))
+	task, err := ctr.NewTask(ctx, cio.BinaryIO(logger, stdio.LoggerArgs(logPath, stdio.DefaultRotation)))
 	if err != nil {
 		return err
 	}

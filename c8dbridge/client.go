@@ -332,11 +332,11 @@ func (c *Client) StartTask(ctx context.Context, id string, st Stdio) (uint32, er
 		// creates the task only after that report, or after the logger died.
 		// (A log left by an earlier run of the container hides a logger that
 		// died; the shim gives no other sign of it.)
-		if _, err := os.Stat(st.LogPath); err != nil {
+		if !stdio.HasLog(st.LogPath) {
 			c.deleteFailed(ctx, task)
-			return 0, wrap(op, id, fmt.Errorf("%w: logging binary %s did not start (a program that embeds vigil "+
-				"must call vigil.RunLoggerIfInvoked() first thing in main, or set Config.LoggerBinary): %w",
-				errdefs.ErrFailedPrecondition, c.cfg.LoggerBinary, err))
+			return 0, wrap(op, id, fmt.Errorf("%w: logging binary %s did not start, no log file at %s (a program that embeds vigil "+
+				"must call vigil.RunLoggerIfInvoked() first thing in main, or set Config.LoggerBinary)",
+				errdefs.ErrFailedPrecondition, c.cfg.LoggerBinary, st.LogPath))
 		}
 	}
 	// gofail: var c8dBeforeStartTask struct{}
@@ -363,7 +363,10 @@ func (c *Client) ioCreator(st Stdio) (cio.Creator, error) {
 	case c.cfg.LoggerBinary == "":
 		return nil, invalid(errors.New("a log path needs Config.LoggerBinary"))
 	}
-	return cio.BinaryIO(c.cfg.LoggerBinary, stdio.LoggerArgs(st.LogPath)), nil
+	if err := st.Log.Validate(); err != nil {
+		return nil, invalid(err)
+	}
+	return cio.BinaryIO(c.cfg.LoggerBinary, stdio.LoggerArgs(st.LogPath, st.Log)), nil
 }
 
 // clearOldTask deletes a stopped or never started task of ctr and refuses

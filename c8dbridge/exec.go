@@ -178,7 +178,7 @@ func execProcessSpec(ctx context.Context, id string, s *oci.Spec, spec ExecSpec)
 	tmp.Process = &p
 	opts := []oci.SpecOpts{oci.WithEnv(spec.Env)}
 	if spec.User != "" {
-		opts = append(opts, oci.WithUser(spec.User))
+		opts = append(opts, withUser(spec.User)) // users.go
 	}
 	if err := oci.ApplyOpts(ctx, nil, &containers.Container{ID: id}, &tmp, opts...); err != nil {
 		if spec.User != "" && (errors.Is(err, oci.ErrNoUsersFound) || errors.Is(err, oci.ErrNoGroupsFound) ||

@@ -1,9 +1,7 @@
 package c8dbridge
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -210,22 +208,15 @@ func TestTaskExitCodeAndLog(t *testing.T) {
 
 func readLog(t *testing.T, path string) []stdio.Entry {
 	t.Helper()
-	f, err := os.Open(path)
+	var entries []stdio.Entry
+	err := stdio.Read(context.Background(), path, stdio.ReadOptions{OnMalformed: func(off int64, err error) {
+		t.Errorf("log: %v", err)
+	}}, func(en stdio.Entry) error {
+		entries = append(entries, en)
+		return nil
+	})
 	if err != nil {
 		t.Fatalf("log: %v", err)
-	}
-	defer f.Close()
-	var entries []stdio.Entry
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var en stdio.Entry
-		if err := json.Unmarshal(sc.Bytes(), &en); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		entries = append(entries, en)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return entries
 }

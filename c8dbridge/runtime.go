@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/stdio"
 )
 
 // Labels vigil puts on every containerd container it creates.
@@ -28,7 +29,8 @@ const (
 // a snapshot of its own (key: the ID) on the image whose manifest (for its
 // platform) has ImageDigest, found by Image's name or, after the name
 // moved or when the name is a multi-platform index, by the digest itself
-// (imagecreate.go).
+// (imagecreate.go). Host holds the confinement, devices and kernel
+// settings (hostspec.go).
 // Network: "host" runs the task in the host's network namespace; a
 // container on a CNI network joins the namespace file ID, and one of
 // "container:OTHER" the file OTHER, in the Client's NetNSDir (package
@@ -41,8 +43,9 @@ type Mount = lifecycle.Mount
 
 // Stdio says where a task's output goes.
 type Stdio struct {
-	// LogPath is the JSON-lines log file of a detached task, written by the
-	// logging binary (see package stdio), which outlives the supervisor.
+	// LogPath is the base path of the log files of a detached task (see
+	// stdio.LogPath), written by the logging binary (see package stdio),
+	// which outlives the supervisor.
 	LogPath string
 	// Checkpoint, when set, is the directory (absolute) of the criu
 	// checkpoint the task is restored from instead of started afresh
@@ -56,6 +59,9 @@ type Stdio struct {
 	// with Terminal (a tty merges both streams).
 	Stdin, Stdout, Stderr string
 	Terminal              bool
+
+	// Log is how the logging binary (or the Hub) rotates the log.
+	Log stdio.Rotation
 }
 
 // TaskState is the state containerd reports for a container's task.

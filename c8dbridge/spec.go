@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -29,7 +28,10 @@ const specNamespace = "vigil"
 //
 // The limits (Memory, CPUs, CPUShares, PidsLimit) go to the spec's cgroup
 // resources, User to the process (names looked up in the rootfs), ReadOnly
-// to the root, Mounts to bind mounts and Hostname to the UTS namespace;
+// to the root, Mounts to bind mounts and Hostname to the UTS namespace
+// (the ID when empty). Host (hostspec.go) adds the confinement: by default
+// containerd's seccomp profile, AppArmor's default profile where the kernel
+// has AppArmor, and a cgroup namespace of its own.
 // Network chooses the network namespace (networkOpts).
 //
 // It returns an InvalidArgument-class error if the ID is not valid, the rootfs
@@ -70,6 +72,11 @@ func specWith(ctx context.Context, cl oci.Client, ctr *containers.Container, spe
 		oci.WithProcessCwd(cwd),
 	}
 	opts = append(opts, resourceOpts(spec)...)
+	host, err := hostOpts(spec)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, host...)
 	s, err := oci.GenerateSpec(ctx, cl, ctr, opts...)
 	if err != nil {
 		if spec.User != "" && (errors.Is(err, oci.ErrNoUsersFound) || errors.Is(err, oci.ErrNoGroupsFound) ||
@@ -106,7 +113,7 @@ func resourceOpts(spec ContainerSpec) []oci.SpecOpts {
 		// uid[:gid] or name[:group]; names are looked up in the rootfs's
 		// /etc/passwd and /etc/group, and a bare uid takes its gid from
 		// /etc/passwd (0 when it is not listed).
-		opts = append(opts, oci.WithUser(spec.User))
+		opts = append(opts, withUser(spec.User)) // users.go
 	}
 	if spec.ReadOnly {
 		opts = append(opts, oci.WithRootFSReadonly())
@@ -220,19 +227,9 @@ func validateRoot(spec ContainerSpec) error {
 }
 
 // ValidateProcess checks the args, working directory and environment of a
-// process, a container's or an exec's. Its error has no class: callers
-// give it theirs (c8dbridge's are InvalidArgument).
+// process, a container's or an exec's (lifecycle.ValidateProcess: what
+// execve can take). Its error has no class: callers give it theirs
+// (c8dbridge's are InvalidArgument).
 func ValidateProcess(args []string, cwd string, env []string) error {
-	switch {
-	case len(args) == 0 || args[0] == "":
-		return errors.New("no program to run: Args is empty")
-	case cwd != "" && !filepath.IsAbs(cwd):
-		return fmt.Errorf("working directory %q is not an absolute path", cwd)
-	}
-	for _, kv := range env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return fmt.Errorf("environment entry %q is not KEY=VALUE", kv)
-		}
-	}
-	return nil
+	return lifecycle.ValidateProcess(args, cwd, env)
 }

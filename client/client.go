@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 
@@ -184,14 +185,24 @@ func (c *Client) Unpause(ctx context.Context, id string) (api.Container, error) 
 	return c.post(ctx, id, "unpause", nil)
 }
 
-// Stop stops a container's task: SIGTERM, SIGKILL after timeoutSecs.
+// Stop stops a container's task: SIGTERM (or its stop signal), SIGKILL
+// after timeoutSecs; a negative timeoutSecs takes the container's own.
 func (c *Client) Stop(ctx context.Context, id string, timeoutSecs int) (api.Container, error) {
-	return c.post(ctx, id, "stop", url.Values{"timeout": {strconv.Itoa(timeoutSecs)}})
+	return c.post(ctx, id, "stop", timeoutQuery(timeoutSecs))
+}
+
+// timeoutQuery is the query of stop and restart: a negative timeout
+// leaves it to the container's config (its stop timeout, or 10 s).
+func timeoutQuery(secs int) url.Values {
+	if secs < 0 {
+		return url.Values{}
+	}
+	return url.Values{"timeout": {strconv.Itoa(secs)}}
 }
 
 // Restart stops a container's task as Stop does and starts it again.
 func (c *Client) Restart(ctx context.Context, id string, timeoutSecs int) (api.Container, error) {
-	return c.post(ctx, id, "restart", url.Values{"timeout": {strconv.Itoa(timeoutSecs)}})
+	return c.post(ctx, id, "restart", timeoutQuery(timeoutSecs))
 }
 
 // Kill sends a signal (a name such as "TERM", or a number) to a
@@ -315,12 +326,24 @@ func (c *Client) StatsStream(ctx context.Context, id string, fn func(api.Stats) 
 // Logs calls fn with each log record of a container, as the daemon
 // streams them; see the logs endpoint. tail 0 means all records.
 func (c *Client) Logs(ctx context.Context, id string, follow bool, tail int, fn func(api.LogEntry) error) error {
+	return c.LogsBetween(ctx, id, follow, tail, time.Time{}, time.Time{}, fn)
+}
+
+// LogsBetween is Logs of the entries read between since and until (a zero
+// time sets no bound).
+func (c *Client) LogsBetween(ctx context.Context, id string, follow bool, tail int, since, until time.Time, fn func(api.LogEntry) error) error {
 	q := url.Values{}
 	if follow {
 		q.Set("follow", "1")
 	}
 	if tail > 0 {
 		q.Set("tail", strconv.Itoa(tail))
+	}
+	if !since.IsZero() {
+		q.Set("since", since.Format(time.RFC3339Nano))
+	}
+	if !until.IsZero() {
+		q.Set("until", until.Format(time.RFC3339Nano))
 	}
 	return c.streamLines(ctx, ContainerPath(id, "/logs"), q, "log", func(line []byte) error {
 		var e api.LogEntry

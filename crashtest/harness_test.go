@@ -27,6 +27,7 @@ import (
 	"github.com/vigilhq/vigil/c8dbridge"
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/internal/testimage"
+	"github.com/vigilhq/vigil/stdio"
 )
 
 var (
@@ -762,7 +763,7 @@ func (h *harness) view() (View, error) {
 		if e.Lines == 0 {
 			continue
 		}
-		lines, err := readLog(filepath.Join(h.state, "containers", id, "log.jsonl"))
+		lines, err := readLog(stdio.LogPath(filepath.Join(h.state, "containers", id)))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return v, err
 		}
@@ -789,25 +790,21 @@ func parseRecords(s string) ([]Record, error) {
 }
 
 // readLog returns the log field of each complete record of a log file.
-func readLog(path string) ([]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
+// readLog reads the lines of the log at base (see stdio.Read); a damaged
+// record is an error.
+func readLog(base string) ([]string, error) {
 	var lines []string
-	for _, l := range bytes.SplitAfter(b, []byte("\n")) {
-		if len(l) == 0 || l[len(l)-1] != '\n' {
-			continue // a record still being written
-		}
-		var rec struct {
-			Log string `json:"log"`
-		}
-		if err := json.Unmarshal(l, &rec); err != nil {
-			return nil, fmt.Errorf("%s: %q: %w", path, l, err)
-		}
-		lines = append(lines, rec.Log)
+	var bad error
+	err := stdio.Read(context.Background(), base, stdio.ReadOptions{OnMalformed: func(_ int64, err error) {
+		bad = errors.Join(bad, err)
+	}}, func(e stdio.Entry) error {
+		lines = append(lines, e.Log)
+		return nil
+	})
+	if err == nil {
+		err = bad
 	}
-	return lines, nil
+	return lines, err
 }
 
 func tail(s string, n int) string {

@@ -2,8 +2,8 @@
 # Usage: scripts/deps.sh
 #
 # Installs, as root, what vigil's integration tests need and is missing:
-# containerd (with containerd-shim-runc-v2 and ctr), runc, busybox-static,
-# containernetworking-plugins and iptables,
+# containerd (with containerd-shim-runc-v2 and ctr), runc, tini (the init of
+# run --init), busybox-static, containernetworking-plugins and iptables,
 # plus criu if it can be had (checkpoint tests are optional). It checks each
 # command first and runs apt-get update only when something is missing, so a
 # machine that has everything is left untouched. Go itself is not installed
@@ -18,6 +18,7 @@ required=(
 	"containerd-shim-runc-v2:containerd"
 	"ctr:containerd"
 	"runc:runc"
+	"tini-static:tini"
 )
 optional=(
 	"criu:criu"
@@ -66,7 +67,7 @@ if ((${#need[@]} + ${#want[@]} > 0)); then
 			echo "deps: optional packages not installed: ${want[*]} (checkpoint tests will skip)" >&2
 	fi
 else
-	echo "deps: containerd, runc, busybox-static, the CNI plugins, iptables and criu are installed"
+	echo "deps: containerd, runc, tini, busybox-static, the CNI plugins, iptables and criu are installed"
 fi
 
 if ! command -v go >/dev/null 2>&1; then

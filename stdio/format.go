@@ -1,7 +1,12 @@
 package stdio
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"path/filepath"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -11,29 +16,38 @@ import (
 // It is also the single query key of the binary:// stdio URI.
 const LoggerCommand = "logger"
 
-// LogFileName is the name of a container's log file inside its bundle dir.
+// LogBaseName is the name, inside a container's bundle dir, that its log
+// files are named after: "log.1", "log.2.gz", ... (see Rotation).
+const LogBaseName = "log"
+
+// LogFileName is the name of the one log file of format 1 (JSON lines)
+// that supervisors before log rotation wrote. It is read as the oldest of
+// a container's log files, and never written.
 const LogFileName = "log.jsonl"
 
-// MaxRecordLog is the most bytes of output one record carries in its "log"
-// field. A longer line is split into several records.
+// MaxRecordLog is the most bytes of one line a record carries. A longer
+// line is split into several entries (Entry.Partial).
 const MaxRecordLog = 16 << 10
 
-// Stream names, as written in the "stream" field.
+// Stream names, as Entry.Stream holds them.
 const (
 	Stdout = "stdout"
 	Stderr = "stderr"
 )
 
-// Entry is one record of a log file, one JSON object per line:
+// Entry is one line of a container's output as Read delivers it:
 //
 //	{"time":"2024-05-01T12:00:00.123456789Z","stream":"stdout","log":"hello\n"}
 //
-// Log holds the bytes of output exactly as printed, trailing "\n" included;
-// bytes that are not valid UTF-8 are stored as U+FFFD. A line longer than
-// MaxRecordLog bytes is split into records of at most MaxRecordLog bytes;
-// all but the last of them have Partial set, and their Log has no "\n".
-// The last record of a stream may lack the "\n" when the output ended
-// without one. Time is when the logger read the output, in UTC.
+// Log holds the bytes of output exactly as printed, trailing "\n" included.
+// A line longer than MaxRecordLog bytes is split into entries of at most
+// MaxRecordLog bytes; all but the last of them have Partial set, and their
+// Log has no "\n". The last entry of a stream may lack the "\n" when the
+// output ended without one. Time is when the logger read the output, in
+// UTC.
+//
+// Entry is also the record of format 1 (one JSON object per line), which
+// is still read.
 type Entry struct {
 	Time    time.Time `json:"time"`
 	Stream  string    `json:"stream"`
@@ -41,89 +55,185 @@ type Entry struct {
 	Partial bool      `json:"partial,omitempty"`
 }
 
-// LogPath returns the path of the log file of the container whose bundle
-// dir is bundleDir.
+// The record of format 2, one per line of the log file:
+//
+//	KIND TIME ' ' PAYLOAD '\n'
+//
+// KIND is one byte, 'o' for stdout and 'e' for stderr, upper case ('O',
+// 'E') when the payload's last line is continued by the next record of the
+// same stream (a line longer than MaxRecordLog). TIME is the time the
+// logger read the output, in nanoseconds since the Unix epoch, in decimal.
+// PAYLOAD is every line of output one read of the stream brought, escaped
+// so that it holds no '\n': a backslash is written as two backslashes and
+// a newline as a backslash and 'n'; all other bytes are kept as they are.
+// A payload whose last line has no '\n' and whose KIND is lower case ends
+// with output that ended without a newline.
+//
+// The first byte of a line tells its format: '{' is format 1 (Entry as a
+// JSON object), a KIND byte format 2. A later format will take another
+// first byte, so that a file mixing them (a log written across an upgrade)
+// stays readable.
+//
+// Batching every line of one read into a record makes the flood of a
+// container printing empty lines cost two bytes on disk per byte of output
+// (each '\n' escaped), and a line of 1 KiB about 1.02 times its size.
+const (
+	kindStdout = 'o'
+	kindStderr = 'e'
+)
+
+// partialKind is the KIND of a record whose last line goes on in the next.
+func partialKind(k byte) byte { return k - 'a' + 'A' }
+
+// kindOf is the KIND byte of a stream.
+func kindOf(stream string) byte {
+	if stream == Stderr {
+		return kindStderr
+	}
+	return kindStdout
+}
+
+// LogPath returns the base path of the log files of the container whose
+// bundle dir is bundleDir: the files are named BASE.1, BASE.2, ... (see
+// Rotation), and an older log of format 1 is BASE.jsonl.
 func LogPath(bundleDir string) string {
-	return filepath.Join(bundleDir, LogFileName)
+	return filepath.Join(bundleDir, LogBaseName)
 }
 
-// LoggerArgs returns the query of the binary:// stdio URI that makes the
-// containerd shim run the supervisor binary as "<binary> logger <logPath>".
-// logPath must be absolute and its directory must exist.
-func LoggerArgs(logPath string) map[string]string {
-	return map[string]string{LoggerCommand: logPath}
-}
-
-// appendRecord appends the JSON line of one record to dst. It produces the
-// same object encoding/json would decode into an Entry, without reflection.
-func appendRecord(dst []byte, t time.Time, stream string, log []byte, partial bool) []byte {
-	return appendRecordStamp(dst, appendStamp(nil, t), stream, log, partial)
-}
-
-// appendStamp appends t as the "time" field's value, without quotes.
+// appendStamp appends t as a record's TIME.
 func appendStamp(dst []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	return strconv.AppendInt(dst, t.UnixNano(), 10)
 }
 
-// appendRecordStamp is appendRecord with the time already formatted, so that
-// the records of one read share the work.
-func appendRecordStamp(dst []byte, stamp []byte, stream string, log []byte, partial bool) []byte {
-	dst = append(dst, `{"time":"`...)
-	dst = append(dst, stamp...)
-	dst = append(dst, `","stream":"`...)
-	dst = append(dst, stream...) // a constant that needs no escaping
-	dst = append(dst, `","log":`...)
-	dst = appendJSONString(dst, log)
-	if partial {
-		dst = append(dst, `,"partial":true`...)
+// appendEscaped appends b escaped as a record's PAYLOAD.
+func appendEscaped(dst, b []byte) []byte {
+	for len(b) > 0 {
+		i := bytes.IndexAny(b, "\n\\")
+		if i < 0 {
+			return append(dst, b...)
+		}
+		dst = append(dst, b[:i]...)
+		if b[i] == '\n' {
+			dst = append(dst, '\\', 'n')
+		} else {
+			dst = append(dst, '\\', '\\')
+		}
+		b = b[i+1:]
 	}
-	return append(dst, "}\n"...)
+	return dst
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string (RFC 8259): the quote, the
-// backslash and control characters are escaped, and each byte that is not
-// part of a valid UTF-8 sequence becomes \ufffd, as encoding/json does.
-func appendJSONString(dst []byte, s []byte) []byte {
-	dst = append(dst, '"')
-	start := 0 // s[start:i] is pending, needs no escaping
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
+// unescape undoes appendEscaped, appending to dst.
+func unescape(dst, p []byte) ([]byte, error) {
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\\')
+		if i < 0 {
+			return append(dst, p...), nil
 		}
-		if c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
+		dst = append(dst, p[:i]...)
+		if i+1 == len(p) {
+			return nil, errors.New("payload ends inside an escape")
 		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
+		switch p[i+1] {
+		case 'n':
+			dst = append(dst, '\n')
+		case '\\':
+			dst = append(dst, '\\')
+		default:
+			return nil, fmt.Errorf("unknown escape \\%c", p[i+1])
 		}
-		i += size
+		p = p[i+2:]
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return dst, nil
+}
+
+// logRecord is one decoded line of a log file: the output it holds, as
+// entries of one time and stream.
+type logRecord struct {
+	time    time.Time
+	stream  string
+	data    []byte // the output, unescaped
+	partial bool   // the last line of data goes on in the next record
+	v1      *Entry // a record of format 1
+}
+
+// decodeRecord decodes one line of a log file, without its '\n'.
+func decodeRecord(line []byte) (logRecord, error) {
+	if len(line) == 0 {
+		return logRecord{}, errors.New("empty line")
+	}
+	if line[0] == '{' {
+		var e Entry
+		if err := json.Unmarshal(line, &e); err != nil {
+			return logRecord{}, err
+		}
+		switch {
+		case e.Stream != Stdout && e.Stream != Stderr:
+			return logRecord{}, fmt.Errorf("stream %q is neither %q nor %q", e.Stream, Stdout, Stderr)
+		case e.Time.IsZero():
+			return logRecord{}, errors.New("no time")
+		}
+		return logRecord{time: e.Time, stream: e.Stream, v1: &e}, nil
+	}
+	var r logRecord
+	switch line[0] {
+	case kindStdout, partialKind(kindStdout):
+		r.stream = Stdout
+	case kindStderr, partialKind(kindStderr):
+		r.stream = Stderr
+	default:
+		return logRecord{}, fmt.Errorf("unknown record kind %q", line[0])
+	}
+	r.partial = line[0] < 'a'
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 2 {
+		return logRecord{}, errors.New("no time")
+	}
+	ns, err := strconv.ParseInt(string(line[1:sp]), 10, 64)
+	if err != nil || ns <= 0 {
+		return logRecord{}, fmt.Errorf("time %q is not a positive number of nanoseconds", line[1:sp])
+	}
+	r.time = time.Unix(0, ns).UTC()
+	if r.data, err = unescape(nil, line[sp+1:]); err != nil {
+		return logRecord{}, err
+	}
+	if len(r.data) == 0 {
+		return logRecord{}, errors.New("no output")
+	}
+	return r, nil
+}
+
+// each calls fn with the entries of r, in order.
+func (r logRecord) each(fn func(Entry) error) error {
+	if r.v1 != nil {
+		return fn(*r.v1)
+	}
+	data := r.data
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		e := Entry{Time: r.time, Stream: r.stream}
+		if i < 0 {
+			e.Log, e.Partial, data = string(data), r.partial, nil
+		} else {
+			e.Log, data = string(data[:i+1]), data[i+1:]
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lines is how many entries r holds.
+func (r logRecord) lines() int {
+	if r.v1 != nil {
+		return 1
+	}
+	n := bytes.Count(r.data, []byte{'\n'})
+	if r.data[len(r.data)-1] != '\n' {
+		n++
+	}
+	return n
 }
 
 // cutPoint returns how many bytes of b, a full record's worth of a longer

@@ -1,13 +1,40 @@
 package stdio
 
 import (
-	"encoding/json"
+	"bytes"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestAppendRecordFormat(t *testing.T) {
+// appendRecord appends one record of format 2 holding log, as the copier
+// makes them.
+func appendRecord(dst []byte, t time.Time, stream string, log []byte, partial bool) []byte {
+	c := copier{kind: kindOf(stream), open: -1, out: dst}
+	c.stampAt(t)
+	c.add(log)
+	c.end(partial)
+	return c.out
+}
+
+func entriesOf(t *testing.T, line string) []Entry {
+	t.Helper()
+	r, err := decodeRecord([]byte(strings.TrimSuffix(line, "\n")))
+	if err != nil {
+		t.Fatalf("decodeRecord(%q): %v", line, err)
+	}
+	var out []Entry
+	r.each(func(e Entry) error {
+		out = append(out, e)
+		return nil
+	})
+	if r.lines() != len(out) {
+		t.Fatalf("lines() = %d, each gave %d", r.lines(), len(out))
+	}
+	return out
+}
+
+func TestRecordFormat(t *testing.T) {
 	ts := time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.FixedZone("CEST", 2*3600))
 	tests := []struct {
 		name    string
@@ -15,62 +42,111 @@ func TestAppendRecordFormat(t *testing.T) {
 		log     string
 		partial bool
 		want    string
+		entries []Entry
 	}{
-		{"plain", Stdout, "hello\n", false,
-			`{"time":"2024-05-01T10:00:00.123456789Z","stream":"stdout","log":"hello\n"}` + "\n"},
-		{"partial", Stderr, "abc", true,
-			`{"time":"2024-05-01T10:00:00.123456789Z","stream":"stderr","log":"abc","partial":true}` + "\n"},
-		{"escapes", Stdout, "q\"b\\t\tr\r\x00\x1f\x7f<&>\u2028é\n", false,
-			`{"time":"2024-05-01T10:00:00.123456789Z","stream":"stdout","log":"q\"b\\t\tr\r\u0000\u001f` + "\x7f<&>\u2028é" + `\n"}` + "\n"},
-		{"invalid utf-8", Stdout, "a\xffb\xe2\x82", false,
-			`{"time":"2024-05-01T10:00:00.123456789Z","stream":"stdout","log":"a\ufffdb\ufffd\ufffd"}` + "\n"},
+		{"one line", Stdout, "hello\n", false, "o1714557600123456789 hello\\n\n",
+			[]Entry{{Stream: Stdout, Log: "hello\n"}}},
+		{"lines", Stderr, "a\n\nb\n", false, "e1714557600123456789 a\\n\\nb\\n\n",
+			[]Entry{{Stream: Stderr, Log: "a\n"}, {Stream: Stderr, Log: "\n"}, {Stream: Stderr, Log: "b\n"}}},
+		{"partial", Stderr, "x\nabc", true, "E1714557600123456789 x\\nabc\n",
+			[]Entry{{Stream: Stderr, Log: "x\n"}, {Stream: Stderr, Log: "abc", Partial: true}}},
+		{"unfinished at the end", Stdout, "abc", false, "o1714557600123456789 abc\n",
+			[]Entry{{Stream: Stdout, Log: "abc"}}},
+		{"backslashes and bytes kept", Stdout, "q\"b\\n\t\r\x00\xff\n", false, "o1714557600123456789 q\"b\\\\n\t\r\x00\xff\\n\n",
+			[]Entry{{Stream: Stdout, Log: "q\"b\\n\t\r\x00\xff\n"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := string(appendRecord(nil, ts, tt.stream, []byte(tt.log), tt.partial))
 			if got != tt.want {
-				t.Fatalf("appendRecord:\n got %s\nwant %s", got, tt.want)
+				t.Fatalf("record:\n got %q\nwant %q", got, tt.want)
 			}
-			e, err := decodeRecord([]byte(strings.TrimSuffix(got, "\n")))
-			if err != nil {
-				t.Fatalf("decodeRecord: %v", err)
+			es := entriesOf(t, got)
+			if len(es) != len(tt.entries) {
+				t.Fatalf("decoded %+v, want %+v", es, tt.entries)
 			}
-			want := Entry{Time: ts.UTC(), Stream: tt.stream, Log: strings.ToValidUTF8(tt.log, "\ufffd"), Partial: tt.partial}
-			if tt.name == "invalid utf-8" {
-				want.Log = "a\ufffdb\ufffd\ufffd" // one U+FFFD per bad byte
-			}
-			if !e.Time.Equal(want.Time) || e.Stream != want.Stream || e.Log != want.Log || e.Partial != want.Partial {
-				t.Fatalf("decoded %+v, want %+v", e, want)
+			for i, e := range es {
+				w := tt.entries[i]
+				w.Time = ts.UTC()
+				if e != w {
+					t.Fatalf("entry %d = %+v, want %+v", i, e, w)
+				}
 			}
 		})
 	}
 }
 
-// The hand-written encoder must agree with encoding/json on every input.
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "a", "\"\\", "\x00\x01\x1f\x7f", "\xff\xfe", "é€😀", "\xe2\x82", "\xf0\x9f\x98", "\u2028\u2029", "<script>&"} {
+// Records of format 1 (JSON lines), written before rotation, still decode.
+func TestRecordFormat1(t *testing.T) {
+	es := entriesOf(t, `{"time":"2024-05-01T10:00:00.123456789Z","stream":"stderr","log":"abc","partial":true}`)
+	want := Entry{Time: time.Date(2024, 5, 1, 10, 0, 0, 123456789, time.UTC), Stream: Stderr, Log: "abc", Partial: true}
+	if len(es) != 1 || !es[0].Time.Equal(want.Time) || es[0].Stream != want.Stream || es[0].Log != want.Log || !es[0].Partial {
+		t.Fatalf("decoded %+v, want %+v", es, want)
+	}
+}
+
+func TestRecordMalformed(t *testing.T) {
+	for _, line := range []string{
+		"", "x123 a", "o", "o123", "o 123 a", "o-5 a", "oabc a", "o123 ", "o123 a\\", "o123 a\\t",
+		`{"time":"2024-05-01T10:00:00Z","stream":"stdin","log":"a"}`, `{"stream":"stdout","log":"a"}`, `{"time":`,
+	} {
+		if r, err := decodeRecord([]byte(line)); err == nil {
+			t.Errorf("decodeRecord(%q) = %+v, want an error", line, r)
+		}
+	}
+}
+
+// Escaping round-trips any output.
+func FuzzRecordEscape(f *testing.F) {
+	for _, s := range []string{"", "a", "\n", "\\", "\\n", "\\\n\\", "\xff\x00", "é€😀"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, s []byte) {
-		enc := appendJSONString(nil, s)
-		if !json.Valid(enc) {
-			t.Fatalf("invalid JSON %q for %q", enc, s)
+		enc := appendEscaped(nil, s)
+		if bytes.IndexByte(enc, '\n') >= 0 {
+			t.Fatalf("escaped %q holds a newline: %q", s, enc)
 		}
-		var got, want string
-		if err := json.Unmarshal(enc, &got); err != nil {
-			t.Fatal(err)
-		}
-		ref, err := json.Marshal(string(s))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(ref, &want); err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
-			t.Fatalf("for %q: decoded %q, encoding/json gives %q", s, got, want)
+		dec, err := unescape(nil, enc)
+		if err != nil || !bytes.Equal(dec, s) {
+			t.Fatalf("unescape(%q) = %q, %v; want %q", enc, dec, err, s)
 		}
 	})
+}
+
+// The format's promise (format.go): a flood of empty lines costs at most
+// three bytes per byte of output, lines of 1 KiB at most 1.1 times their
+// size.
+func TestRecordOverhead(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		line  string
+		chunk int // bytes one read brings
+		max   float64
+	}{
+		{"empty lines, a full pipe per read", "\n", readSize, 3},
+		{"empty lines, 4 KiB per read", "\n", 4 << 10, 3},
+		{"1 KiB lines, one per read", strings.Repeat("x", 1023) + "\n", 1 << 10, 1.1},
+		{"1 KiB lines, a full pipe per read", strings.Repeat("y", 1023) + "\n", readSize, 1.1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := strings.Repeat(tt.line, (4<<20)/len(tt.line))
+			var chunks [][]byte
+			for rest := out; rest != ""; {
+				n := min(len(rest), tt.chunk)
+				chunks = append(chunks, []byte(rest[:n]))
+				rest = rest[n:]
+			}
+			var buf bytes.Buffer
+			if err := copyStream(newSink(&buf, t.Logf), &chunkReader{chunks: chunks}, Stdout, time.Now); err != nil {
+				t.Fatal(err)
+			}
+			ratio := float64(buf.Len()) / float64(len(out))
+			t.Logf("%d bytes of output, %d on disk: %.3f", len(out), buf.Len(), ratio)
+			if ratio > tt.max {
+				t.Errorf("%.3f bytes on disk per byte of output, want at most %.1f", ratio, tt.max)
+			}
+		})
+	}
 }
 
 func TestCutPoint(t *testing.T) {
@@ -96,11 +172,21 @@ func TestCutPoint(t *testing.T) {
 }
 
 func TestLogPathAndArgs(t *testing.T) {
-	if got, want := LogPath("/var/lib/vigil/c/web"), "/var/lib/vigil/c/web/log.jsonl"; got != want {
+	if got, want := LogPath("/var/lib/vigil/c/web"), "/var/lib/vigil/c/web/log"; got != want {
 		t.Errorf("LogPath = %q, want %q", got, want)
 	}
-	args := LoggerArgs("/x/log.jsonl")
-	if len(args) != 1 || args[LoggerCommand] != "/x/log.jsonl" {
-		t.Errorf("LoggerArgs = %v", args)
+	for _, rot := range []Rotation{{}, DefaultRotation, {MaxSize: 1 << 20, MaxFiles: 3}} {
+		args := LoggerArgs("/x y&z/log", rot)
+		if len(args) != 1 {
+			t.Fatalf("LoggerArgs = %v, want one key", args)
+		}
+		base, got, err := parseLoggerArg(args[LoggerCommand])
+		if err != nil || base != "/x y&z/log" || got != rot {
+			t.Errorf("parseLoggerArg(%q) = %q, %+v, %v; want %+v", args[LoggerCommand], base, got, err, rot)
+		}
+	}
+	// The argument of a supervisor from before rotation: a path alone.
+	if base, rot, err := parseLoggerArg("/x/log.jsonl"); err != nil || base != "/x/log" || rot != (Rotation{}) {
+		t.Errorf("parseLoggerArg of a path = %q, %+v, %v", base, rot, err)
 	}
 }

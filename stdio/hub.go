@@ -67,7 +67,7 @@ type Hub struct {
 	stdinMu sync.Mutex
 	stdin   io.WriteCloser // nil without Stdin, or once closed
 
-	logFile *os.File
+	logFile *logWriter
 	sink    *sink
 
 	mu    sync.Mutex
@@ -77,10 +77,11 @@ type Hub struct {
 }
 
 // OpenHub opens the FIFOs (creating them and their directory when missing)
-// and the log at logPath, whose directory must exist, and starts copying.
+// and the log at logPath (a base path, see LogPath), whose directory must
+// exist, rotated as rot says, and starts copying.
 // diag receives problems that concern nobody's request (a failed log
 // write); nil discards them. Opening does not wait for the shim.
-func OpenHub(f FIFOs, logPath string, diag func(format string, a ...any)) (_ *Hub, err error) {
+func OpenHub(f FIFOs, logPath string, rot Rotation, diag func(format string, a ...any)) (_ *Hub, err error) {
 	if diag == nil {
 		diag = func(string, ...any) {}
 	}
@@ -122,12 +123,11 @@ func OpenHub(f FIFOs, logPath string, diag func(format string, a ...any)) (_ *Hu
 		}
 		h.stdin = w
 	}
-	var torn bool
-	h.logFile, torn, err = openLog(logPath)
+	h.logFile, _, err = openLogWriter(logPath, rot, diag)
 	if err != nil {
 		return nil, fmt.Errorf("stdio: open hub: %w", err)
 	}
-	h.sink = newSink(h.logFile, torn, diag)
+	h.sink = newSink(h.logFile, diag)
 
 	var wg sync.WaitGroup
 	for i, r := range h.outs {

@@ -74,7 +74,7 @@ func TestHubCopiesToLogAndClients(t *testing.T) {
 	dir := t.TempDir()
 	f := FIFOPaths(dir, false, false)
 	logPath := LogPath(dir)
-	h, err := OpenHub(f, logPath, func(format string, a ...any) { t.Errorf(format, a...) })
+	h, err := OpenHub(f, logPath, Rotation{}, func(format string, a ...any) { t.Errorf(format, a...) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestHubReadsWhatWaited(t *testing.T) {
 	dir := t.TempDir()
 	f := FIFOPaths(dir, false, true)
 	logPath := LogPath(dir)
-	h, err := OpenHub(f, logPath, nil)
+	h, err := OpenHub(f, logPath, Rotation{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestHubReadsWhatWaited(t *testing.T) {
 	h.Close() // the supervisor stops
 	io.WriteString(w, "two\nthree\n")
 
-	h, err = OpenHub(f, logPath, nil)
+	h, err = OpenHub(f, logPath, Rotation{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestHubReadsWhatWaited(t *testing.T) {
 func TestHubStdin(t *testing.T) {
 	dir := t.TempDir()
 	f := FIFOPaths(dir, true, true)
-	h, err := OpenHub(f, LogPath(dir), nil)
+	h, err := OpenHub(f, LogPath(dir), Rotation{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestHubStdin(t *testing.T) {
 		t.Fatalf("the reader got %q, %v after the close; want end of file", buf[:n], err)
 	}
 	// Without -i there is no stdin at all.
-	h2, err := OpenHub(FIFOPaths(t.TempDir(), false, true), LogPath(dir), nil)
+	h2, err := OpenHub(FIFOPaths(t.TempDir(), false, true), LogPath(dir), Rotation{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func (b blockingWriter) Write(p []byte) (int, error) {
 // A client that does not read is cut off; the output goes on.
 func TestHubDetachesSlowClient(t *testing.T) {
 	dir := t.TempDir()
-	h, err := OpenHub(FIFOPaths(dir, false, true), LogPath(dir), nil)
+	h, err := OpenHub(FIFOPaths(dir, false, true), LogPath(dir), Rotation{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestHubDetachesSlowClient(t *testing.T) {
 	if n := len(fast.String()); n != subQueue+10 {
 		t.Fatalf("the client that keeps up got %d bytes, want %d", n, subQueue+10)
 	}
-	if _, err := OpenHub(FIFOs{Stdout: "relative"}, LogPath(dir), nil); err == nil {
+	if _, err := OpenHub(FIFOs{Stdout: "relative"}, LogPath(dir), Rotation{}, nil); err == nil {
 		t.Fatal("a relative FIFO path was accepted")
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -32,8 +31,9 @@ const (
 )
 
 // RunLogger is the main function of the logging binary; it returns the exit
-// code. args is what follows LoggerCommand on the command line: the log
-// path. It opens the log, signals readiness on fd 5, and copies the
+// code. args is what follows LoggerCommand on the command line: the log's
+// base path and rotation (LoggerArgs). It opens the log, signals readiness
+// on fd 5, and copies the
 // container's stdout (fd 3) and stderr (fd 4) into the log until both reach
 // end of file. SIGINT, SIGTERM, SIGHUP and SIGPIPE are ignored: the logger
 // ends only when the shim closes the pipes, so that nothing still in them
@@ -53,11 +53,15 @@ func runLogger(args []string, diag io.Writer) int {
 		fmt.Fprintf(diag, "%s: %s\n", prefix, fmt.Sprintf(format, a...))
 	}
 
-	if len(args) != 1 || !filepath.IsAbs(args[0]) {
-		report("usage: %s <absolute log path>; got arguments %q", LoggerCommand, args)
+	if len(args) != 1 {
+		report("usage: %s <log path and rotation>; got arguments %q", LoggerCommand, args)
 		return exitUsage
 	}
-	path := args[0]
+	path, rot, err := parseLoggerArg(args[0])
+	if err != nil {
+		report("usage: %s <log path and rotation>: %v", LoggerCommand, err)
+		return exitUsage
+	}
 
 	var pipes [3]*os.File
 	for i, fd := range []uintptr{fdStdout, fdStderr, fdReady} {
@@ -72,7 +76,7 @@ func runLogger(args []string, diag io.Writer) int {
 	}
 	stdout, stderr, ready := pipes[0], pipes[1], pipes[2]
 
-	logFile, torn, err := openLog(path)
+	logFile, torn, err := openLogWriter(path, rot, report)
 	if err != nil {
 		report("%v", err)
 		return exitUsage
@@ -88,9 +92,9 @@ func runLogger(args []string, diag io.Writer) int {
 
 	// Begin on a line of our own, so that a record cut short by a crash
 	// damages only itself.
-	s := newSink(logFile, torn, report)
+	s := newSink(logFile, report)
 	if torn {
-		report("%s does not end with a newline (an earlier write was cut short); starting on a new line", path)
+		report("the log %s does not end with a newline (an earlier write was cut short); starting on a new line", path)
 	}
 	var wg sync.WaitGroup
 	for _, p := range []struct {
@@ -109,7 +113,7 @@ func runLogger(args []string, diag io.Writer) int {
 
 	code := exitOK
 	if s.lost > 0 {
-		report("%d bytes of output could not be written to %s", s.lost, path)
+		report("%d bytes of log records could not be written to %s", s.lost, path)
 		code = exitError
 	}
 	if s.failures > 0 {
@@ -126,43 +130,20 @@ func runLogger(args []string, diag io.Writer) int {
 	return code
 }
 
-// openLog opens the log file for appending, creating it (but not its
-// directory) when missing. torn reports that the file does not end with a
-// newline: a crash cut a record short.
-func openLog(path string) (f *os.File, torn bool, err error) {
-	f, err = os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
-	if err != nil {
-		return nil, false, fmt.Errorf("open log: %w", err)
-	}
-	// The write-only descriptor cannot read; a second one checks the end.
-	// When that fails there is no evidence of damage, so assume none.
-	if r, err := os.Open(path); err == nil {
-		if st, err := r.Stat(); err == nil && st.Size() > 0 {
-			var last [1]byte
-			if _, err := r.ReadAt(last[:], st.Size()-1); err == nil {
-				torn = last[0] != '\n'
-			}
-		}
-		r.Close()
-	}
-	return f, torn, nil
-}
-
 // sink is the log file shared by both streams. Each write holds whole
 // records and is one write call made under the mutex, so the records of the
 // two streams never interleave.
 type sink struct {
 	mu       sync.Mutex
 	w        io.Writer
-	torn     bool // the file does not end with '\n'
 	reported bool // a write error was reported
 	lost     int64
 	failures int
 	report   func(format string, a ...any)
 }
 
-func newSink(w io.Writer, torn bool, report func(string, ...any)) *sink {
-	return &sink{w: w, torn: torn, report: report}
+func newSink(w io.Writer, report func(string, ...any)) *sink {
+	return &sink{w: w, report: report}
 }
 
 // write appends p, which holds whole records, to the log. On error the
@@ -171,16 +152,9 @@ func newSink(w io.Writer, torn bool, report func(string, ...any)) *sink {
 func (s *sink) write(p []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	records := len(p)
-	if s.torn {
-		p = append([]byte{'\n'}, p...)
-	}
 	n, err := s.w.Write(p)
-	if n > 0 {
-		s.torn = p[n-1] != '\n'
-	}
 	if err != nil {
-		s.lost += int64(min(len(p)-n, records))
+		s.lost += int64(len(p) - n)
 		if !s.reported {
 			s.reported = true
 			s.report("write log: %v (further errors are counted, not reported)", err)
@@ -195,12 +169,12 @@ func (s *sink) failed() {
 }
 
 // copyStream copies r into s as records of the given stream until end of
-// file. After each read it writes the records of every complete line read
-// so far, so nothing waits in a buffer while the next read blocks; only an
-// unfinished line is held back, up to MaxRecordLog bytes. At end of file a
-// last unfinished line is written as it is.
+// file. After each read it writes one record holding every complete line
+// read so far, so nothing waits in a buffer while the next read blocks;
+// only an unfinished line is held back, up to MaxRecordLog bytes. At end of
+// file a last unfinished line is written as it is.
 func copyStream(s *sink, r io.Reader, stream string, now func() time.Time) error {
-	c := copier{stream: stream}
+	c := copier{kind: kindOf(stream), open: -1}
 	buf := make([]byte, readSize)
 	for {
 		n, err := r.Read(buf)
@@ -211,7 +185,8 @@ func copyStream(s *sink, r io.Reader, stream string, now func() time.Time) error
 		}
 		if err != nil && len(c.pending) > 0 {
 			c.stampAt(now())
-			c.out = appendRecordStamp(c.out, c.stamp, c.stream, c.pending, false)
+			c.add(c.pending)
+			c.end(false)
 			c.pending = c.pending[:0]
 		}
 		if len(c.out) > 0 {
@@ -231,15 +206,41 @@ func copyStream(s *sink, r io.Reader, stream string, now func() time.Time) error
 	}
 }
 
-// copier turns one stream's output into records.
+// copier turns one stream's output into records (see the format in
+// format.go).
 type copier struct {
-	stream  string
+	kind    byte
 	pending []byte // start of a line whose end was not read yet, < MaxRecordLog bytes
 	out     []byte // records ready to be written
 	stamp   []byte // the time of the records being made, formatted
+	open    int    // where in out the record being made begins; -1: none
 }
 
 func (c *copier) stampAt(t time.Time) { c.stamp = appendStamp(c.stamp[:0], t) }
+
+// add appends output to the record being made, beginning one if needed.
+func (c *copier) add(b []byte) {
+	if c.open < 0 {
+		c.open = len(c.out)
+		c.out = append(c.out, c.kind)
+		c.out = append(c.out, c.stamp...)
+		c.out = append(c.out, ' ')
+	}
+	c.out = appendEscaped(c.out, b)
+}
+
+// end finishes the record being made, if any; partial says that its last
+// line goes on in the next record.
+func (c *copier) end(partial bool) {
+	if c.open < 0 {
+		return
+	}
+	if partial {
+		c.out[c.open] = partialKind(c.kind)
+	}
+	c.out = append(c.out, '\n')
+	c.open = -1
+}
 
 // feed encodes the complete lines of data, and full-sized pieces of a long
 // line, into c.out; the rest waits in c.pending.
@@ -251,7 +252,7 @@ func (c *copier) feed(data []byte, t time.Time) {
 			c.pending = append(c.pending, data...)
 			rest := c.emitLong(c.pending)
 			c.pending = append(c.pending[:0], rest...) // rest lies within pending
-			return
+			break
 		}
 		line := data[:i+1]
 		data = data[i+1:]
@@ -259,20 +260,21 @@ func (c *copier) feed(data []byte, t time.Time) {
 			c.pending = append(c.pending, line...)
 			line = c.pending
 		}
-		line = c.emitLong(line)
-		c.out = appendRecordStamp(c.out, c.stamp, c.stream, line, false)
+		c.add(c.emitLong(line))
 		c.pending = c.pending[:0]
 	}
+	c.end(false)
 }
 
-// emitLong encodes full-sized partial records from the front of line as
-// long as more than a record's worth of it is left, and returns the rest,
-// which is at most MaxRecordLog bytes when line ends with '\n' and less
-// otherwise.
+// emitLong adds full-sized pieces from the front of line, each ending a
+// record marked partial, as long as more than a record's worth of it is
+// left, and returns the rest, which is at most MaxRecordLog bytes when
+// line ends with '\n' and less otherwise.
 func (c *copier) emitLong(line []byte) []byte {
 	for len(line) > MaxRecordLog || (len(line) == MaxRecordLog && line[len(line)-1] != '\n') {
 		n := cutPoint(line[:MaxRecordLog])
-		c.out = appendRecordStamp(c.out, c.stamp, c.stream, line[:n], true)
+		c.add(line[:n])
+		c.end(true)
 		line = line[n:]
 	}
 	return line

@@ -60,11 +60,14 @@ func decodeAll(t *testing.T, data []byte) []Entry {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, maxLine)
 	for sc.Scan() {
-		e, err := decodeRecord(sc.Bytes())
+		r, err := decodeRecord(sc.Bytes())
 		if err != nil {
 			t.Fatalf("line %q: %v", sc.Text(), err)
 		}
-		out = append(out, e)
+		r.each(func(e Entry) error {
+			out = append(out, e)
+			return nil
+		})
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
@@ -83,7 +86,7 @@ type rec struct {
 func copyChunks(t *testing.T, chunks [][]byte) []rec {
 	t.Helper()
 	var buf bytes.Buffer
-	s := newSink(&buf, false, t.Logf)
+	s := newSink(&buf, t.Logf)
 	if err := copyStream(s, &chunkReader{chunks: chunks}, Stdout, fixedClock); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +197,7 @@ func TestCopyStreamReassembles(t *testing.T) {
 // Complete lines reach the file before the next (possibly blocking) read.
 func TestCopyStreamWritesBeforeNextRead(t *testing.T) {
 	var buf bytes.Buffer
-	s := newSink(&buf, false, t.Logf)
+	s := newSink(&buf, t.Logf)
 	wantBefore := []string{"", "a\n", "a\nb\n", "a\nb\n"}
 	r := &chunkReader{chunks: chunksOf("a\nb", "\n", "c"), before: func(i int) {
 		var logs []string
@@ -229,13 +232,13 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 func TestSinkWriteErrors(t *testing.T) {
 	w := &failingWriter{limit: 10}
 	var reports []string
-	s := newSink(w, false, func(f string, a ...any) { reports = append(reports, fmt.Sprintf(f, a...)) })
+	s := newSink(w, func(f string, a ...any) { reports = append(reports, fmt.Sprintf(f, a...)) })
 	s.write([]byte("0123456789abcdef\n")) // cut after 10 bytes
 	s.write([]byte("lost\n"))             // nothing written
 	w.limit = 100
 	s.write([]byte("kept\n"))
-	if got, want := w.String(), "0123456789\nkept\n"; got != want {
-		t.Errorf("file holds %q, want %q: a cut record must be ended before the next", got, want)
+	if got, want := w.String(), "0123456789kept\n"; got != want {
+		t.Errorf("file holds %q, want %q", got, want)
 	}
 	if s.lost != 7+5 {
 		t.Errorf("lost = %d, want 12", s.lost)
@@ -245,7 +248,7 @@ func TestSinkWriteErrors(t *testing.T) {
 	}
 }
 
-func TestOpenLog(t *testing.T) {
+func TestOpenLogWriter(t *testing.T) {
 	dir := t.TempDir()
 	for _, tt := range []struct {
 		name, content string
@@ -253,38 +256,45 @@ func TestOpenLog(t *testing.T) {
 	}{
 		{"new", "", false, false},
 		{"empty", "", true, false},
-		{"whole", "{}\n", true, false},
-		{"cut short", "{\"ti", true, true},
+		{"whole", "o1 x\n", true, false},
+		{"cut short", "o1 x\\", true, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(dir, tt.name)
+			base := filepath.Join(dir, tt.name)
+			path := base + ".1"
 			if tt.exists {
 				if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
 					t.Fatal(err)
 				}
 			}
-			f, torn, err := openLog(path)
+			w, torn, err := openLogWriter(base, Rotation{}, t.Errorf)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer f.Close()
 			if torn != tt.torn {
 				t.Errorf("torn = %v, want %v", torn, tt.torn)
 			}
-			if _, err := f.Write([]byte("x\n")); err != nil {
+			if _, err := w.Write([]byte("x\n")); err != nil {
 				t.Fatal(err)
 			}
-			if got, _ := os.ReadFile(path); string(got) != tt.content+"x\n" {
-				t.Errorf("file holds %q, want appended", got)
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			want := tt.content + "x\n"
+			if tt.torn {
+				want = tt.content + "\nx\n" // the cut record ends before the next
+			}
+			if got, _ := os.ReadFile(path); string(got) != want {
+				t.Errorf("file holds %q, want %q", got, want)
 			}
 			if st, _ := os.Stat(path); !tt.exists && st.Mode().Perm()&^0o640 != 0 {
 				t.Errorf("created with mode %v, want at most 0640", st.Mode())
 			}
 		})
 	}
-	_, _, err := openLog(filepath.Join(dir, "missing", "log.jsonl"))
+	_, _, err := openLogWriter(filepath.Join(dir, "missing", "log"), Rotation{}, t.Errorf)
 	if !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("openLog in a missing dir: %v, want ErrNotExist", err)
+		t.Errorf("openLogWriter in a missing dir: %v, want ErrNotExist", err)
 	}
 }
 
@@ -295,7 +305,7 @@ func BenchmarkLogger(b *testing.B) {
 	chunk := []byte(strings.Repeat(line, readSize/len(line)))
 	const chunksPerOp = 64
 	run := func(b *testing.B, w io.Writer) {
-		s := newSink(w, false, b.Logf)
+		s := newSink(w, b.Logf)
 		b.SetBytes(int64(len(chunk) * chunksPerOp))
 		b.ReportAllocs()
 		for b.Loop() {
@@ -309,12 +319,12 @@ func BenchmarkLogger(b *testing.B) {
 		}
 	}
 	b.Run("file", func(b *testing.B) {
-		f, err := os.Create(filepath.Join(b.TempDir(), "log.jsonl"))
+		w, _, err := openLogWriter(filepath.Join(b.TempDir(), "log"), DefaultRotation, b.Logf)
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer f.Close()
-		run(b, f)
+		defer w.Close()
+		run(b, w)
 	})
 	b.Run("encode", func(b *testing.B) { run(b, io.Discard) })
 }

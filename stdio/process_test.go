@@ -104,6 +104,9 @@ func (p *loggerProc) finish(t *testing.T) {
 	}
 }
 
+// loggerArg is the argument the shim passes the logger (see LoggerArgs).
+func loggerArg(base string, rot Rotation) string { return LoggerArgs(base, rot)[LoggerCommand] }
+
 // streams decodes a log file and joins each stream's records.
 func streams(t *testing.T, path string) (entries []Entry, out, errs string) {
 	t.Helper()
@@ -124,8 +127,9 @@ func streams(t *testing.T, path string) (entries []Entry, out, errs string) {
 }
 
 func TestLoggerProcess(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "log.jsonl")
-	p := startLogger(t, path)
+	base := filepath.Join(t.TempDir(), "log")
+	path := base + ".1"
+	p := startLogger(t, loggerArg(base, Rotation{}))
 	p.waitReady(t)
 	// Ready means the log is open: nothing printed can miss it.
 	if _, err := os.Stat(path); err != nil {
@@ -195,8 +199,9 @@ func firstDiffLine(a, b string) int {
 }
 
 func TestLoggerProcessLongLineAndUnfinishedEnd(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "log.jsonl")
-	p := startLogger(t, path)
+	base := filepath.Join(t.TempDir(), "log")
+	path := base + ".1"
+	p := startLogger(t, loggerArg(base, Rotation{}))
 	p.waitReady(t)
 	long := strings.Repeat("0123456789", 4<<10) + "\n" // 40 KiB line
 	if _, err := io.WriteString(p.stdout, long+"no newline at the end"); err != nil {
@@ -226,8 +231,9 @@ func TestLoggerProcessLongLineAndUnfinishedEnd(t *testing.T) {
 // A line reaches the file while the pipe is still open: readers following
 // the log see it without waiting for more output.
 func TestLoggerProcessWritesPromptly(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "log.jsonl")
-	p := startLogger(t, path)
+	base := filepath.Join(t.TempDir(), "log")
+	path := base + ".1"
+	p := startLogger(t, loggerArg(base, Rotation{}))
 	p.waitReady(t)
 	if _, err := io.WriteString(p.stderr, "hello\n"); err != nil {
 		t.Fatal(err)
@@ -235,7 +241,7 @@ func TestLoggerProcessWritesPromptly(t *testing.T) {
 	start := time.Now()
 	for {
 		data, _ := os.ReadFile(path)
-		if bytes.Contains(data, []byte(`"log":"hello\n"`)) {
+		if bytes.Contains(data, []byte(` hello\n`)) {
 			t.Logf("line in the file after %v", time.Since(start))
 			break
 		}
@@ -250,8 +256,9 @@ func TestLoggerProcessWritesPromptly(t *testing.T) {
 // The shim sends SIGTERM when it closes the pipes; the logger must drain
 // them to the end anyway.
 func TestLoggerProcessDrainsAfterSIGTERM(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "log.jsonl")
-	p := startLogger(t, path)
+	base := filepath.Join(t.TempDir(), "log")
+	path := base + ".1"
+	p := startLogger(t, loggerArg(base, Rotation{}))
 	p.waitReady(t)
 	if _, err := io.WriteString(p.stdout, "before\n"); err != nil {
 		t.Fatal(err)
@@ -279,12 +286,13 @@ func TestLoggerProcessDrainsAfterSIGTERM(t *testing.T) {
 // An earlier logger's record cut short stays one malformed line; the new
 // records start on their own line.
 func TestLoggerProcessAfterCutRecord(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "log.jsonl")
-	old := `{"time":"2024-05-01T12:00:00Z","stream":"stdout","log":"old\n"}` + "\n" + `{"time":"2024-05-01T12:00:01Z","str`
+	base := filepath.Join(t.TempDir(), "log")
+	path := base + ".1"
+	old := `o1714564800000000000 old\n` + "\n" + `o17145648010`
 	if err := os.WriteFile(path, []byte(old), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	p := startLogger(t, path)
+	p := startLogger(t, loggerArg(base, Rotation{}))
 	p.waitReady(t)
 	if _, err := io.WriteString(p.stdout, "new\n"); err != nil {
 		t.Fatal(err)
@@ -301,8 +309,8 @@ func TestLoggerProcessAfterCutRecord(t *testing.T) {
 	if _, err := decodeRecord([]byte(lines[1])); err == nil {
 		t.Errorf("the cut record decodes: %q", lines[1])
 	}
-	if e, err := decodeRecord([]byte(lines[2])); err != nil || e.Log != "new\n" {
-		t.Errorf("new record %q: %+v, %v", lines[2], e, err)
+	if r, err := decodeRecord([]byte(lines[2])); err != nil || string(r.data) != "new\n" {
+		t.Errorf("new record %q: %+v, %v", lines[2], r, err)
 	}
 	if !strings.Contains(p.diag.String(), "does not end with a newline") {
 		t.Errorf("the logger did not report the cut record; stderr: %q", p.diag)
@@ -316,7 +324,9 @@ func TestLoggerProcessStartFailures(t *testing.T) {
 		args []string
 		diag string
 	}{
-		{"missing dir", []string{filepath.Join(dir, "missing", "log.jsonl")}, "no such file or directory"},
+		{"missing dir", []string{loggerArg(filepath.Join(dir, "missing", "log"), Rotation{})}, "no such file or directory"},
+		{"missing dir, argument of an older supervisor", []string{filepath.Join(dir, "missing", "log.jsonl")}, "no such file or directory"},
+		{"negative max-file", []string{loggerArg(filepath.Join(dir, "log"), Rotation{MaxFiles: -1})}, "usage"},
 		{"relative path", []string{"log.jsonl"}, "usage"},
 		{"no path", nil, "usage"},
 		{"two paths", []string{filepath.Join(dir, "a"), filepath.Join(dir, "b")}, "usage"},

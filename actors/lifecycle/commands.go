@@ -21,7 +21,9 @@ type Start struct {
 	At         time.Time
 }
 
-// Stop the task: SIGTERM now, SIGKILL after Timeout if it still runs.
+// Stop the task: SIGTERM (or the config's StopSignal) now, SIGKILL after
+// Timeout if it still runs. A Timeout of StopTimeoutFromConfig takes the
+// config's StopTimeout, or DefaultStopTimeout.
 type Stop struct {
 	Timeout time.Duration
 	At      time.Time

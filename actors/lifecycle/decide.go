@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/vigilhq/vigil/internal/containerid"
@@ -66,15 +67,26 @@ func decide(s State, c Command) (Decision, error) {
 		}
 		return refuse(s, "start")
 	case Stop:
-		if c.Timeout < 0 {
+		timeout := c.Timeout
+		if timeout == StopTimeoutFromConfig {
+			timeout = DefaultStopTimeout
+			if t := s.Config.Host.StopTimeout; t != nil {
+				timeout = *t
+			}
+		}
+		if timeout < 0 {
 			return Decision{}, fmt.Errorf("%w: stop timeout %v is negative", ErrInvalidArgument, c.Timeout)
 		}
 		switch s.Status {
 		case StatusRunning:
-			deadline := c.At.Add(c.Timeout)
+			deadline := c.At.Add(timeout)
+			sig := s.Config.stopSignal() // the image's, or SIGTERM
+			if s.Config.Host.StopSignal != 0 {
+				sig = s.Config.Host.StopSignal
+			}
 			return thawAfterSignal(s, Decision{
-				Events:  []Event{StopRequested{Signal: s.Config.stopSignal(), Deadline: deadline, At: c.At}},
-				Effects: []Effect{SignalTask{Signal: s.Config.stopSignal()}, ArmStopTimer{Pid: s.Pid, After: c.Timeout}},
+				Events:  []Event{StopRequested{Signal: sig, Deadline: deadline, At: c.At}},
+				Effects: []Effect{SignalTask{Signal: sig}, ArmStopTimer{Pid: s.Pid, After: timeout}},
 			}), nil
 		case StatusExited:
 			if r := s.NextRestart; r != nil {
@@ -244,6 +256,12 @@ func ValidateConfig(cfg Config) error {
 	if cfg.Cwd != "" && !filepath.IsAbs(cfg.Cwd) {
 		return fmt.Errorf("%w: working directory %q must be an absolute path", ErrInvalidArgument, cfg.Cwd)
 	}
+	if err := ValidateProcess(cfg.Args, cfg.Cwd, cfg.Env); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	if strings.IndexByte(cfg.Rootfs, 0) >= 0 {
+		return fmt.Errorf("%w: rootfs %q holds a NUL byte", ErrInvalidArgument, cfg.Rootfs)
+	}
 	if err := validateResources(cfg); err != nil {
 		return err
 	}
@@ -251,6 +269,12 @@ func ValidateConfig(cfg Config) error {
 		return err
 	}
 	if err := validateNetwork(cfg); err != nil { // network.go
+		return err
+	}
+	if err := validateLogOptions(cfg.Log); err != nil {
+		return err
+	}
+	if err := validateHost(cfg.Host); err != nil {
 		return err
 	}
 	return cfg.Restart.Validate()

@@ -93,6 +93,9 @@ func (p RestartPolicy) Validate() error {
 		if d.v < 0 {
 			return fmt.Errorf("%w: restart policy: %s %v is negative", ErrInvalidArgument, d.what, d.v)
 		}
+		if d.v > 0 && d.v < MinRestartDelay && d.what != "reset time" {
+			return fmt.Errorf("%w: restart policy: %s %v is shorter than the floor of %v (a restart loop would spin)", ErrInvalidArgument, d.what, d.v, MinRestartDelay)
+		}
 	}
 	if q := p.withDefaults(); q.MaxDelay < q.Delay {
 		return fmt.Errorf("%w: restart policy: max delay %v is shorter than the delay %v", ErrInvalidArgument, q.MaxDelay, q.Delay)
@@ -377,8 +380,15 @@ func BackoffDelay(p RestartPolicy, step int, seed uint64) time.Duration {
 		u := float64(splitmix64(seed)>>11) / (1 << 53) // uniform in [0, 1)
 		d -= time.Duration(math.Floor(float64(d) * p.Jitter * u))
 	}
-	return d
+	// The floor holds for policies journaled before it was checked too.
+	return max(d, MinRestartDelay/2)
 }
+
+// MinRestartDelay is the shortest delay (and max delay) a restart policy
+// may set: with less, a program that exits at once would restart in a
+// loop that only burns CPU and journal. With the largest jitter, the
+// delay before a restart is never below half of it.
+const MinRestartDelay = 10 * time.Millisecond
 
 // RestartSeed is the seed Decide gives PlanRestart for restart attempt of
 // container id: spread over containers, so that their restarts after a

@@ -50,6 +50,17 @@ func TestParseRestartPolicy(t *testing.T) {
 	}
 }
 
+// Whatever a journaled policy says, the delay before a restart is never
+// below half the floor.
+func TestBackoffDelayFloor(t *testing.T) {
+	p := RestartPolicy{Name: RestartAlways, Delay: time.Nanosecond, MaxDelay: time.Nanosecond, Jitter: MaxRestartJitter}
+	for seed := range uint64(100) {
+		if d := BackoffDelay(p, 0, seed); d < MinRestartDelay/2 {
+			t.Fatalf("BackoffDelay = %v, below the floor", d)
+		}
+	}
+}
+
 func TestValidateRestartPolicy(t *testing.T) {
 	for _, tc := range []struct {
 		p  RestartPolicy
@@ -68,6 +79,9 @@ func TestValidateRestartPolicy(t *testing.T) {
 		{RestartPolicy{Name: RestartAlways, Jitter: 0.6}, false},
 		{RestartPolicy{Name: RestartAlways, Jitter: -0.1}, false},
 		{RestartPolicy{Name: RestartAlways, Jitter: math.NaN()}, false},
+		{RestartPolicy{Name: RestartAlways, Delay: time.Nanosecond}, false}, // below the floor: a spinning loop
+		{RestartPolicy{Name: RestartAlways, Delay: MinRestartDelay, MaxDelay: time.Nanosecond}, false},
+		{RestartPolicy{Name: RestartAlways, Delay: MinRestartDelay}, true},
 	} {
 		err := tc.p.Validate()
 		if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrInvalidArgument)) {

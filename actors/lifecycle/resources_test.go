@@ -38,6 +38,11 @@ func TestValidateResources(t *testing.T) {
 		{"target root", func(c *Config) { c.Mounts = []Mount{{Source: "/data", Target: "/"}} }, "cover the rootfs"},
 		{"bad hostname", func(c *Config) { c.Hostname = "a_b" }, "hostname"},
 		{"long hostname", func(c *Config) { c.Hostname = strings.Repeat("a", 65) }, "longer than 64"},
+		{"log options", func(c *Config) { no := false; c.Log = LogOptions{MaxSize: 1 << 20, MaxFile: 3, Compress: &no} }, ""},
+		{"negative log size", func(c *Config) { c.Log.MaxSize = -1 }, "log max-size -1"},
+		{"tiny log size", func(c *Config) { c.Log.MaxSize = 100 }, "log max-size 100"},
+		{"negative log files", func(c *Config) { c.Log.MaxFile = -1 }, "log max-file -1"},
+		{"too many log files", func(c *Config) { c.Log.MaxFile = MaxLogFiles + 1 }, "log max-file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -144,6 +144,11 @@ type Config struct {
 	DNS []string `json:"dns,omitempty"`
 	// ExtraHosts are NAME:IP lines added to the container's /etc/hosts.
 	ExtraHosts []string `json:"extra_hosts,omitempty"`
+	// Log bounds the container's log (rotation); see LogOptions.
+	Log LogOptions `json:"log,omitzero"`
+	// Host is the container's confinement, devices and kernel settings
+	// (docker's --security-opt, --cap-add, --device, ...).
+	Host HostConfig `json:"host,omitzero"`
 }
 
 // UsesFIFOs says whether the container's stdio goes through FIFOs that the

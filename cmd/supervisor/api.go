@@ -10,7 +10,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -54,8 +56,6 @@ var _ Backend = (*vigil.Supervisor)(nil)
 const (
 	// maxBody is the largest request body accepted.
 	maxBody = 1 << 20
-	// defaultStopTimeout is how long stop waits before SIGKILL, in seconds.
-	defaultStopTimeout = 10
 	// donePoll is how often a following log stream asks whether the
 	// container still runs.
 	donePoll = 200 * time.Millisecond
@@ -283,10 +283,23 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 // decodeBody decodes the JSON object in r's body into v, refusing unknown
 // fields, trailing data and bodies larger than maxBody.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	// A body trickled in slowly must not hold a connection for ever.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyTimeout))
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err == nil {
+		// (Kept after an error: the server would wait for the rest of
+		// the body before it answers.)
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	var tooLarge *http.MaxBytesError
+	var timeout net.Error
 	if errors.As(err, &tooLarge) {
 		return badRequest("request body is larger than %d bytes (1 MiB)", tooLarge.Limit)
+	}
+	if errors.As(err, &timeout) && timeout.Timeout() {
+		w.Header().Set("Connection", "close")
+		return badRequest("the request body did not arrive within %v", bodyTimeout)
 	}
 	if err != nil {
 		return badRequest("read the request body: %v", err)
@@ -315,6 +328,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	if dec.InputOffset() != int64(len(data)) {
 		return badRequest("request body has data after the JSON object")
+	}
+	if err := checkBody(data, reflect.TypeOf(v)); err != nil { // decode.go
+		return badRequest("request body: %v", err)
 	}
 	return nil
 }
@@ -477,12 +493,22 @@ func stateCall(fn func(Backend, context.Context, string) (vigil.State, error)) f
 	}
 }
 
+// stopTimeout is the timeout query parameter of stop and restart; absent,
+// the container's config says (vigil.StopTimeoutFromConfig).
+func stopTimeout(r *http.Request) (time.Duration, error) {
+	if !r.URL.Query().Has("timeout") {
+		return vigil.StopTimeoutFromConfig, nil
+	}
+	secs, err := queryCount(r, "timeout", 0)
+	return time.Duration(secs) * time.Second, err
+}
+
 func (s *server) stop(w http.ResponseWriter, r *http.Request) error {
-	secs, err := queryCount(r, "timeout", defaultStopTimeout)
+	timeout, err := stopTimeout(r)
 	if err != nil {
 		return err
 	}
-	st, err := s.b.Stop(r.Context(), r.PathValue("id"), time.Duration(secs)*time.Second)
+	st, err := s.b.Stop(r.Context(), r.PathValue("id"), timeout)
 	if err != nil {
 		return err
 	}
@@ -491,11 +517,11 @@ func (s *server) stop(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) restart(w http.ResponseWriter, r *http.Request) error {
-	secs, err := queryCount(r, "timeout", defaultStopTimeout)
+	timeout, err := stopTimeout(r)
 	if err != nil {
 		return err
 	}
-	st, err := s.b.Restart(r.Context(), r.PathValue("id"), time.Duration(secs)*time.Second)
+	st, err := s.b.Restart(r.Context(), r.PathValue("id"), timeout)
 	if err != nil {
 		return err
 	}
@@ -632,12 +658,20 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	var since, until time.Time
+	for name, t := range map[string]*time.Time{"since": &since, "until": &until} {
+		if v := r.URL.Query().Get(name); v != "" {
+			if *t, err = parseLogTime(v, time.Now()); err != nil {
+				return badRequest("query parameter %s: %v", name, err)
+			}
+		}
+	}
 	// Inspect validates the ID before it becomes part of a path.
 	if _, err := s.b.Inspect(ctx, id); err != nil {
 		return err
 	}
 
-	opts := stdio.ReadOptions{Follow: follow, Tail: tail, Done: s.notAlive(ctx, id)}
+	opts := stdio.ReadOptions{Follow: follow, Tail: tail, Since: since, Until: until, Done: s.notAlive(ctx, id)}
 	opts.OnMalformed = func(off int64, err error) {
 		s.log.Warn("skipped a damaged log record", "container", id, "offset", off, "err", err)
 	}

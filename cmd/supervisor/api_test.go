@@ -376,7 +376,7 @@ func TestQueryParameters(t *testing.T) {
 		status       int
 		call         string // the backend call it makes, if any
 	}{
-		{"POST", "/v1/containers/c1/stop", 200, "stop c1 10s"},
+		{"POST", "/v1/containers/c1/stop", 200, fmt.Sprintf("stop c1 %v", lifecycle.StopTimeoutFromConfig)}, // the container's own, or 10 s
 		{"POST", "/v1/containers/c1/stop?timeout=0", 200, "stop c1 0s"},
 		{"POST", "/v1/containers/c1/stop?timeout=3", 200, "stop c1 3s"},
 		{"POST", "/v1/containers/c1/stop?timeout=-1", 400, ""},
@@ -507,10 +507,15 @@ func logsOf(entries []stdio.Entry) string {
 	return b.String()
 }
 
+// The log in these tests is one file of format 1 (what supervisors before
+// rotation wrote), which is still read.
 func TestLogs(t *testing.T) {
-	path := filepath.Join(t.TempDir(), stdio.LogFileName)
-	writeRecords(t, path, entry("stdout", "one\n"), entry("stderr", "two\n"), entry("stdout", "three\n"))
-	b := &stub{logPath: path}
+	dir := t.TempDir()
+	path := filepath.Join(dir, stdio.LogFileName)
+	one, two, three := entry("stdout", "one\n"), entry("stderr", "two\n"), entry("stdout", "three\n")
+	one.Time, two.Time, three.Time = time.Unix(100, 0), time.Unix(200, 0), time.Unix(300, 0)
+	writeRecords(t, path, one, two, three)
+	b := &stub{logPath: stdio.LogPath(dir)}
 	srv := serve(t, b)
 
 	for _, tc := range []struct{ query, want string }{
@@ -518,6 +523,9 @@ func TestLogs(t *testing.T) {
 		{"?tail=all", "stdout:one\nstderr:two\nstdout:three\n"},
 		{"?tail=2", "stderr:two\nstdout:three\n"},
 		{"?tail=1&follow=0", "stdout:three\n"},
+		{"?since=200", "stderr:two\nstdout:three\n"},
+		{"?until=1970-01-01T00:03:20Z", "stdout:one\nstderr:two\n"},
+		{"?since=150&until=250", "stderr:two\n"},
 	} {
 		resp, err := srv.Client().Get(srv.URL + "/v1/containers/c1/logs" + tc.query)
 		if err != nil {
@@ -533,8 +541,12 @@ func TestLogs(t *testing.T) {
 		}
 	}
 
+	if status, body, _ := call(t, srv, "GET", "/v1/containers/c1/logs?since=yesterday", ""); status != http.StatusBadRequest || !strings.Contains(body, "since") {
+		t.Errorf("logs?since=yesterday: status %d, body %q; want 400 naming since", status, body)
+	}
+
 	// A container that never ran has no log: an empty stream.
-	b.logPath = filepath.Join(t.TempDir(), stdio.LogFileName)
+	b.logPath = stdio.LogPath(t.TempDir())
 	status, body, _ := call(t, srv, "GET", "/v1/containers/c1/logs", "")
 	if status != http.StatusOK || body != "" {
 		t.Errorf("logs of a container without a log: status %d, body %q; want 200 and nothing", status, body)
@@ -542,12 +554,13 @@ func TestLogs(t *testing.T) {
 }
 
 func TestLogsFollow(t *testing.T) {
-	path := filepath.Join(t.TempDir(), stdio.LogFileName)
+	dir := t.TempDir()
+	path := filepath.Join(dir, stdio.LogFileName)
 	writeRecords(t, path, entry("stdout", "one\n"))
 	var mu sync.Mutex
 	alive := true
 	inspects := 0
-	b := &stub{logPath: path, inspect: func(id string) (lifecycle.State, error) {
+	b := &stub{logPath: stdio.LogPath(dir), inspect: func(id string) (lifecycle.State, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		inspects++
@@ -649,7 +662,7 @@ func FuzzHandler(f *testing.F) {
 		if err != nil {
 			return // not a request a client could send
 		}
-		b := &stub{logPath: filepath.Join(t.TempDir(), stdio.LogFileName)}
+		b := &stub{logPath: stdio.LogPath(t.TempDir())}
 		rec := httptest.NewRecorder()
 		newServer(b, serverInfo{}, log).ServeHTTP(rec, req)
 		if rec.Code >= 500 {

@@ -43,8 +43,10 @@ type createFlags struct {
 
 	interactive, tty, it bool // attach.go
 
-	image  imageFlags  // images.go
-	health healthFlags // health.go
+	image   imageFlags  // images.go
+	health  healthFlags // health.go
+	logOpts logOptFlag  // logopts.go
+	host    hostFlags   // hostflags.go
 }
 
 func (f *createFlags) define(fs *flag.FlagSet) {
@@ -64,6 +66,8 @@ func (f *createFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.it, "it", false, "-i and -t")
 	f.image.define(fs)
 	f.health.define(fs)
+	fs.Var(&f.logOpts, "log-opt", logOptUsage)
+	f.host.define(fs)
 }
 
 // request builds the create request for the command line args.
@@ -122,10 +126,14 @@ func (f *createFlags) request(fs *flag.FlagSet, a *app, args []string) (api.Crea
 		}
 		req.Labels[k] = v
 	}
+	req.Log = f.logOpts.opts
 	if err := f.resources.apply(&req); err != nil {
 		return api.CreateRequest{}, err
 	}
 	if err := f.network.apply(&req); err != nil {
+		return api.CreateRequest{}, err
+	}
+	if err := f.host.apply(&req, a); err != nil {
 		return api.CreateRequest{}, err
 	}
 	req.Interactive, req.Tty = f.interactive || f.it, f.tty || f.it
@@ -332,9 +340,9 @@ func timeoutCommand(name, summary, details string, call func(*client.Client, con
 		summary:  summary,
 		details:  details,
 		setup: func(fs *flag.FlagSet) runFunc {
-			timeout := fs.Int("t", defaultStopTimeout, "seconds to wait before SIGKILL")
+			timeout := fs.Int("t", -1, "seconds to wait before SIGKILL (default: the container's --stop-timeout, or 10)")
 			return func(ctx context.Context, a *app, ids []string) error {
-				if *timeout < 0 {
+				if *timeout < -1 {
 					return usageErrorf("-t %d: the timeout cannot be negative", *timeout)
 				}
 				c := a.client()
@@ -447,15 +455,20 @@ func printJSON(w io.Writer, v any) error {
 
 var logsCommand = &command{
 	name:     "logs",
-	synopsis: "[-f] [--tail N] [--timestamps] ID",
+	synopsis: "[-f] [--tail N] [--since TIME] [--until TIME] [--timestamps] ID",
 	summary:  "print a container's output",
 	details: `
 The container's stdout goes to stdout and its stderr to stderr. With -f,
-logs follows the output until the container no longer runs.`,
+logs follows the output until the container no longer runs (or, with
+--until, until that time). The log is read across its rotated files, oldest
+first; what rotation deleted is gone. TIME is RFC 3339
+(2024-05-01T12:00:00Z), Unix seconds, or a duration before now (10m).`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		follow := fs.Bool("f", false, "follow the output while the container runs")
-		tail := fs.Int("tail", 0, "print only the last `N` records (0: all)")
+		tail := fs.Int("tail", 0, "print only the last `N` lines (0: all)")
 		stamps := fs.Bool("timestamps", false, "begin each line with the time it was read")
+		since := fs.String("since", "", "print only the lines read at or after `TIME`")
+		until := fs.String("until", "", "print only the lines read at or before `TIME`")
 		return func(ctx context.Context, a *app, args []string) error {
 			if len(args) != 1 {
 				return usageErrorf("logs takes one container ID")
@@ -466,7 +479,18 @@ logs follows the output until the container no longer runs.`,
 			if err := checkIDs(args); err != nil {
 				return err
 			}
-			return a.client().Logs(ctx, args[0], *follow, *tail, a.printEntry(*stamps))
+			var bounds [2]time.Time
+			for i, v := range []string{*since, *until} {
+				if v == "" {
+					continue
+				}
+				t, err := parseLogTime(v, time.Now())
+				if err != nil {
+					return usageErrorf("--%s: %v", []string{"since", "until"}[i], err)
+				}
+				bounds[i] = t
+			}
+			return a.client().LogsBetween(ctx, args[0], *follow, *tail, bounds[0], bounds[1], a.printEntry(*stamps))
 		}
 	},
 }

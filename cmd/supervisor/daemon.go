@@ -45,7 +45,7 @@ const (
 
 var daemonCommand = &command{
 	name:     "daemon",
-	synopsis: "[--socket-mode MODE] [--recover-intact] [journal flags]",
+	synopsis: "[--socket-mode MODE] [--recover-intact] [--log-opt KEY=VALUE] [journal flags]",
 	summary:  "run the supervisor and serve its API on the unix socket",
 	details: `
 Opens the supervisor (replaying its journal and reconciling every container
@@ -70,7 +70,11 @@ records its journal's identity on the namespace, and every container it
 creates carries it. A daemon whose journal does not own its namespace does
 not start: use another --namespace to run beside the owner, or, when the
 owner is gone for good, --take-over-namespace, which leaves the previous
-owner's containers as they are (neither adopted nor removed).`,
+owner's containers as they are (neither adopted nor removed).
+
+Each container's log is rotated: by default 5 files of 20 MiB, the complete
+ones compressed (docker's "local" driver); --log-opt changes that default,
+and run's --log-opt a container's own.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		mode := fs.String("socket-mode", "0600", "permissions of the socket file, in octal")
 		var jf daemonJournalFlags // journal.go
@@ -78,6 +82,8 @@ owner's containers as they are (neither adopted nor removed).`,
 		var mf metricsFlags // metrics.go
 		mf.define(fs)
 		defaultNetwork := fs.String("default-network", "bridge", "`NETWORK` of a container created without --network (bridge, none, host or a network's name)")
+		var lf daemonLogFlags // logopts.go
+		lf.define(fs)
 		return func(ctx context.Context, a *app, args []string) error {
 			if len(args) > 0 {
 				return usageErrorf("daemon takes no arguments; got %q", args)
@@ -86,7 +92,7 @@ owner's containers as they are (neither adopted nor removed).`,
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
-			return a.daemon(ctx, perm, jf, mf, *defaultNetwork)
+			return a.daemon(ctx, perm, jf, mf, lf, *defaultNetwork)
 		}
 	},
 }
@@ -105,7 +111,7 @@ func parseMode(s string) (os.FileMode, error) {
 }
 
 // daemon runs the supervisor until SIGTERM or SIGINT.
-func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlags, mf metricsFlags, defaultNetwork string) error {
+func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlags, mf metricsFlags, lf daemonLogFlags, defaultNetwork string) error {
 	log := newLogger(a.cfg, a.stderr)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -137,6 +143,7 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlag
 	}
 	jf.apply(&cfg)
 	imageSettings(a.cfg, &cfg) // images.go
+	lf.apply(&cfg)
 	sup, err := vigil.Open(ctx, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -173,7 +180,7 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlag
 	}
 	srv.RegisterOnShutdown(func() { endRequests(errShutdown) })
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(newLimitListener(ln, maxConns)) }() // limits.go
 	log.Info("serving", "socket", a.cfg.Socket, "mode", fmt.Sprintf("%#o", perm), "version", versionString())
 	sd.send(sdReady, readyStatus(ctx, sup, a.cfg.Socket))
 	startWatchdog(ctx, sup.Ping, sd)
@@ -212,8 +219,14 @@ func listenUnix(path string, perm os.FileMode, log *slog.Logger) (*net.UnixListe
 		return nil, fmt.Errorf("the socket path %s is %d bytes long; a unix socket's path may have at most %d",
 			path, len(path), maxSocketPath)
 	}
+	if perm&0o002 != 0 {
+		return nil, fmt.Errorf("--socket-mode %04o lets every user write to the socket, which is root on this host; use 0600 or 0660", perm)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("socket directory: %w", err)
+	}
+	if err := checkSocketDir(filepath.Dir(path)); err != nil {
+		return nil, err
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != os.ModeSocket {
@@ -233,17 +246,33 @@ func listenUnix(path string, perm os.FileMode, log *slog.Logger) (*net.UnixListe
 		log.Info("removed a stale socket that nothing answered on", "socket", path)
 	}
 
-	// Create the socket without access for others, then give it its mode:
-	// nobody can connect in between.
-	old := syscall.Umask(0o177)
+	// The socket gets its mode from the umask at bind: no chmod through a
+	// path that could be swapped meanwhile, and no moment with another mode.
+	old := syscall.Umask(int(^perm & 0o777))
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	if err := os.Chmod(path, perm); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("set the mode of %s: %w", path, err)
-	}
 	return ln, nil
+}
+
+// checkSocketDir refuses a socket directory that someone else could use to
+// swap the socket: a symbolic link, not owned by this user (root), or
+// writable by group or others.
+func checkSocketDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("socket directory: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("socket directory %s is not a directory (a symbolic link?)", dir)
+	case !ok || int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("socket directory %s is not owned by this user (uid %d): another user could replace the socket", dir, os.Geteuid())
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("socket directory %s has mode %04o: group or others could replace the socket; make it 0755 or stricter", dir, fi.Mode().Perm())
+	}
+	return nil
 }

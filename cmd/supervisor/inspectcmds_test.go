@@ -75,7 +75,7 @@ func TestAPIRestart(t *testing.T) {
 		t.Fatalf("restart with a negative timeout: %d %s", status, body)
 	}
 	call(t, srv, "POST", "/v1/containers/web/restart", "")
-	want := []string{"restart web 3s", "restart web 10s"}
+	want := []string{"restart web 3s", fmt.Sprintf("restart web %v", lifecycle.StopTimeoutFromConfig)} // the container's own, or 10 s
 	if got := b.Calls(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("calls %q, want %q", got, want)
 	}

@@ -186,8 +186,8 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	bundle := filepath.Join(d.StateDir, "containers", id)
-	if _, err := os.Stat(stdio.LogPath(bundle)); err != nil {
-		t.Errorf("the log before rm: %v", err)
+	if !stdio.HasLog(stdio.LogPath(bundle)) {
+		t.Errorf("the log before rm: no file at %s", stdio.LogPath(bundle))
 	}
 	if stdout, stderr, code := d.CLI(t, "rm", id); code != 0 || stdout != id+"\n" {
 		t.Fatalf("rm: exit %d, stdout %q: %s", code, stdout, stderr)
@@ -496,5 +496,29 @@ func TestDaemonSocket(t *testing.T) {
 	out, _ = third.CombinedOutput()
 	if data, err := os.ReadFile(notSocket); err != nil || string(data) != "keep me" || !strings.Contains(string(out), "not a socket") {
 		t.Errorf("daemon on a regular file: output %q; file %q, %v", out, data, err)
+	}
+
+	// Socket modes that let others write, and directories where someone
+	// else could swap the socket, are refused before anything is opened.
+	base, err := os.MkdirTemp("", "vgs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	open := filepath.Join(base, "open")
+	os.Mkdir(open, 0o700)
+	os.Chmod(open, 0o777)
+	os.Symlink(filepath.Dir(d.Socket), filepath.Join(base, "link"))
+	for _, c := range []struct{ socket, mode, want string }{
+		{filepath.Join(base, "s1"), "0666", "lets every user write"},
+		{filepath.Join(open, "sock"), "0600", "group or others could replace"},
+		{filepath.Join(base, "link", "sock"), "0600", "not a directory"},
+	} {
+		cmd := exec.CommandContext(ctx, d.binary, "--containerd", d.Address, "--state-dir", t.TempDir(), "--socket", c.socket, "daemon", "--socket-mode", c.mode)
+		cmd.Env = testEnv()
+		out, _ := cmd.CombinedOutput()
+		if cmd.ProcessState.ExitCode() == 0 || !strings.Contains(string(out), c.want) {
+			t.Errorf("daemon on %s with mode %s: exit %d, %q; want a refusal saying %q", c.socket, c.mode, cmd.ProcessState.ExitCode(), out, c.want)
+		}
 	}
 }

@@ -112,7 +112,7 @@ func TestUsage(t *testing.T) {
 		{name: "run without command", args: []string{"run", "--rootfs", "/"}, code: 2, err: "no command given"},
 		{name: "bad label", args: []string{"create", "--rootfs", "/", "-l", "novalue", "true"}, code: 2, err: `label "novalue": want K=V`},
 		{name: "stop without ID", args: []string{"stop"}, code: 2, err: "no container ID"},
-		{name: "negative stop timeout", args: []string{"stop", "-t", "-1", "c1"}, code: 2, err: "negative"},
+		{name: "negative stop timeout", args: []string{"stop", "-t", "-2", "c1"}, code: 2, err: "negative"},
 		{name: "logs of two", args: []string{"logs", "a", "b"}, code: 2, err: "one container ID"},
 		{name: "daemon with arguments", args: []string{"daemon", "now"}, code: 2, err: "no arguments"},
 		{name: "bad socket mode", args: []string{"daemon", "--socket-mode", "rw"}, code: 2, err: "--socket-mode"},

@@ -114,8 +114,15 @@ exec sleep 600
 	if len(lines) < len(want) || strings.Join(lines[:len(want)], "|") != strings.Join(want, "|") {
 		t.Fatalf("inside the container:\n got %q\nwant %q first", lines, want)
 	}
+	// The container has a cgroup namespace of its own, where its cgroups
+	// are at /: their paths on the host come from the host's view.
+	pid := inspect(t, d, "limited").Pid
+	hostView, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cgroups := map[string]string{} // controller ("" on v2) -> path
-	for _, l := range lines[len(want) : len(lines)-1] {
+	for _, l := range strings.Split(strings.TrimSpace(string(hostView)), "\n") {
 		if f := strings.SplitN(l, ":", 3); len(f) == 3 {
 			for _, c := range strings.Split(f[1], ",") {
 				cgroups[c] = f[2]

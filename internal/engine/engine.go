@@ -114,6 +114,10 @@ type Config struct {
 	// DefaultSubnet is the subnet of the default network ("bridge") when
 	// it is first made; empty: a free /24 of 10.224.0.0/11 (network.go).
 	DefaultSubnet string
+	// LogRotation bounds each container's log where its Config.Log sets
+	// nothing; nil is stdio.DefaultRotation (docker's "local" driver: 5
+	// files of 20 MiB, compressed).
+	LogRotation *stdio.Rotation
 }
 
 // Supervisor is an open vigil supervisor.
@@ -158,6 +162,11 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 	}
 	if cfg.StateDir == "" || !filepath.IsAbs(cfg.StateDir) {
 		return nil, fmt.Errorf("vigil: %w: state dir %q must be an absolute path", ErrInvalidArgument, cfg.StateDir)
+	}
+	if r := cfg.LogRotation; r != nil {
+		if err := r.Validate(); err != nil {
+			return nil, fmt.Errorf("vigil: %w: %w", ErrInvalidArgument, err)
+		}
 	}
 	if cfg.Namespace == "" {
 		cfg.Namespace = DefaultNamespace
@@ -237,6 +246,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 		CheckCreate: s.checkCreateNetwork,       // network.go
 		BootID:      readBootID(cfg.BootIDFile), // identity.go
 		Networks:    s.networks,                 // network.go
+		LogDefaults: cfg.LogRotation,
 	}
 	s.bootID = deps.BootID
 	s.sup, err = s.system.Root.SpawnNamed(actors.NewSupervisorProps(deps), "containers")
@@ -475,8 +485,8 @@ func (s *Supervisor) Root() *actor.RootContext { return s.system.Root }
 
 func (s *Supervisor) bundleRoot() string { return filepath.Join(s.cfg.StateDir, "containers") }
 
-// LogPath is the JSON-lines log file of a container (see package stdio).
-// It is only meaningful for a valid ID.
+// LogPath is the base path of the log files of a container (see
+// stdio.LogPath and stdio.Read). It is only meaningful for a valid ID.
 func (s *Supervisor) LogPath(id string) string {
 	return stdio.LogPath(filepath.Join(s.bundleRoot(), id))
 }
@@ -496,10 +506,11 @@ func checkCreate(cfg lifecycle.Config) error {
 			return fmt.Errorf("%w: mount source %q does not exist or cannot be read (%v)", ErrInvalidArgument, m.Source, err)
 		}
 	}
-	if cfg.User == "" || cfg.Image != "" {
+	if cfg.Image != "" {
 		return nil // an image's user is looked up in its snapshot, at the create
 	}
-	// SpecFor looks the user up in the rootfs as the create will.
+	// SpecFor looks the user up in the rootfs, and checks devices, the
+	// seccomp profile and the init binary, as the create will.
 	if _, err := c8dbridge.SpecFor(cfg); err != nil {
 		return fmt.Errorf("%w: %s", ErrInvalidArgument, strings.TrimPrefix(err.Error(), errdefs.ErrInvalidArgument.Error()+": "))
 	}

@@ -84,7 +84,7 @@ func (r ioRuntime) StartTask(ctx context.Context, id string, st c8dbridge.Stdio)
 	if st.Stdout == "" {
 		return r.Runtime.StartTask(ctx, id, st)
 	}
-	run, err := r.s.openRun(id, stdio.FIFOs{Stdin: st.Stdin, Stdout: st.Stdout, Stderr: st.Stderr, Terminal: st.Terminal}, st.LogPath, true)
+	run, err := r.s.openRun(id, stdio.FIFOs{Stdin: st.Stdin, Stdout: st.Stdout, Stderr: st.Stderr, Terminal: st.Terminal}, st.LogPath, st.Log, true)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errdefs.ErrFailedPrecondition, err)
 	}
@@ -105,7 +105,7 @@ func (r ioRuntime) StartTask(ctx context.Context, id string, st c8dbridge.Stdio)
 // openRun opens the Hub of a container's run and attaches the clients
 // waiting for it. replace says that a new task starts: a Hub left from an
 // earlier run is closed. Without replace, an existing Hub is kept.
-func (s *Supervisor) openRun(id string, f stdio.FIFOs, logPath string, replace bool) (*ioRun, error) {
+func (s *Supervisor) openRun(id string, f stdio.FIFOs, logPath string, rot stdio.Rotation, replace bool) (*ioRun, error) {
 	sl := s.attach.slot(id)
 	sl.mu.Lock()
 	old := sl.run
@@ -138,7 +138,7 @@ func (s *Supervisor) openRun(id string, f stdio.FIFOs, logPath string, replace b
 		return cur, nil // opened meanwhile
 	}
 	log := s.log.With("container", id)
-	hub, err := stdio.OpenHub(f, logPath, func(format string, args ...any) {
+	hub, err := stdio.OpenHub(f, logPath, rot, func(format string, args ...any) {
 		log.Warn("interactive output: " + fmt.Sprintf(format, args...))
 	})
 	if err != nil {
@@ -202,7 +202,7 @@ func (s *Supervisor) runOf(st lifecycle.State) (*ioRun, error) {
 	if run != nil {
 		return run, nil
 	}
-	run, err := s.openRun(st.ID, s.fifosOf(st.Config), s.LogPath(st.ID), false)
+	run, err := s.openRun(st.ID, s.fifosOf(st.Config), s.LogPath(st.ID), actors.LogRotation(st.Config.Log, s.cfg.LogRotation), false)
 	if err != nil {
 		return nil, err
 	}
