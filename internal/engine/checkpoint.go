@@ -47,6 +47,9 @@ func (s *Supervisor) Checkpoint(ctx context.Context, id, dir string, opts Checkp
 		return lifecycle.State{}, fmt.Errorf("%w: checkpoint directory %q must be an absolute path", ErrInvalidArgument, dir)
 	}
 	dir = filepath.Clean(dir)
+	if err := checkTrustedDir(dir); err != nil { // trusteddir.go
+		return lifecycle.State{}, err
+	}
 	pid, err := s.PID(ctx, id)
 	if err != nil {
 		return lifecycle.State{}, err
@@ -122,6 +125,9 @@ func (s *Supervisor) StartFromCheckpoint(ctx context.Context, id, dir string) (l
 		return lifecycle.State{}, fmt.Errorf("%w: checkpoint directory %q must be an absolute path", ErrInvalidArgument, dir)
 	}
 	dir = filepath.Clean(dir)
+	if err := checkTrustedDir(dir); err != nil {
+		return lifecycle.State{}, err
+	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return lifecycle.State{}, fmt.Errorf("%w: checkpoint directory %s does not exist or is not a directory", ErrInvalidArgument, dir)
 	}
