@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"container/heap"
 	"context"
+	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"sync"
 	"time"
@@ -51,15 +54,12 @@ func (s *Supervisor) Events(ctx context.Context, f EventFilter, fn func(Event) e
 	// journaled meanwhile comes from it, and the per-container sequence
 	// numbers drop what both give.
 	seen := map[string]uint64{}
-	history, err := s.history(f)
+	err := s.history(f, func(e Event) error {
+		seen[e.Container] = e.Seq
+		return fn(e)
+	})
 	if err != nil {
 		return err
-	}
-	for _, e := range history {
-		seen[e.Container] = e.Seq
-		if err := fn(e); err != nil {
-			return err
-		}
 	}
 	if !f.Until.IsZero() && !s.cfg.Clock().Before(f.Until) {
 		return nil
@@ -91,37 +91,121 @@ func (s *Supervisor) Events(ctx context.Context, f EventFilter, fn func(Event) e
 	}
 }
 
-// history reads the journal's events that match f, ordered by time.
-func (s *Supervisor) history(f EventFilter) ([]Event, error) {
+// history calls fn with the journal's events that match f, ordered by
+// time (ties and each container's own events in the journal's order). It
+// merges the containers' journals as it reads them, a chunk of records
+// each at a time, so that its memory grows with the number of containers,
+// not with the history's length.
+func (s *Supervisor) history(f EventFilter, fn func(Event) error) error {
 	ids := f.Containers
 	if len(ids) == 0 {
 		var err error
 		if ids, err = s.journal.Containers(); err != nil {
-			return nil, fmt.Errorf("vigil: events: %w", err)
+			return fmt.Errorf("vigil: events: %w", err)
 		}
 	}
-	var out []Event
-	for _, id := range ids {
+	streams := make([]iter.Seq2[Event, error], len(ids))
+	for i, id := range ids {
+		streams[i] = s.eventsOf(id, f)
+	}
+	return mergeEvents(streams, fn)
+}
+
+// mergeEvents calls fn with the events of streams, each in order, merged
+// by time; a tie goes to the earlier stream. It pulls from every stream at
+// once, one event each ahead.
+func mergeEvents(streams []iter.Seq2[Event, error], fn func(Event) error) error {
+	h := &eventHeap{}
+	defer func() {
+		for _, st := range h.s {
+			st.stop()
+		}
+	}()
+	for i, seq := range streams {
+		next, stop := iter.Pull2(seq)
+		st := &eventStream{next: next, stop: stop, idx: i}
+		if ok, err := st.advance(); err != nil {
+			stop()
+			return err
+		} else if ok {
+			heap.Push(h, st)
+		} else {
+			stop()
+		}
+	}
+	for h.Len() > 0 {
+		st := h.s[0]
+		if err := fn(st.cur); err != nil {
+			return err
+		}
+		ok, err := st.advance()
+		if err != nil {
+			return err
+		}
+		if ok {
+			heap.Fix(h, 0)
+		} else {
+			heap.Pop(h)
+			st.stop()
+		}
+	}
+	return nil
+}
+
+// errStopReplay ends a replay whose reader stopped.
+var errStopReplay = errors.New("stop")
+
+// eventsOf is the journal's events of container id that match f, in order.
+func (s *Supervisor) eventsOf(id string, f EventFilter) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
 		err := s.journal.Replay(id, func(r journal.Record) error {
-			if e, ok := eventOf(r); ok && f.match(e) {
-				out = append(out, e)
+			if e, ok := eventOf(r); ok && f.match(e) && !yield(e, nil) {
+				return errStopReplay
 			}
 			return nil
 		})
-		if err != nil {
-			return nil, fmt.Errorf("vigil: events of %q: %w", id, err)
+		if err != nil && !errors.Is(err, errStopReplay) {
+			yield(Event{}, fmt.Errorf("vigil: events of %q: %w", id, err))
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Event) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
-			return c
-		}
-		if a.Container != b.Container {
-			return 0 // keep each container's order; the sort is stable
-		}
-		return int(a.Seq) - int(b.Seq)
-	})
-	return out, nil
+}
+
+// eventStream is one container's events, its next one in cur.
+type eventStream struct {
+	next func() (Event, error, bool)
+	stop func()
+	cur  Event
+	idx  int // the container's place in the list: ties go by it
+}
+
+func (st *eventStream) advance() (bool, error) {
+	e, err, ok := st.next()
+	if !ok {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	st.cur = e
+	return true, nil
+}
+
+// eventHeap orders streams by their next event's time, then their place.
+type eventHeap struct{ s []*eventStream }
+
+func (h *eventHeap) Len() int { return len(h.s) }
+func (h *eventHeap) Less(i, j int) bool {
+	if c := h.s[i].cur.Time.Compare(h.s[j].cur.Time); c != 0 {
+		return c < 0
+	}
+	return h.s[i].idx < h.s[j].idx
+}
+func (h *eventHeap) Swap(i, j int) { h.s[i], h.s[j] = h.s[j], h.s[i] }
+func (h *eventHeap) Push(x any)    { h.s = append(h.s, x.(*eventStream)) }
+func (h *eventHeap) Pop() any {
+	x := h.s[len(h.s)-1]
+	h.s = h.s[:len(h.s)-1]
+	return x
 }
 
 func eventOf(r journal.Record) (Event, bool) {
