@@ -66,12 +66,15 @@ func TestEmbeddedExec(t *testing.T) {
 
 	// A terminal whose size is set at start and changed later.
 	pr, pw = io.Pipe()
-	var tty strings.Builder
+	var tty syncBuffer
 	x, err = s.Exec(ctx, "box", vigil.ExecConfig{Args: []string{"sh", "-c", "stty size; read l; stty size"},
 		Tty: true, Width: 80, Height: 24, Stdin: pr, Stdout: &tty})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Resize once the first size is printed (a process slow to start
+	// would otherwise see the new size at once).
+	tty.waitFor(t, "24 80")
 	if err := x.Resize(ctx, 132, 50); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ package main
 // daemon, the client's frames into the process and the Exit frame.
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -308,12 +309,43 @@ func (t *terminal) watchSize(fn func(width, height uint32)) (stop func()) {
 
 // The daemon's end.
 
+// stdinQueue is how many Stdin frames (up to 32 KiB each) wait for a
+// process that does not read its stdin, while the client's frames go on
+// being read: a client that hangs up is noticed even then.
+const stdinQueue = 64
+
 // readClientFrames passes a client's frames on until its connection ends:
 // Stdin to stdin (nil: dropped; dropped too once a write failed, as nothing
 // reads it any more), StdinClose closes stdin (end of file), and a Resize
-// of a usable size goes to resize. The caller decides what the end of the
+// of a usable size goes to resize. Stdin is written by a goroutine of its
+// own from a queue, so that a process that never reads its stdin does not
+// keep the connection from being read (and its end from being seen) until
+// stdinQueue frames wait. The caller decides what the end of the
 // connection means for the process.
 func readClientFrames(conn *stream.Conn, stdin *io.PipeWriter, resize func(stream.Size), log *slog.Logger) {
+	var queue chan []byte // nil: the end of stdin was queued, or no stdin
+	if stdin != nil {
+		queue = make(chan []byte, stdinQueue)
+		go func(queue <-chan []byte) {
+			w := stdin
+			for p := range queue {
+				if p == nil {
+					stdin.Close()
+					return
+				}
+				if w != nil {
+					if _, err := w.Write(p); err != nil {
+						w = nil
+					}
+				}
+			}
+		}(queue)
+		defer func() {
+			if queue != nil {
+				close(queue) // the connection ended: the pump stops, stdin stays open
+			}
+		}()
+	}
 	for {
 		k, p, err := conn.ReadFrame()
 		if err != nil {
@@ -321,14 +353,14 @@ func readClientFrames(conn *stream.Conn, stdin *io.PipeWriter, resize func(strea
 		}
 		switch k {
 		case stream.Stdin:
-			if stdin != nil {
-				if _, err := stdin.Write(p); err != nil {
-					stdin = nil
-				}
+			if queue != nil && len(p) > 0 {
+				queue <- bytes.Clone(p)
 			}
 		case stream.StdinClose:
-			if stdin != nil {
-				stdin.Close()
+			if queue != nil {
+				queue <- nil
+				close(queue)
+				queue = nil
 			}
 		case stream.Resize:
 			var sz stream.Size

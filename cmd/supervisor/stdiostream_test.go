@@ -187,6 +187,30 @@ func TestReadClientFrames(t *testing.T) {
 	}
 }
 
+// A process that never reads its stdin does not keep the daemon from
+// seeing the client hang up.
+func TestReadClientFramesSeesHangUpWhileStdinIsNotRead(t *testing.T) {
+	cc, dc := streamPair(t)
+	stdinR, stdinW := io.Pipe() // nothing ever reads stdinR
+	defer stdinR.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		readClientFrames(dc, stdinW, func(stream.Size) {}, slog.New(slog.DiscardHandler))
+	}()
+	for range 10 {
+		if err := cc.WriteFrame(stream.Stdin, []byte("typed but never read\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cc.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("readClientFrames did not see the client hang up while stdin was not read")
+	}
+}
+
 // sendExit writes the Exit frame the client reads.
 func TestSendExit(t *testing.T) {
 	cc, dc := streamPair(t)
