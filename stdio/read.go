@@ -215,9 +215,13 @@ func (r *reader) run() error {
 	}
 }
 
-// after returns the first file of the log numbered above gen.
+// after returns the first file of the log numbered above gen. A log
+// deleted meanwhile (the container removed) has none.
 func (r *reader) after(gen int) (segment, bool, error) {
 	segs, err := listSegments(r.base)
+	if errors.Is(err, fs.ErrNotExist) {
+		return segment{}, false, nil
+	}
 	if err != nil {
 		return segment{}, false, fmt.Errorf("stdio: read log %s: %w", r.base, err)
 	}

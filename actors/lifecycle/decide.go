@@ -277,6 +277,9 @@ func ValidateConfig(cfg Config) error {
 	if err := validateHost(cfg.Host); err != nil {
 		return err
 	}
+	if cfg.Host.AutoRemove && cfg.Restart.Name != "" && cfg.Restart.Name != RestartNo {
+		return fmt.Errorf("%w: auto-remove (--rm) and the restart policy %s conflict: a removed container cannot restart", ErrInvalidArgument, cfg.Restart.Name)
+	}
 	return cfg.Restart.Validate()
 }
 

@@ -58,6 +58,9 @@ type HostConfig struct {
 	// GroupAdd are more groups of the process: names (looked up in the
 	// rootfs's /etc/group) or GIDs.
 	GroupAdd []string `json:"group_add,omitempty"`
+	// AutoRemove removes the container once its task exited and no
+	// restart follows (docker's --rm); it takes no restart policy.
+	AutoRemove bool `json:"auto_remove,omitempty"`
 }
 
 // String is the settings that are set, for scenario files and logs.
@@ -86,6 +89,7 @@ func (h HostConfig) String() string {
 		add("StopTimeout", true, *h.StopTimeout)
 	}
 	add("GroupAdd", len(h.GroupAdd) > 0, h.GroupAdd)
+	add("AutoRemove", h.AutoRemove, true)
 	if len(parts) == 0 {
 		return ""
 	}

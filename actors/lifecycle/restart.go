@@ -71,6 +71,11 @@ func restartAfterReboot(s State, d Decision, kind ExitKind, at time.Time) Decisi
 func schedule(s State, d Decision, h RestartHistory, at time.Time) Decision {
 	p := PlanRestart(s.Config.Restart, h, at, RestartSeed(s.ID, h.Restarts+1))
 	if !p.Restart {
+		if s.Config.Host.AutoRemove {
+			// docker's --rm: the exit and the removal are one append.
+			d.Events = append(d.Events, RemoveRequested{At: at})
+			d.Effects = append(d.Effects, DeleteContainer{})
+		}
 		return d
 	}
 	d.Events = append(d.Events, RestartScheduled{Attempt: p.Attempt, Step: p.Step, Due: p.Due, Reason: p.Reason, At: at,

@@ -238,9 +238,28 @@ daemon runs: do not make unattended services interactive.
 				return err
 			}
 			req.Start = *detach || !(req.Interactive || req.Tty)
+			// In the foreground, --rm is the client's: it removes the
+			// container once it printed the output and the exit code,
+			// which a removal by the daemon at the exit would lose.
+			clientRm := req.Host.AutoRemove && !*detach
+			if clientRm {
+				req.Host.AutoRemove = false
+				if req.Restart.Name != "" && req.Restart.Name != "no" {
+					return usageErrorf("--rm and --restart %s conflict: a removed container cannot restart", req.Restart.Name)
+				}
+			}
 			c := a.client()
 			if _, err := c.Create(ctx, req); err != nil {
 				return err
+			}
+			if clientRm {
+				defer func() {
+					// After the container ended; a run interrupted before
+					// leaves it running, as without --rm.
+					if st, err := c.Inspect(context.WithoutCancel(ctx), req.ID); err == nil && !st.Alive() {
+						c.Remove(context.WithoutCancel(ctx), req.ID, false)
+					}
+				}()
 			}
 			if !req.Start { // interactive: attach, then start (attach.go)
 				return a.runAttached(ctx, req.ID, attachIO{stdin: req.Interactive, tty: req.Tty, stdinOnce: true, start: true})

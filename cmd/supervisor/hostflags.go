@@ -19,7 +19,7 @@ import (
 type hostFlags struct {
 	securityOpts, capAdd, capDrop, devices, deviceRules listFlag
 	tmpfs, ulimits, sysctls, groupAdd, envFiles         listFlag
-	privileged, init                                    bool
+	privileged, init, autoRemove                        bool
 	shmSize, stopSignal                                 string
 	stopTimeout                                         int
 }
@@ -39,6 +39,7 @@ func (f *hostFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.stopSignal, "stop-signal", "", "`SIGNAL` that stop sends first (default TERM)")
 	fs.IntVar(&f.stopTimeout, "stop-timeout", -1, "`SECONDS` stop waits before SIGKILL when stop -t does not say (default 10)")
 	fs.Var(&f.groupAdd, "group-add", "another `GROUP` of the process: a name in the rootfs's /etc/group or a GID (repeatable)")
+	fs.BoolVar(&f.autoRemove, "rm", false, "remove the container once it exited (no restart policy)")
 	fs.Var(&f.envFiles, "env-file", "read environment variables from `FILE`: K=V lines, # comments (repeatable)")
 }
 
@@ -69,7 +70,7 @@ func (f *hostFlags) apply(req *api.CreateRequest, a *app) error {
 			return usageErrorf("--security-opt %q: want seccomp=unconfined, seccomp=FILE, apparmor=PROFILE or no-new-privileges", o)
 		}
 	}
-	h.CapAdd, h.CapDrop, h.Privileged, h.Init = f.capAdd, f.capDrop, f.privileged, f.init
+	h.CapAdd, h.CapDrop, h.Privileged, h.Init, h.AutoRemove = f.capAdd, f.capDrop, f.privileged, f.init, f.autoRemove
 	h.DeviceCgroupRules, h.GroupAdd = f.deviceRules, f.groupAdd
 	for _, d := range f.devices {
 		parts := strings.Split(d, ":")

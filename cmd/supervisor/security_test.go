@@ -228,3 +228,22 @@ func TestStopSignalAndTimeout(t *testing.T) {
 		t.Errorf("after stop: %+v; want 137 (SIGKILL)", st.Exit)
 	}
 }
+
+// run --rm: the container is gone once it exited; run in the foreground
+// still prints its output and exit code.
+func TestRunRm(t *testing.T) {
+	d, rootfs := setup(t)
+	stdout, stderr, code := d.CLI(t, "run", "--rm", "--name", "gone", "--rootfs", rootfs, "--", "sh", "-c", "echo bye; exit 3")
+	if code != 3 || stdout != "bye\n" {
+		t.Errorf("run --rm: exit %d, %q, %q; want 3 and bye", code, stdout, stderr)
+	}
+	eventually(t, 10*time.Second, "gone removed", func() bool { return len(psRows(t, d, "-a")) == 0 })
+	// Detached, the daemon removes it at its exit (host.auto_remove).
+	if _, stderr, code := d.CLI(t, "run", "-d", "--rm", "--name", "gone2", "--rootfs", rootfs, "--", "sleep", "0.3"); code != 0 {
+		t.Fatalf("run -d --rm: %s", stderr)
+	}
+	eventually(t, 10*time.Second, "gone2 removed by the daemon", func() bool { return len(psRows(t, d, "-a")) == 0 })
+	if _, stderr, code := d.CLI(t, "run", "-d", "--rm", "--restart", "always", "--rootfs", rootfs, "--", "true"); code == 0 || !strings.Contains(stderr, "conflict") {
+		t.Errorf("--rm with --restart always: exit %d, %q; want a refusal", code, stderr)
+	}
+}
