@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -122,7 +123,12 @@ func reader(b []byte) io.Reader {
 // names looked up in the rootfs; a bare uid takes its gid from
 // /etc/passwd, 0 when it is not listed.
 func withUser(userSpec string) oci.SpecOpts {
-	return func(ctx context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+	return func(ctx context.Context, cl oci.Client, c *containers.Container, s *specs.Spec) error {
+		if !filepath.IsAbs(s.Root.Path) {
+			// A container made from an image: its rootfs is a snapshot,
+			// which containerd's helper mounts to read.
+			return oci.WithUser(userSpec)(ctx, cl, c, s)
+		}
 		if uid, gid, ok := numericUser(userSpec); ok {
 			s.Process.User.UID, s.Process.User.GID = uid, gid
 			return nil // nothing to look up
@@ -152,7 +158,10 @@ func numericUser(spec string) (uid, gid uint32, ok bool) {
 // withGroups adds groups (names looked up in the rootfs's /etc/group, or
 // GIDs) to the process's additional groups.
 func withGroups(groups []string) oci.SpecOpts {
-	return func(ctx context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+	return func(ctx context.Context, cl oci.Client, c *containers.Container, s *specs.Spec) error {
+		if !filepath.IsAbs(s.Root.Path) {
+			return oci.WithAppendAdditionalGroups(groups...)(ctx, cl, c, s) // an image's snapshot
+		}
 		gids, err := lookup(ctx, s.Root.Path, func(_, group []byte) ([]int, error) {
 			return user.GetAdditionalGroups(groups, reader(group))
 		})
