@@ -442,9 +442,12 @@ func TestCreateFromImage(t *testing.T) {
 	if err != nil || st.ExitCode != 0 {
 		t.Fatalf("WaitTask: %+v, %v", st, err)
 	}
-	data, _ := os.ReadFile(log)
+	var data string
+	for _, en := range readLog(t, log) {
+		data += en.Log
+	}
 	for _, want := range []string{"from the image", "65534", "/tmp"} {
-		if !strings.Contains(string(data), want) {
+		if !strings.Contains(data, want) {
 			t.Errorf("output %q lacks %q", data, want)
 		}
 	}
