@@ -79,7 +79,7 @@ func TestRebootTable(t *testing.T) {
 			c := &rebootCell{id: strings.NewReplacer(" ", "-", ":", "").Replace(name + "-" + row.state),
 				state: row.state, want: row.outcomes[i], policy: pol}
 			cells = append(cells, c)
-			script := "trap 'exit 143' TERM; while true; do sleep 0.1; done"
+			script := "trap 'exit 143' TERM; echo trapped; while true; do sleep 0.1; done"
 			switch c.state {
 			case "exited by itself":
 				script = "exit 3"
@@ -115,6 +115,8 @@ func TestRebootTable(t *testing.T) {
 			case "paused":
 				_, err = s.Pause(ctx, c.id)
 			case "stopped by the user":
+				// A SIGTERM before the trap is set would end in SIGKILL.
+				waitLogged(t, s.LogPath(c.id), "trapped\n")
 				_, err = s.Stop(ctx, c.id, 10*time.Second)
 			case "killed by the user":
 				_, err = s.Kill(ctx, c.id, 9)
