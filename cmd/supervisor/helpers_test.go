@@ -108,14 +108,20 @@ func (d *daemon) Log() string {
 // is stopped with SIGTERM when the test ends.
 func startDaemon(t *testing.T, stateDir, namespace string) *daemon {
 	t.Helper()
-	// A unix socket path must be shorter than 108 bytes: t.TempDir's
-	// paths can be longer.
+	return startDaemonAt(t, shortSocket(t), stateDir, namespace)
+}
+
+// shortSocket returns a path for a unix socket in a directory of its own
+// that the test removes: a socket path must be shorter than 108 bytes, and
+// t.TempDir's paths can be longer.
+func shortSocket(t *testing.T) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "vg")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	return startDaemonAt(t, filepath.Join(dir, "sock"), stateDir, namespace)
+	return filepath.Join(dir, "sock")
 }
 
 // startDaemonAt is startDaemon on a given socket path.
@@ -128,12 +134,7 @@ func startDaemonAt(t *testing.T, socket, stateDir, namespace string) *daemon {
 // not be up.
 func startDaemonOn(t *testing.T, address, stateDir, namespace string) *daemon {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "vg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return startDaemonWith(t, address, filepath.Join(dir, "sock"), stateDir, namespace)
+	return startDaemonWith(t, address, shortSocket(t), stateDir, namespace)
 }
 
 func startDaemonWith(t *testing.T, address, socket, stateDir, namespace string) *daemon {
@@ -144,12 +145,7 @@ func startDaemonWith(t *testing.T, address, socket, stateDir, namespace string) 
 // startDaemonArgs is startDaemon with flags of the daemon command.
 func startDaemonArgs(t *testing.T, stateDir, namespace string, flags ...string) *daemon {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "vg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return startDaemonFlags(t, testenv.Containerd(t), filepath.Join(dir, "sock"), stateDir, namespace, flags...)
+	return startDaemonFlags(t, testenv.Containerd(t), shortSocket(t), stateDir, namespace, flags...)
 }
 
 func startDaemonFlags(t *testing.T, address, socket, stateDir, namespace string, flags ...string) *daemon {

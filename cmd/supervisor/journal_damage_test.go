@@ -41,16 +41,6 @@ func binaryArgs(dir, sock string, args ...string) []string {
 		"--log-format", "json"}, args...)
 }
 
-// shortSocket returns a socket path short enough for a unix socket.
-func shortSocket(t *testing.T) string {
-	dir, err := os.MkdirTemp("", "vg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, "sock")
-}
-
 // copyState copies the journal of the state dir from into a new one.
 func copyState(t *testing.T, from string) (dir, path string) {
 	t.Helper()

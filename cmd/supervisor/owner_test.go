@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,10 +19,7 @@ func daemonRefuses(t *testing.T, stateDir, namespace string, args ...string) str
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sock := filepath.Join(t.TempDir(), "s")
-	if len(sock) > 100 {
-		t.Skip("temp dir too long for a socket path")
-	}
+	sock := shortSocket(t)
 	cmd := exec.CommandContext(ctx, buildBinary(t), append([]string{"--containerd", testenv.Containerd(t),
 		"--namespace", namespace, "--state-dir", stateDir, "--socket", sock, "daemon"}, args...)...)
 	cmd.Env = testEnv()

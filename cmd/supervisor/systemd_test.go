@@ -20,12 +20,7 @@ import (
 // NOTIFY_SOCKET at it, and returns a channel of the messages it receives.
 func notifySocket(t *testing.T) <-chan string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "vg") // a short path: sun_path is 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "notify")
+	path := shortSocket(t)
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
