@@ -167,12 +167,12 @@ func (s *Supervisor) Remove(ctx context.Context, id string, force bool) error {
 	return s.e.Remove(ctx, id, force)
 }
 
-// Pause freezes a container's running task.
+// Pause pauses a container's running task.
 func (s *Supervisor) Pause(ctx context.Context, id string) (State, error) { return s.e.Pause(ctx, id) }
 
-// Resume thaws a container's paused task.
-func (s *Supervisor) Resume(ctx context.Context, id string) (State, error) {
-	return s.e.Resume(ctx, id)
+// Unpause unpauses a container's paused task.
+func (s *Supervisor) Unpause(ctx context.Context, id string) (State, error) {
+	return s.e.Unpause(ctx, id)
 }
 
 // Inspect returns a container's state.

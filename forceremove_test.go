@@ -93,34 +93,34 @@ func forceRemove(t *testing.T, e *env, s *vigil.Supervisor, id string, pid uint3
 	return exits[0]
 }
 
-// TestForceRemovePaused: rm -f of a paused (frozen) container kills it,
+// TestForceRemovePaused: rm -f of a paused container kills it,
 // journals its exit once and leaves nothing in containerd.
 func TestForceRemovePaused(t *testing.T) {
 	e := newEnv(t)
 	s := e.open(t)
 	defer s.Close()
 	ctx := ctxT(t)
-	if _, err := s.Create(ctx, e.config("frozen", "sleep 600")); err != nil {
+	if _, err := s.Create(ctx, e.config("paused", "sleep 600")); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { dialRuntime(t, e).DeleteContainer(context.Background(), "frozen") })
-	st, err := s.Start(ctx, "frozen")
+	t.Cleanup(func() { dialRuntime(t, e).DeleteContainer(context.Background(), "paused") })
+	st, err := s.Start(ctx, "paused")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Pause(ctx, "frozen"); err != nil {
+	if _, err := s.Pause(ctx, "paused"); err != nil {
 		t.Fatal(err)
 	}
-	if got := taskState(t, e, "frozen"); got != c8dbridge.TaskPaused {
+	if got := taskState(t, e, "paused"); got != c8dbridge.TaskPaused {
 		t.Fatalf("task is %s after pause, want paused", got)
 	}
-	x := forceRemove(t, e, s, "frozen", st.Pid)
+	x := forceRemove(t, e, s, "paused", st.Pid)
 	if x.Code != 137 {
 		t.Errorf("exit journaled: %+v, want code 137", x)
 	}
 }
 
-// TestForceRemovePausedBehindVigilsBack: a task frozen by another client
+// TestForceRemovePausedBehindVigilsBack: a task paused by another client
 // (vigil's state says running, not paused) is removed all the same.
 func TestForceRemovePausedBehindVigilsBack(t *testing.T) {
 	e := newEnv(t)

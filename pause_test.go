@@ -26,7 +26,7 @@ func taskState(t *testing.T, e *env, id string) c8dbridge.TaskState {
 	return st.State
 }
 
-func TestPauseResume(t *testing.T) {
+func TestPauseUnpause(t *testing.T) {
 	e := newEnv(t)
 	s := e.open(t)
 	defer s.Close()
@@ -61,14 +61,14 @@ func TestPauseResume(t *testing.T) {
 	if st, _ := s.Inspect(ctx, "p"); !st.Paused {
 		t.Fatalf("pause lost across a restart: %+v", st)
 	}
-	if st, err := s.Resume(ctx, "p"); err != nil || st.Paused {
-		t.Fatalf("resume: %+v %v", st, err)
+	if st, err := s.Unpause(ctx, "p"); err != nil || st.Paused {
+		t.Fatalf("unpause: %+v %v", st, err)
 	}
 	if got := taskState(t, e, "p"); got != c8dbridge.TaskRunning {
-		t.Fatalf("containerd says %s after resume", got)
+		t.Fatalf("containerd says %s after unpause", got)
 	}
-	if _, err := s.Resume(ctx, "p"); !errors.Is(err, vigil.ErrInvalidTransition) {
-		t.Fatalf("resume of a running container: %v", err)
+	if _, err := s.Unpause(ctx, "p"); !errors.Is(err, vigil.ErrInvalidTransition) {
+		t.Fatalf("unpause of a running container: %v", err)
 	}
 	// Stop of a paused container delivers the signal.
 	if _, err := s.Pause(ctx, "p"); err != nil {
@@ -83,7 +83,7 @@ func TestPauseResume(t *testing.T) {
 	}
 }
 
-// A pause or resume done behind vigil's back, by another containerd
+// A pause or unpause done behind vigil's back, by another containerd
 // client, is recorded: from the event while vigil runs, by reconciliation
 // when it did not.
 func TestPauseBehindVigilsBack(t *testing.T) {
@@ -109,13 +109,13 @@ func TestPauseBehindVigilsBack(t *testing.T) {
 	eventuallyState(t, s, "q", 10*time.Second, func(st lifecycle.State) bool { return st.Paused })
 
 	s.Close()
-	if err := rt.ResumeTask(ctx, "q"); err != nil { // while no supervisor runs
+	if err := rt.UnpauseTask(ctx, "q"); err != nil { // while no supervisor runs
 		t.Fatal(err)
 	}
 	s = e.open(t)
 	defer s.Close()
 	if st, _ := s.Inspect(ctx, "q"); st.Paused || st.Status != lifecycle.StatusRunning {
-		t.Fatalf("a resume while away was not reconciled: %+v", st)
+		t.Fatalf("a unpause while away was not reconciled: %+v", st)
 	}
 	s.Close()
 	if err := rt.PauseTask(ctx, "q"); err != nil {

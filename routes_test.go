@@ -50,7 +50,7 @@ func TestOneRoute(t *testing.T) {
 		add := func(st lifecycle.State, err error) { out = append(out, stepOf(id, st, err)) }
 		add(s.Start(ctx, id))
 		add(s.Start(ctx, id)) // it runs already: nothing to do
-		add(s.Resume(ctx, id))
+		add(s.Unpause(ctx, id))
 		add(s.Kill(ctx, id, 15))
 		add(s.Wait(ctx, id, vigil.WaitNotRunning))
 		add(s.Pause(ctx, id)) // refused: it does not run
@@ -76,7 +76,7 @@ func TestOneRoute(t *testing.T) {
 		}
 		send(actors.Start{}, 30*time.Second)
 		send(actors.Start{}, 30*time.Second)
-		send(actors.Resume{}, 30*time.Second)
+		send(actors.Unpause{}, 30*time.Second)
 		send(actors.Kill{Signal: 15}, 30*time.Second)
 		send(actors.Wait{Condition: actors.WaitNotRunning}, time.Minute)
 		send(actors.Pause{}, 30*time.Second)

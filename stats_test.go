@@ -80,7 +80,7 @@ func TestStatsAndTop(t *testing.T) {
 	if stats, err := s.Stats(ctx, "st"); err != nil || stats.Pids < 1 {
 		t.Fatalf("stats of a paused container: %+v %v", stats, err)
 	}
-	if _, err := s.Resume(ctx, "st"); err != nil {
+	if _, err := s.Unpause(ctx, "st"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -122,12 +122,12 @@ func (c *container) Receive(ctx actor.Context) {
 		c.respond(ctx, lifecycle.Remove{Force: m.Force, At: c.deps.now()})
 	case Pause:
 		c.respond(ctx, lifecycle.Pause{At: c.deps.now()})
-	case Resume:
-		c.respond(ctx, lifecycle.Resume{At: c.deps.now()})
+	case Unpause:
+		c.respond(ctx, lifecycle.Unpause{At: c.deps.now()})
 	case c8dbridge.TaskWasPaused:
 		c.handle(ctx, lifecycle.RecordPaused{At: c.deps.now()})
-	case c8dbridge.TaskResumed:
-		c.handle(ctx, lifecycle.RecordResumed{At: c.deps.now()})
+	case c8dbridge.TaskWasUnpaused:
+		c.handle(ctx, lifecycle.RecordUnpaused{At: c.deps.now()})
 	case c8dbridge.TaskOOM:
 		c.handle(ctx, lifecycle.ObserveOOM{At: c.deps.now()})
 	case Inspect:
@@ -435,11 +435,11 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 			return fmt.Errorf("pause container %q: %w", c.id, err)
 		}
 		return c.handle(ctx, lifecycle.RecordPaused{At: c.deps.now()})
-	case lifecycle.ResumeTask:
-		if err := c.deps.Runtime.ResumeTask(cctx, c.id); err != nil {
-			return fmt.Errorf("resume container %q: %w", c.id, err)
+	case lifecycle.UnpauseTask:
+		if err := c.deps.Runtime.UnpauseTask(cctx, c.id); err != nil {
+			return fmt.Errorf("unpause container %q: %w", c.id, err)
 		}
-		return c.handle(ctx, lifecycle.RecordResumed{At: c.deps.now()})
+		return c.handle(ctx, lifecycle.RecordUnpaused{At: c.deps.now()})
 	case lifecycle.DeleteExec:
 		c.deleteExec(cctx, e) // exec.go
 		return nil
@@ -529,10 +529,10 @@ func (c *container) killForRemoval(ctx actor.Context, cctx context.Context) erro
 	}
 	bg := context.WithoutCancel(cctx) // each step has its own bound
 	kerr := c.deps.Runtime.Kill(cctx, c.id, syscall.SIGKILL)
-	// A frozen task gets SIGKILL only once thawed; it may have been frozen
-	// behind vigil's back, so thaw whatever the state says (an error says
-	// it was not frozen).
-	_ = c.deps.Runtime.ResumeTask(cctx, c.id)
+	// A paused task gets SIGKILL only once unpaused; it may have been paused
+	// behind vigil's back, so unpause whatever the state says (an error says
+	// it was not paused).
+	_ = c.deps.Runtime.UnpauseTask(cctx, c.id)
 	err := kerr
 	if kerr == nil || errdefs.IsNotFound(kerr) {
 		wctx, cancel := context.WithTimeout(bg, killWait)
@@ -633,7 +633,7 @@ func observation(exists bool, st c8dbridge.TaskStatus) lifecycle.Observation {
 	case c8dbridge.TaskRunning:
 		o.Task = lifecycle.TaskRunning
 	case c8dbridge.TaskPaused:
-		o.Task = lifecycle.TaskFrozen
+		o.Task = lifecycle.TaskPhasePaused
 	case c8dbridge.TaskStopped:
 		o.Task = lifecycle.TaskStopped
 		o.ExitCode = int(st.ExitCode)

@@ -118,7 +118,7 @@ func (f *fakeRuntime) PauseTask(_ context.Context, id string) error {
 	return f.setTask(id, c8dbridge.TaskRunning, c8dbridge.TaskPaused)
 }
 
-func (f *fakeRuntime) ResumeTask(_ context.Context, id string) error {
+func (f *fakeRuntime) UnpauseTask(_ context.Context, id string) error {
 	return f.setTask(id, c8dbridge.TaskPaused, c8dbridge.TaskRunning)
 }
 

@@ -32,9 +32,9 @@ type (
 	// Remove deletes the container, its bundle dir and its logs. Force
 	// kills a running task first.
 	Remove struct{ Force bool }
-	// Pause freezes the running task; Resume thaws it.
-	Pause  struct{}
-	Resume struct{}
+	// Pause pauses the running task; Unpause unpauses it.
+	Pause   struct{}
+	Unpause struct{}
 	// Inspect returns the container's state.
 	Inspect struct{}
 	// Stats samples the running task's resource usage; it is answered

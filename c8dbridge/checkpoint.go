@@ -138,7 +138,7 @@ func checkRestore(st Stdio) error {
 }
 
 // ForceDeleteTask removes the container's task whatever its state, for a
-// forced removal after a kill did not end it: a frozen task is thawed, every
+// forced removal after a kill did not end it: a paused task is unpaused, every
 // process gets SIGKILL, and containerd deletes the task (the shim's, or
 // when the shim is dead, containerd's own cleanup). It returns the exit
 // containerd reports (TaskStopped), or TaskAbsent when there was no task
@@ -150,8 +150,8 @@ func (c *Client) ForceDeleteTask(ctx context.Context, id string) (TaskStatus, er
 	}
 	ctx = c.ns(ctx)
 	svc := c.c.TaskService()
-	// Kill and thaw, errors ignored: each may fail because the task is
-	// gone or not frozen, and the delete below says what is left.
+	// Kill and unpause, errors ignored: each may fail because the task is
+	// gone or not paused, and the delete below says what is left.
 	svc.Kill(ctx, &tasksapi.KillRequest{ContainerID: id, Signal: 9, All: true})
 	svc.Resume(ctx, &tasksapi.ResumeTaskRequest{ContainerID: id})
 	r, err := svc.Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: id})

@@ -83,27 +83,27 @@ func TestCheckpointBadInput(t *testing.T) {
 	}
 }
 
-// TestForceDeleteTaskFrozen: a frozen task is killed and deleted, with
+// TestForceDeleteTaskPaused: a paused task is killed and deleted, with
 // containerd's exit (SIGKILL: 137).
-func TestForceDeleteTaskFrozen(t *testing.T) {
+func TestForceDeleteTaskPaused(t *testing.T) {
 	e := newEnv(t)
-	e.create(t, "frozen", "sleep", "600")
-	e.start(t, "frozen", Stdio{})
-	if err := e.c.PauseTask(ctxT(t), "frozen"); err != nil {
+	e.create(t, "paused", "sleep", "600")
+	e.start(t, "paused", Stdio{})
+	if err := e.c.PauseTask(ctxT(t), "paused"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := e.c.ForceDeleteTask(ctxT(t), "frozen")
+	st, err := e.c.ForceDeleteTask(ctxT(t), "paused")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.State != TaskStopped || st.ExitCode != 128+uint32(syscall.SIGKILL) || st.ExitedAt.IsZero() {
-		t.Errorf("force delete of a frozen task: %+v, want stopped with 137 and a time", st)
+		t.Errorf("force delete of a paused task: %+v, want stopped with 137 and a time", st)
 	}
-	if ts, err := e.c.TaskStatus(ctxT(t), "frozen"); err != nil || ts.State != TaskAbsent {
+	if ts, err := e.c.TaskStatus(ctxT(t), "paused"); err != nil || ts.State != TaskAbsent {
 		t.Errorf("after the force delete: %+v, %v; want no task", ts, err)
 	}
 	// No task: not an error.
-	if st, err := e.c.ForceDeleteTask(ctxT(t), "frozen"); err != nil || st.State != TaskAbsent {
+	if st, err := e.c.ForceDeleteTask(ctxT(t), "paused"); err != nil || st.State != TaskAbsent {
 		t.Errorf("force delete without a task: %+v, %v", st, err)
 	}
 }

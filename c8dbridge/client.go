@@ -421,7 +421,7 @@ func (c *Client) Kill(ctx context.Context, id string, sig syscall.Signal) error 
 	return wrap(op, id, err)
 }
 
-// PauseTask freezes the container's task (its cgroup). Errors: NotFound if
+// PauseTask pauses the container's task (its cgroup). Errors: NotFound if
 // there is no task.
 func (c *Client) PauseTask(ctx context.Context, id string) error {
 	const op = "pause task"
@@ -436,18 +436,18 @@ func (c *Client) PauseTask(ctx context.Context, id string) error {
 	return wrap(op, id, err)
 }
 
-// ResumeTask thaws the container's paused task. Errors: NotFound if there
+// UnpauseTask unpauses the container's paused task. Errors: NotFound if there
 // is no task.
-func (c *Client) ResumeTask(ctx context.Context, id string) error {
-	const op = "resume task"
+func (c *Client) UnpauseTask(ctx context.Context, id string) error {
+	const op = "unpause task"
 	if err := validateID(id); err != nil {
 		return wrap(op, id, err)
 	}
-	// gofail: var c8dBeforeResume struct{}
-	// failpointCrash("c8dBeforeResume")
+	// gofail: var c8dBeforeUnpause struct{}
+	// failpointCrash("c8dBeforeUnpause")
 	_, err := c.c.TaskService().Resume(c.ns(ctx), &tasksapi.ResumeTaskRequest{ContainerID: id})
-	// gofail: var c8dAfterResume struct{}
-	// failpointCrash("c8dAfterResume")
+	// gofail: var c8dAfterUnpause struct{}
+	// failpointCrash("c8dAfterUnpause")
 	return wrap(op, id, err)
 }
 
@@ -621,7 +621,7 @@ func (c *Client) deleteTaskForce(ctx context.Context, ctr client.Container) erro
 		return err
 	}
 	// WithProcessKill sends SIGKILL to all processes of the task (runc
-	// thaws a paused one for that) and waits for the task to exit.
+	// unpauses a paused one for that) and waits for the task to exit.
 	kctx, cancel := context.WithTimeout(ctx, killTimeout)
 	defer cancel()
 	if _, err := task.Delete(kctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {

@@ -12,7 +12,7 @@ import (
 
 // Subscribe streams the task events (topics under /tasks/) of the Client's
 // namespace, decoded into TaskStarted, TaskExited, TaskOOM, TaskWasPaused,
-// TaskResumed and TaskDeleted; other task events (create, exec, I/O,
+// TaskWasUnpaused and TaskDeleted; other task events (create, exec, I/O,
 // checkpoint) are dropped, and so is an event that cannot be decoded.
 //
 // The stream ends when ctx ends (the error is ctx.Err()) or the connection to
@@ -100,7 +100,7 @@ func decodeEvent(any typeurl.Any) (ev Event, ok bool) {
 	case *apievents.TaskPaused:
 		return TaskWasPaused{Container: e.ContainerID}, true
 	case *apievents.TaskResumed:
-		return TaskResumed{Container: e.ContainerID}, true
+		return TaskWasUnpaused{Container: e.ContainerID}, true
 	case *apievents.TaskDelete:
 		return TaskDeleted{
 			Container: e.ContainerID,

@@ -490,12 +490,12 @@ func TestStartTaskLoggerFails(t *testing.T) {
 }
 
 // A paused task is reported as paused, and DeleteContainer still gets rid of
-// it: a frozen process cannot die of SIGKILL until it is thawed.
+// it: a paused process cannot die of SIGKILL until it is unpaused.
 func TestPausedTask(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	events := e.subscribe(t)
-	const id = "frozen"
+	const id = "paused"
 	e.create(t, id, "/bin/sleep", "1000")
 	e.start(t, id, Stdio{})
 

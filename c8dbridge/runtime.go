@@ -105,7 +105,7 @@ type TaskStatus struct {
 }
 
 // Event is a containerd task event, decoded into vigil's own types:
-// TaskStarted, TaskExited, TaskOOM, TaskWasPaused, TaskResumed, TaskDeleted.
+// TaskStarted, TaskExited, TaskOOM, TaskWasPaused, TaskWasUnpaused, TaskDeleted.
 type Event interface{ ContainerID() string }
 
 // TaskStarted reports that a task's init process started.
@@ -131,8 +131,8 @@ type TaskOOM struct{ Container string }
 // taken by the TaskState constant.)
 type TaskWasPaused struct{ Container string }
 
-// TaskResumed reports that a task was resumed.
-type TaskResumed struct{ Container string }
+// TaskWasUnpaused reports that a task was unpaused.
+type TaskWasUnpaused struct{ Container string }
 
 // TaskDeleted reports that a task (or exec process) was deleted.
 type TaskDeleted struct {
@@ -142,12 +142,12 @@ type TaskDeleted struct {
 	ExitedAt  time.Time
 }
 
-func (e TaskStarted) ContainerID() string   { return e.Container }
-func (e TaskExited) ContainerID() string    { return e.Container }
-func (e TaskOOM) ContainerID() string       { return e.Container }
-func (e TaskWasPaused) ContainerID() string { return e.Container }
-func (e TaskResumed) ContainerID() string   { return e.Container }
-func (e TaskDeleted) ContainerID() string   { return e.Container }
+func (e TaskStarted) ContainerID() string     { return e.Container }
+func (e TaskExited) ContainerID() string      { return e.Container }
+func (e TaskOOM) ContainerID() string         { return e.Container }
+func (e TaskWasPaused) ContainerID() string   { return e.Container }
+func (e TaskWasUnpaused) ContainerID() string { return e.Container }
+func (e TaskDeleted) ContainerID() string     { return e.Container }
 
 // Runtime is everything vigil needs from containerd. Errors are classified
 // with github.com/containerd/errdefs: test them with errdefs.IsNotFound,
@@ -166,11 +166,11 @@ type Runtime interface {
 	// TaskStatus reports the task. A container without a task gives
 	// TaskAbsent and no error; NotFound only if the container is gone.
 	TaskStatus(ctx context.Context, id string) (TaskStatus, error)
-	// PauseTask freezes the task; ResumeTask thaws it. NotFound if there is
+	// PauseTask pauses the task; UnpauseTask unpauses it. NotFound if there is
 	// no task; FailedPrecondition-class errors from containerd when the
 	// task is not in a state that allows it.
 	PauseTask(ctx context.Context, id string) error
-	ResumeTask(ctx context.Context, id string) error
+	UnpauseTask(ctx context.Context, id string) error
 	// Stats samples the task's resource usage from its cgroup (v1 or v2);
 	// Top lists its processes. Both only read. NotFound if there is no
 	// task.
@@ -210,7 +210,7 @@ type Runtime interface {
 	// NotFound if there is no task; NotImplemented (ErrCriuUnusable)
 	// when criu cannot run on this host.
 	CheckpointTask(ctx context.Context, id, dir string, leaveRunning bool) error
-	// ForceDeleteTask kills (thawing a frozen task), and deletes the task
+	// ForceDeleteTask kills (unpausing a paused task), and deletes the task
 	// whatever its state, for a forced removal that a kill did not end;
 	// it returns the exit containerd reports, or TaskAbsent when there was
 	// no task.

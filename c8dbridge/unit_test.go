@@ -100,7 +100,7 @@ func TestDecodeEvent(t *testing.T) {
 			TaskExited{Container: "c", ProcessID: "exec-1", Pid: 11, ExitCode: 1}},
 		{&apievents.TaskOOM{ContainerID: "c"}, TaskOOM{Container: "c"}},
 		{&apievents.TaskPaused{ContainerID: "c"}, TaskWasPaused{Container: "c"}},
-		{&apievents.TaskResumed{ContainerID: "c"}, TaskResumed{Container: "c"}},
+		{&apievents.TaskResumed{ContainerID: "c"}, TaskWasUnpaused{Container: "c"}},
 		{&apievents.TaskDelete{ContainerID: "c", Pid: 10, ExitStatus: 137, ExitedAt: timestamppb.New(at)},
 			TaskDeleted{Container: "c", Pid: 10, ExitCode: 137, ExitedAt: at}},
 		{&apievents.TaskCreate{ContainerID: "c"}, nil},

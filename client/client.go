@@ -175,12 +175,12 @@ func (c *Client) StartFromCheckpoint(ctx context.Context, id, dir string) (api.C
 	return c.post(ctx, id, "start", url.Values{"checkpoint": {dir}})
 }
 
-// Pause freezes a container's task.
+// Pause pauses a container's task.
 func (c *Client) Pause(ctx context.Context, id string) (api.Container, error) {
 	return c.post(ctx, id, "pause", nil)
 }
 
-// Unpause thaws a container's paused task.
+// Unpause unpauses a container's paused task.
 func (c *Client) Unpause(ctx context.Context, id string) (api.Container, error) {
 	return c.post(ctx, id, "unpause", nil)
 }

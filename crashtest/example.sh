@@ -24,7 +24,7 @@ timeline() { "$sup" events --json --since "$since" --until "$(date -u +%Y-%m-%dT
 "$sup" run -d --name "$svc" --rootfs "$rootfs" --restart on-failure:3 \
 	sh -c 'trap "echo stopping; exit 3" TERM; echo up; while :; do sleep 0.1; done' >/dev/null
 
-# Fault 1: freeze it, then thaw it.
+# Fault 1: pause it, then unpause it.
 "$sup" pause "$svc" >/dev/null
 "$sup" inspect "$svc" | grep -q '"paused": true' || fail "$svc is not paused"
 "$sup" unpause "$svc" >/dev/null

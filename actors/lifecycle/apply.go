@@ -23,7 +23,7 @@ func Apply(s State, e Event) State {
 		s.Error = "create failed: " + e.Reason
 	case TaskPaused:
 		s.Paused = true
-	case TaskResumed:
+	case TaskUnpaused:
 		s.Paused = false
 	case TaskOOMKilled:
 		s.OOMKilled = true

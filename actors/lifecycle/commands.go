@@ -97,11 +97,11 @@ type RestartTimeout struct {
 type TaskPhase int
 
 const (
-	TaskAbsent  TaskPhase = iota // no task
-	TaskCreated                  // created, never started
-	TaskRunning                  // running
-	TaskStopped                  // exited; ExitCode and ExitedAt are valid
-	TaskFrozen                   // paused: frozen, but it still runs
+	TaskAbsent      TaskPhase = iota // no task
+	TaskCreated                      // created, never started
+	TaskRunning                      // running
+	TaskStopped                      // exited; ExitCode and ExitedAt are valid
+	TaskPhasePaused                  // paused, but it still runs
 )
 
 // Observation is what containerd reports about one container.
@@ -141,11 +141,11 @@ func (ObserveExit) commandName() string        { return "observe-exit" }
 func (RestartTimeout) commandName() string     { return "restart-timeout" }
 func (Reconcile) commandName() string          { return "reconcile" }
 
-// Pause freezes the running task.
+// Pause pauses the running task.
 type Pause struct{ At time.Time }
 
-// Resume thaws the paused task.
-type Resume struct{ At time.Time }
+// Unpause unpauses the paused task.
+type Unpause struct{ At time.Time }
 
 // RecordSignalSent is the outcome of a SignalTask effect that containerd
 // carried out.
@@ -158,9 +158,9 @@ type RecordSignalSent struct {
 // of containerd.
 type RecordPaused struct{ At time.Time }
 
-// RecordResumed is the outcome of a ResumeTask effect, or a TaskResumed
+// RecordUnpaused is the outcome of a UnpauseTask effect, or a TaskUnpaused
 // event of containerd.
-type RecordResumed struct{ At time.Time }
+type RecordUnpaused struct{ At time.Time }
 
 // ObserveOOM reports containerd's out-of-memory event for the container:
 // the kernel killed one of its processes.
@@ -169,20 +169,20 @@ type ObserveOOM struct{ At time.Time }
 func (ObserveOOM) commandName() string { return "observe-oom" }
 
 func (Pause) commandName() string            { return "pause" }
-func (Resume) commandName() string           { return "resume" }
+func (Unpause) commandName() string          { return "unpause" }
 func (RecordPaused) commandName() string     { return "record-paused" }
 func (RecordSignalSent) commandName() string { return "record-signal-sent" }
-func (RecordResumed) commandName() string    { return "record-resumed" }
+func (RecordUnpaused) commandName() string   { return "record-unpaused" }
 
-// PauseTask freezes the task. Its outcome is fed back as RecordPaused; a
+// PauseTask pauses the task. Its outcome is fed back as RecordPaused; a
 // crash before that is settled by Reconcile, which sees the paused task.
 type PauseTask struct{}
 
-// ResumeTask thaws the task. Its outcome is fed back as RecordResumed.
-type ResumeTask struct{}
+// UnpauseTask unpauses the task. Its outcome is fed back as RecordUnpaused.
+type UnpauseTask struct{}
 
-func (PauseTask) effectName() string  { return "pause-task" }
-func (ResumeTask) effectName() string { return "resume-task" }
+func (PauseTask) effectName() string   { return "pause-task" }
+func (UnpauseTask) effectName() string { return "unpause-task" }
 
 // Effect is a side effect that Decide asks the driver to perform.
 type Effect interface{ effectName() string }

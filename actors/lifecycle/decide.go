@@ -84,7 +84,7 @@ func decide(s State, c Command) (Decision, error) {
 			if s.Config.Host.StopSignal != 0 {
 				sig = s.Config.Host.StopSignal
 			}
-			return thawAfterSignal(s, Decision{
+			return unpauseAfterSignal(s, Decision{
 				Events:  []Event{StopRequested{Signal: sig, Deadline: deadline, At: c.At}},
 				Effects: []Effect{SignalTask{Signal: sig}, ArmStopTimer{Pid: s.Pid, After: timeout}},
 			}), nil
@@ -109,7 +109,7 @@ func decide(s State, c Command) (Decision, error) {
 		if s.Status != StatusRunning {
 			return refuse(s, "kill")
 		}
-		return thawAfterSignal(s, Decision{
+		return unpauseAfterSignal(s, Decision{
 			Events:  []Event{StopRequested{Signal: c.Signal, At: c.At}},
 			Effects: []Effect{SignalTask{Signal: c.Signal}},
 		}), nil
@@ -121,11 +121,11 @@ func decide(s State, c Command) (Decision, error) {
 			return Decision{}, fmt.Errorf("%w: cannot pause container %q: it is already paused", ErrInvalidTransition, s.ID)
 		}
 		return Decision{Effects: []Effect{PauseTask{}}}, nil
-	case Resume:
+	case Unpause:
 		if s.Status != StatusRunning || !s.Paused {
-			return Decision{}, fmt.Errorf("%w: cannot resume container %q: it is not paused", ErrInvalidTransition, s.ID)
+			return Decision{}, fmt.Errorf("%w: cannot unpause container %q: it is not paused", ErrInvalidTransition, s.ID)
 		}
-		return Decision{Effects: []Effect{ResumeTask{}}}, nil
+		return Decision{Effects: []Effect{UnpauseTask{}}}, nil
 	case RecordSignalSent:
 		// Only a kill's signal is recorded: a stop's is covered by its
 		// deadline, which reconciliation re-arms.
@@ -138,11 +138,11 @@ func decide(s State, c Command) (Decision, error) {
 			return Decision{}, nil
 		}
 		return Decision{Events: []Event{TaskPaused{At: c.At}}}, nil
-	case RecordResumed:
+	case RecordUnpaused:
 		if s.Status != StatusRunning || !s.Paused {
 			return Decision{}, nil
 		}
-		return Decision{Events: []Event{TaskResumed{At: c.At}}}, nil
+		return Decision{Events: []Event{TaskUnpaused{At: c.At}}}, nil
 	case ObserveOOM:
 		// containerd may deliver the OOM event before or after the exit it
 		// causes; either way it belongs to the current or last run. A
@@ -155,7 +155,7 @@ func decide(s State, c Command) (Decision, error) {
 		if s.Status != StatusRunning || s.Pid != c.Pid || s.StopDeadline.IsZero() {
 			return Decision{}, nil // the task already exited, or another run started
 		}
-		return thawAfterSignal(s, Decision{Effects: []Effect{SignalTask{Signal: SIGKILL}}}), nil
+		return unpauseAfterSignal(s, Decision{Effects: []Effect{SignalTask{Signal: SIGKILL}}}), nil
 	case Remove:
 		return decideRemove(s, c)
 	case Checkpoint:
@@ -226,11 +226,11 @@ func decide(s State, c Command) (Decision, error) {
 	return Decision{}, fmt.Errorf("%w: unknown command %T", ErrInvalidArgument, c)
 }
 
-// thawAfterSignal resumes a paused task after a signal is sent to it, so
+// unpauseAfterSignal unpauses a paused task after a signal is sent to it, so
 // that the signal is delivered (as docker does on stop and kill).
-func thawAfterSignal(s State, d Decision) Decision {
+func unpauseAfterSignal(s State, d Decision) Decision {
 	if s.Paused {
-		d.Effects = append(d.Effects, ResumeTask{})
+		d.Effects = append(d.Effects, UnpauseTask{})
 	}
 	return d
 }
@@ -367,7 +367,7 @@ func decideReconcile(s State, c Reconcile) Decision {
 		switch o.Task {
 		case TaskRunning:
 			return Decision{Events: []Event{TaskStarted{Pid: o.Pid, At: c.At}}}
-		case TaskFrozen:
+		case TaskPhasePaused:
 			return Decision{Events: []Event{TaskStarted{Pid: o.Pid, At: c.At}, TaskPaused{At: c.At}}}
 		case TaskStopped:
 			return Decision{
@@ -391,26 +391,26 @@ func decideReconcile(s State, c Reconcile) Decision {
 			return gone("the container vanished from containerd while the supervisor was away")
 		}
 		switch o.Task {
-		case TaskRunning, TaskFrozen:
+		case TaskRunning, TaskPhasePaused:
 			if o.Pid != s.Pid {
 				return Decision{Events: []Event{TaskStarted{Pid: o.Pid, At: c.At}}}
 			}
 			var d Decision
-			// A pause or resume that happened while nobody watched.
-			if paused := o.Task == TaskFrozen; paused != s.Paused {
+			// A pause or unpause that happened while nobody watched.
+			if paused := o.Task == TaskPhasePaused; paused != s.Paused {
 				if paused {
 					d.Events = append(d.Events, TaskPaused{At: c.At})
 				} else {
-					d.Events = append(d.Events, TaskResumed{At: c.At})
+					d.Events = append(d.Events, TaskUnpaused{At: c.At})
 				}
 			}
 			if s.PendingSignal != 0 {
 				// A kill journaled but maybe never sent (the supervisor
-				// stopped in between): send it again, thawing a frozen
+				// stopped in between): send it again, unpausing a paused
 				// task afterwards so that it is delivered.
 				d.Effects = append(d.Effects, SignalTask{Signal: s.PendingSignal})
-				if o.Task == TaskFrozen {
-					d.Effects = append(d.Effects, ResumeTask{})
+				if o.Task == TaskPhasePaused {
+					d.Effects = append(d.Effects, UnpauseTask{})
 				}
 			}
 			if !s.StopDeadline.IsZero() {

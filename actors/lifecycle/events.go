@@ -124,13 +124,15 @@ type ContainerRemoved struct {
 	At time.Time `json:"at"`
 }
 
-// TaskPaused records that the task is paused (frozen).
+// TaskPaused records that the task is paused.
 type TaskPaused struct {
 	At time.Time `json:"at"`
 }
 
-// TaskResumed records that the paused task runs again.
-type TaskResumed struct {
+// TaskUnpaused records that the paused task runs again. Its journal name
+// is TaskResumed, the word it was first written with: the name is the
+// journal's format and the events feed's wire name (docs/API.md).
+type TaskUnpaused struct {
 	At time.Time `json:"at"`
 }
 
@@ -142,8 +144,8 @@ type TaskOOMKilled struct {
 
 func (TaskOOMKilled) eventName() string { return "TaskOOMKilled" }
 
-func (TaskPaused) eventName() string  { return "TaskPaused" }
-func (TaskResumed) eventName() string { return "TaskResumed" }
+func (TaskPaused) eventName() string   { return "TaskPaused" }
+func (TaskUnpaused) eventName() string { return "TaskResumed" }
 
 func (CreateRequested) eventName() string  { return "CreateRequested" }
 func (ContainerCreated) eventName() string { return "ContainerCreated" }
@@ -167,7 +169,7 @@ func EventName(e Event) string { return e.eventName() }
 // with the journal.
 func AllEvents() []Event {
 	return []Event{
-		TaskPaused{}, TaskResumed{},
+		TaskPaused{}, TaskUnpaused{},
 		CreateRequested{}, ContainerCreated{}, CreateFailed{},
 		StartRequested{}, TaskStarted{}, StartFailed{},
 		StopRequested{}, SignalSent{}, TaskExited{},

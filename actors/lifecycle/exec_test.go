@@ -132,7 +132,7 @@ func FuzzExec(f *testing.F) {
 			case 3:
 				c = RecordPaused{At: now}
 			case 4:
-				c = RecordResumed{At: now}
+				c = RecordUnpaused{At: now}
 			case 5:
 				c = ObserveExit{Pid: s.Pid, Code: 1, ExitedAt: now, At: now}
 			case 9:

@@ -256,7 +256,7 @@ func decideHealth(s State, c RecordHealth) Decision {
 		e.Action = s.Config.HealthOnFailure
 		d.Events[0] = e
 		d.Effects = []Effect{SignalTask{Signal: SIGKILL}}
-		return thawAfterSignal(s, d)
+		return unpauseAfterSignal(s, d)
 	}
 	return d
 }

@@ -212,7 +212,7 @@ func TestHealthPausedThawedForKill(t *testing.T) {
 	s := healthyRunning(t, healthCfg("web", HealthActionKill, ""), 42)
 	s, _ = run(t, s, RecordPaused{At: at(4)})
 	_, d := unhealthy(t, s)
-	if len(d.Effects) != 2 || d.Effects[1] != (ResumeTask{}) {
+	if len(d.Effects) != 2 || d.Effects[1] != (UnpauseTask{}) {
 		t.Fatalf("effects %+v", d.Effects)
 	}
 }

@@ -24,10 +24,10 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the sc
 // Commands: tick SECONDS (advance the clock), create ID, start,
 // stop SECONDS, kill SIGNAL, remove [force], stop-timeout, record-created,
 // record-create-failed WHY, record-started PID, record-start-failed WHY,
-// record-removed, pause, resume, record-paused, record-resumed,
+// record-removed, pause, unpause, record-paused, record-unpaused,
 // exit PID CODE, checkpoint DIR [leave-running], record-checkpointed,
 // record-checkpoint-failed WHY, start-from DIR,
-// reconcile [gone] [task=absent|created|running|frozen|stopped] [pid=N] [code=N].
+// reconcile [gone] [task=absent|created|running|paused|stopped] [pid=N] [code=N].
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob("testdata/scenarios/*.txt")
 	if err != nil || len(files) == 0 {
@@ -137,12 +137,12 @@ func step(t *testing.T, s *State, clock *time.Time, line string) string {
 		c = RecordRemoved{At: now}
 	case "pause":
 		c = Pause{At: now}
-	case "resume":
-		c = Resume{At: now}
+	case "unpause":
+		c = Unpause{At: now}
 	case "record-paused":
 		c = RecordPaused{At: now}
-	case "record-resumed":
-		c = RecordResumed{At: now}
+	case "record-unpaused":
+		c = RecordUnpaused{At: now}
 	case "checkpoint":
 		c = Checkpoint{Dir: arg(1), LeaveRunning: len(f) > 2 && f[2] == "leave-running", At: now}
 	case "record-checkpointed":
@@ -161,7 +161,7 @@ func step(t *testing.T, s *State, clock *time.Time, line string) string {
 			case "gone":
 				o.ContainerExists = false
 			case "task":
-				o.Task = map[string]TaskPhase{"absent": TaskAbsent, "created": TaskCreated, "running": TaskRunning, "stopped": TaskStopped, "frozen": TaskFrozen}[v]
+				o.Task = map[string]TaskPhase{"absent": TaskAbsent, "created": TaskCreated, "running": TaskRunning, "stopped": TaskStopped, "paused": TaskPhasePaused}[v]
 			case "pid":
 				n, _ := strconv.Atoi(v)
 				o.Pid = uint32(n)

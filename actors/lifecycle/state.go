@@ -179,7 +179,7 @@ type State struct {
 	Config    Config    `json:"config"`
 	CreatedAt time.Time `json:"created_at"`
 	Pid       uint32    `json:"pid,omitempty"` // of the running task; 0 when none
-	// Paused is set while the running task is frozen (Status stays
+	// Paused is set while the running task is paused (Status stays
 	// running, as in docker).
 	Paused bool `json:"paused,omitempty"`
 	// OOMKilled is set when the kernel's out-of-memory killer killed a

@@ -359,7 +359,7 @@ func decideUpdate(s State, c Command) (d Decision, err error, ok bool) {
 		d := reconcileUpdate(Replay(s, boot), c)
 		d.Events = append(boot, d.Events...)
 		return d, nil, true
-	case Update, Stop, Kill, Remove, Start, Pause, Resume, Checkpoint, Exec:
+	case Update, Stop, Kill, Remove, Start, Pause, Unpause, Checkpoint, Exec:
 		return Decision{}, fmt.Errorf("%w: container %q is being updated (%s)", ErrInvalidTransition, s.ID, u.Phase), true
 	}
 	return Decision{}, nil, false
@@ -453,7 +453,7 @@ func reconcileUpdate(s State, c Reconcile) Decision {
 		target := s.SnapshotKey()
 		onTarget := o.ContainerExists && o.Snapshot == target
 		switch {
-		case onTarget && (o.Task == TaskRunning || o.Task == TaskFrozen):
+		case onTarget && (o.Task == TaskRunning || o.Task == TaskPhasePaused):
 			return started(s, o.Pid, c.At)
 		case onTarget && o.Task == TaskStopped && o.Pid != 0:
 			e := TaskExited{Pid: o.Pid, Code: o.ExitCode, ExitedAt: o.ExitedAt}
@@ -464,7 +464,7 @@ func reconcileUpdate(s State, c Reconcile) Decision {
 		// or gone: carry the swap out (SwapTask is idempotent).
 		return Decision{Effects: []Effect{SwapTask{Config: s.Config, Snapshot: target}}}
 	case UpdateGrace:
-		if o.ContainerExists && (o.Task == TaskRunning || o.Task == TaskFrozen) && o.Pid == s.Pid {
+		if o.ContainerExists && (o.Task == TaskRunning || o.Task == TaskPhasePaused) && o.Pid == s.Pid {
 			left := max(u.GraceUntil.Sub(c.At), 0)
 			return Decision{Effects: []Effect{ArmUpdateTimer{After: left}}}
 		}

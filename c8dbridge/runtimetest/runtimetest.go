@@ -6,7 +6,7 @@
 //
 // It holds what every Runtime must do: the error classes of a missing or a
 // duplicate container, a task's statuses from created to deleted, the exit
-// of a killed task through WaitTask, pause and resume. What only the real
+// of a killed task through WaitTask, pause and unpause. What only the real
 // daemon shows (specs, mounts, users, criu, logs) stays in c8dbridge's own
 // integration tests.
 package runtimetest
@@ -199,7 +199,7 @@ func taskLife(t *testing.T, e Env) {
 // pauseResume: a paused task reports paused, then running again.
 func pauseResume(t *testing.T, e Env) {
 	ctx, rt := ctxT(t), e.Runtime
-	const id = "frozen"
+	const id = "paused"
 	if err := rt.CreateContainer(ctx, e.Spec(id)); err != nil {
 		t.Fatal(err)
 	}
@@ -213,10 +213,10 @@ func pauseResume(t *testing.T, e Env) {
 	if st, err := rt.TaskStatus(ctx, id); err != nil || st.State != c8dbridge.TaskPaused {
 		t.Errorf("TaskStatus after PauseTask: %+v, %v; want paused", st, err)
 	}
-	if err := rt.ResumeTask(ctx, id); err != nil {
-		t.Fatalf("ResumeTask: %v", err)
+	if err := rt.UnpauseTask(ctx, id); err != nil {
+		t.Fatalf("UnpauseTask: %v", err)
 	}
 	if st, err := rt.TaskStatus(ctx, id); err != nil || st.State != c8dbridge.TaskRunning {
-		t.Errorf("TaskStatus after ResumeTask: %+v, %v; want running", st, err)
+		t.Errorf("TaskStatus after UnpauseTask: %+v, %v; want running", st, err)
 	}
 }

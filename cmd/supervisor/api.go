@@ -36,7 +36,7 @@ type Backend interface {
 	Create(ctx context.Context, cfg vigil.ContainerConfig) (*actor.PID, error)
 	Start(ctx context.Context, id string) (vigil.State, error)
 	Pause(ctx context.Context, id string) (vigil.State, error)
-	Resume(ctx context.Context, id string) (vigil.State, error)
+	Unpause(ctx context.Context, id string) (vigil.State, error)
 	Restart(ctx context.Context, id string, timeout time.Duration) (vigil.State, error)
 	Stats(ctx context.Context, id string) (vigil.Stats, error)
 	Top(ctx context.Context, id string) ([]vigil.Process, error)
@@ -140,7 +140,7 @@ var routes = []route{
 	{"POST", "/v1/containers/{id}/start", (*server).start},           // checkpoint.go
 	{"POST", "/v1/containers/{id}/checkpoint", (*server).checkpoint}, // checkpoint.go
 	{"POST", "/v1/containers/{id}/pause", stateCall(Backend.Pause)},
-	{"POST", "/v1/containers/{id}/unpause", stateCall(Backend.Resume)},
+	{"POST", "/v1/containers/{id}/unpause", stateCall(Backend.Unpause)},
 	{"POST", "/v1/containers/{id}/stop", (*server).stop},
 	{"POST", "/v1/containers/{id}/restart", (*server).restart},
 	{"POST", "/v1/containers/{id}/kill", (*server).kill},

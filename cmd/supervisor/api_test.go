@@ -88,8 +88,8 @@ func (s *stub) Pause(_ context.Context, id string) (lifecycle.State, error) {
 	return lifecycle.State{ID: id, Status: lifecycle.StatusRunning, Pid: 42, Paused: true}, nil
 }
 
-func (s *stub) Resume(_ context.Context, id string) (lifecycle.State, error) {
-	s.record("resume %s", id)
+func (s *stub) Unpause(_ context.Context, id string) (lifecycle.State, error) {
+	s.record("unpause %s", id)
 	return lifecycle.State{ID: id, Status: lifecycle.StatusRunning, Pid: 42}, nil
 }
 
@@ -686,7 +686,7 @@ func TestPauseAndUnpauseRoutes(t *testing.T) {
 		call   string
 	}{
 		{"/v1/containers/c1/pause", true, "pause c1"},
-		{"/v1/containers/c1/unpause", false, "resume c1"},
+		{"/v1/containers/c1/unpause", false, "unpause c1"},
 	} {
 		status, body, _ := call(t, srv, "POST", tc.path, "")
 		var st api.Container

@@ -324,8 +324,8 @@ var createCommand = &command{
 
 var (
 	// startCommand is in checkpoint.go (start --checkpoint).
-	pauseCommand   = verbCommand("pause", "pause (freeze) running containers", (*client.Client).Pause)
-	unpauseCommand = verbCommand("unpause", "resume paused containers", (*client.Client).Unpause)
+	pauseCommand   = verbCommand("pause", "pause running containers", (*client.Client).Pause)
+	unpauseCommand = verbCommand("unpause", "unpause paused containers", (*client.Client).Unpause)
 )
 
 // verbCommand is a command that POSTs /v1/containers/ID/NAME for each ID

@@ -317,12 +317,12 @@ func TestExecNotRunning(t *testing.T) {
 	if _, stderr, code := d.CLI(t, "stop", "-t", "5", "done"); code != 0 {
 		t.Fatalf("stop: exit %d: %s", code, stderr)
 	}
-	runDetached(t, d, rootfs, "frozen", execScript)
-	if _, stderr, code := d.CLI(t, "pause", "frozen"); code != 0 {
+	runDetached(t, d, rootfs, "held", execScript)
+	if _, stderr, code := d.CLI(t, "pause", "held"); code != 0 {
 		t.Fatalf("pause: exit %d: %s", code, stderr)
 	}
 
-	for id, word := range map[string]string{"made": "created", "done": "exited", "frozen": "paused"} {
+	for id, word := range map[string]string{"made": "created", "done": "exited", "held": "paused"} {
 		before := inspect(t, d, id)
 		stdout, stderr, code := d.CLI(t, "exec", id, "sh", "-c", "echo ran")
 		if code != 125 || stdout != "" || !strings.Contains(stderr, word) || !strings.Contains(stderr, "cannot exec") {

@@ -14,19 +14,19 @@ import (
 func TestRemoveForcePaused(t *testing.T) {
 	state, ns := t.TempDir(), testenv.Namespace(t)
 	d := startDaemon(t, state, ns)
-	runCounter(t, d, "frozen")
-	pid := inspectOne(t, d, "frozen").Pid
-	if _, errOut, code := d.CLI(t, "pause", "frozen"); code != 0 {
+	runCounter(t, d, "held")
+	pid := inspectOne(t, d, "held").Pid
+	if _, errOut, code := d.CLI(t, "pause", "held"); code != 0 {
 		t.Fatalf("pause: exit %d: %s", code, errOut)
 	}
-	if _, errOut, code := d.CLI(t, "rm", "-f", "frozen"); code != 0 {
+	if _, errOut, code := d.CLI(t, "rm", "-f", "held"); code != 0 {
 		t.Fatalf("rm -f of a paused container: exit %d: %s", code, errOut)
 	}
-	if out, _, _ := d.CLI(t, "ps", "-a"); strings.Contains(out, "frozen") {
+	if out, _, _ := d.CLI(t, "ps", "-a"); strings.Contains(out, "held") {
 		t.Fatalf("ps -a after rm -f:\n%s", out)
 	}
 	d.Stop()
-	out, errOut, code := d.CLI(t, "journal", "dump", "--container", "frozen", "--json")
+	out, errOut, code := d.CLI(t, "journal", "dump", "--container", "held", "--json")
 	if code != 0 {
 		t.Fatalf("journal dump: exit %d: %s", code, errOut)
 	}

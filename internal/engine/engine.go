@@ -699,14 +699,14 @@ func (s *Supervisor) Remove(ctx context.Context, id string, force bool) error {
 	return err
 }
 
-// Pause freezes a container's running task.
+// Pause pauses a container's running task.
 func (s *Supervisor) Pause(ctx context.Context, id string) (lifecycle.State, error) {
 	return s.send(ctx, id, actors.Pause{})
 }
 
-// Resume thaws a container's paused task.
-func (s *Supervisor) Resume(ctx context.Context, id string) (lifecycle.State, error) {
-	return s.send(ctx, id, actors.Resume{})
+// Unpause unpauses a container's paused task.
+func (s *Supervisor) Unpause(ctx context.Context, id string) (lifecycle.State, error) {
+	return s.send(ctx, id, actors.Unpause{})
 }
 
 // Restart stops a container's task as Stop does (SIGTERM, SIGKILL after

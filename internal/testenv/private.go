@@ -131,8 +131,8 @@ func (p *Private) reboot(wipeRoot bool) {
 			continue
 		}
 		dirs = append(dirs, filepath.Join("/run/containerd/runc", ns))
-		// A frozen (paused) container's processes die of the SIGKILL only
-		// once thawed, and a reboot leaves no cgroup behind.
+		// A paused container's processes die of the SIGKILL only
+		// once unpaused, and a reboot leaves no cgroup behind.
 		if err := clearCgroups(ns); err != nil {
 			p.t.Fatal(err)
 		}
@@ -241,7 +241,7 @@ func containsSeq(args, want []string) bool {
 
 // clearCgroups does to the cgroups of containerd namespace ns (runc's
 // /NAMESPACE/ID, under each cgroup v1 controller or the v2 hierarchy) what
-// a reboot does: every process in them dies, frozen ones included, and the
+// a reboot does: every process in them dies, paused ones included, and the
 // cgroups are gone.
 func clearCgroups(ns string) error {
 	roots, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", ns))
@@ -257,7 +257,7 @@ func clearCgroups(ns string) error {
 			return nil
 		})
 	}
-	// Thaw and kill in every hierarchy first: a process stays in all of
+	// Unpause and kill in every hierarchy first: a process stays in all of
 	// them until it is gone.
 	for _, d := range dirs {
 		os.WriteFile(filepath.Join(d, "freezer.state"), []byte("THAWED"), 0) // v1
