@@ -39,8 +39,3 @@ func (s *Supervisor) InspectNetwork(ctx context.Context, name string) (NetworkIn
 func (s *Supervisor) RemoveNetwork(ctx context.Context, name string) error {
 	return s.e.RemoveNetwork(ctx, name)
 }
-
-// PublishAll adds to cfg a mapping from a free host port for each of the
-// exposed ports ("80/tcp", "53/udp": an image's) that cfg does not
-// publish yet (docker's -P).
-func PublishAll(cfg *ContainerConfig, exposed []string) error { return engine.PublishAll(cfg, exposed) }

@@ -371,22 +371,3 @@ func TestNetworkAcrossContainerdRestartAndReboot(t *testing.T) {
 		t.Fatalf("after removal: %+v, want nothing left", f)
 	}
 }
-
-// TestPublishAll: -P gives each exposed port not published yet a free host
-// port; an empty list publishes nothing.
-func TestPublishAll(t *testing.T) {
-	cfg := lifecycle.Config{Ports: []lifecycle.PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}}}
-	if err := vigil.PublishAll(&cfg, []string{"80/tcp", "53/udp", "9000"}); err != nil {
-		t.Fatal(err)
-	}
-	if len(cfg.Ports) != 3 || cfg.Ports[1].ContainerPort != 53 || cfg.Ports[1].Protocol != "udp" || cfg.Ports[1].HostPort == 0 ||
-		cfg.Ports[2].ContainerPort != 9000 || cfg.Ports[2].Protocol != "tcp" || cfg.Ports[2].HostPort == 0 {
-		t.Fatalf("ports %+v", cfg.Ports)
-	}
-	if err := vigil.PublishAll(&cfg, nil); err != nil || len(cfg.Ports) != 3 {
-		t.Fatalf("no exposed ports: %v, %+v", err, cfg.Ports)
-	}
-	if err := vigil.PublishAll(&cfg, []string{"http"}); !errors.Is(err, vigil.ErrInvalidArgument) {
-		t.Fatalf("bad exposed port: %v", err)
-	}
-}

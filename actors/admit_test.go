@@ -14,7 +14,7 @@ import (
 // TestActorEnforcesWhatTheFacadeChecks: a message sent straight to a
 // container's PID meets the checks the facade makes before it sends one:
 // containerd reachable (Deps.Available) and, for a Create, the host
-// (Deps.CheckCreate). A refused command journals nothing; Inspect and Wait
+// (Deps.PrepareCreate). A refused command journals nothing; Inspect and Wait
 // need no containerd.
 func TestActorEnforcesWhatTheFacadeChecks(t *testing.T) {
 	var down atomic.Bool
@@ -27,11 +27,12 @@ func TestActorEnforcesWhatTheFacadeChecks(t *testing.T) {
 			}
 			return nil
 		}
-		d.CheckCreate = func(cfg lifecycle.Config) error {
+		d.PrepareCreate = func(cfg lifecycle.Config) (lifecycle.Config, error) {
 			if cfg.Rootfs == "/missing" {
-				return errHost
+				return cfg, errHost
 			}
-			return nil
+			cfg.Labels = map[string]string{"prepared": "yes"}
+			return cfg, nil
 		}
 	})
 
@@ -49,6 +50,10 @@ func TestActorEnforcesWhatTheFacadeChecks(t *testing.T) {
 	}
 
 	c2 := h.running("c2")
+	// What PrepareCreate completed is what is journaled.
+	if got := h.replayed("c2"); got.Config.Labels["prepared"] != "yes" {
+		t.Fatalf("the journaled config is not the prepared one: %+v", got.Config)
+	}
 	down.Store(true)
 	for _, msg := range []any{Start{}, Stop{}, Kill{Signal: 9}, Pause{}, Remove{Force: true}} {
 		if _, err := h.cmd(c2, msg); !errors.Is(err, errDown) {

@@ -244,7 +244,7 @@ func (c *container) recover() {
 }
 
 func (c *container) respond(ctx actor.Context, cmd lifecycle.Command) {
-	err := c.admit(cmd)
+	cmd, err := c.admit(cmd)
 	if err == nil {
 		err = c.handle(ctx, cmd)
 	}
@@ -253,28 +253,33 @@ func (c *container) respond(ctx actor.Context, cmd lifecycle.Command) {
 }
 
 // admit checks what a user's command needs besides a fitting state, in
-// the order the facade checks it before it sends the command: for a
-// Create, its configuration (ValidateConfig) and what the host must hold
-// (Deps.CheckCreate); for every command, that containerd can be reached
-// (Deps.Available). A message sent straight to the PID meets the same
-// checks, with the same errors, and nothing is journaled when one fails.
-// An actor whose journal could not be replayed refuses with that first:
-// its state is unknown whether or not containerd answers.
-func (c *container) admit(cmd lifecycle.Command) error {
+// this order: for a Create, its configuration (ValidateConfig) and what
+// the host must hold (Deps.PrepareCreate, which may complete the
+// configuration: the Create returned is the one to decide); for every
+// command, that containerd can be reached (Deps.Available). These are the
+// only checks of a command: the facade sends without checking first, so
+// a message sent straight to the PID meets the same checks, with the same
+// errors, and nothing is journaled when one fails. An actor whose journal
+// could not be replayed refuses with that first: its state is unknown
+// whether or not containerd answers.
+func (c *container) admit(cmd lifecycle.Command) (lifecycle.Command, error) {
 	if c.broken != nil {
-		return c.broken
+		return cmd, c.broken
 	}
 	if cr, ok := cmd.(lifecycle.Create); ok {
 		if err := lifecycle.ValidateConfig(cr.Config); err != nil {
-			return err
+			return cmd, err
 		}
-		if c.deps.CheckCreate != nil {
-			if err := c.deps.CheckCreate(cr.Config); err != nil {
-				return err
+		if c.deps.PrepareCreate != nil {
+			cfg, err := c.deps.PrepareCreate(cr.Config)
+			if err != nil {
+				return cmd, err
 			}
+			cr.Config = cfg
+			cmd = cr
 		}
 	}
-	return c.deps.available()
+	return cmd, c.deps.available()
 }
 
 // afterCommand tells the supervisor when the container no longer exists, so

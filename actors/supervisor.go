@@ -48,13 +48,16 @@ type Deps struct {
 	// Available, when set, says whether containerd can be asked now:
 	// a user's command or read that needs containerd (all but Inspect and
 	// Wait) is refused with its error (Unavailable class) before anything
-	// is decided. The embedding facade refuses the same before it sends.
+	// is decided.
 	Available func() error
-	// CheckCreate, when set, checks what a Create needs of the host and
+	// PrepareCreate, when set, checks what a Create needs of the host and
 	// ValidateConfig cannot see (I/O: the rootfs is a directory, mount
-	// sources exist, a user name is in the rootfs); a Create it refuses
-	// journals nothing.
-	CheckCreate func(lifecycle.Config) error
+	// sources exist, a user name is in the rootfs, the network and the
+	// published ports) and completes the configuration with what only the
+	// host can tell (Config.PublishAll's free host ports). It returns the
+	// configuration to journal; a Create it refuses journals nothing. It
+	// is the one check of a create: nothing checks before it.
+	PrepareCreate func(lifecycle.Config) (lifecycle.Config, error)
 	// BootID is the kernel's boot ID the supervisor runs in, "" when
 	// unknown. The actors hand it to the lifecycle with every create and
 	// reconcile: a container last seen in another boot went through a host

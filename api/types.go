@@ -60,10 +60,6 @@ type CreateRequest struct {
 	Start bool `json:"start,omitempty"`
 	// A container from an image (Config.Image), instead of a rootfs.
 	ImageRun
-	// PublishAll (-P) publishes each of Config.ExposedPorts ("80/tcp",
-	// "53/udp"), and of an image's, that Config.Ports does not, on a free
-	// host port.
-	PublishAll bool `json:"publish_all,omitempty"`
 }
 
 // Container is a container's state as the API shows it (docs/API.md,

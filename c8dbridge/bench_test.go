@@ -16,15 +16,21 @@ import (
 	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/actors"
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/c8dbridge"
 	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/stdio"
 )
 
-// BenchmarkLifecycle measures create+start+wait+delete of /bin/true, once
-// through vigil's embedded API (journal, actor, logger) and once through a
+// BenchmarkLifecycle measures create+start+wait+delete of /bin/true
+// through vigil's embedded API (journal, actor, logger) and through a
 // plain containerd client doing the same containerd work with the same
-// logging binary, in the same run. The ratio of the two is the figure that
-// matters (docs/BENCHMARKS.md).
+// logging binary, in the same run. The plain client runs twice: with the
+// oci helpers' bare spec (containerd), and with the spec vigil gives the
+// same container (containerd-vigilspec: containerd's seccomp profile, a
+// cgroup namespace, the host name, /etc/hosts and /etc/resolv.conf bind
+// mounts), so that vigil / containerd-vigilspec compares the same
+// containerd work and vigil / containerd shows what the confinement costs
+// as well (docs/BENCHMARKS.md).
 func BenchmarkLifecycle(b *testing.B) {
 	addr := testenv.Containerd(b)
 	rootfs := testenv.Rootfs(b)
@@ -34,7 +40,10 @@ func BenchmarkLifecycle(b *testing.B) {
 	}
 	for _, par := range []int{1, 8} {
 		b.Run(fmt.Sprintf("containerd/par=%d", par), func(b *testing.B) {
-			benchContainerd(b, addr, rootfs, logger, par)
+			benchContainerd(b, addr, rootfs, logger, par, bareSpec(rootfs))
+		})
+		b.Run(fmt.Sprintf("containerd-vigilspec/par=%d", par), func(b *testing.B) {
+			benchContainerd(b, addr, rootfs, logger, par, vigilSpec(b, rootfs))
 		})
 		b.Run(fmt.Sprintf("vigil/par=%d", par), func(b *testing.B) {
 			benchVigil(b, addr, rootfs, logger, par)
@@ -71,7 +80,36 @@ func runPar(b *testing.B, par int, op func(i int64) error) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "containers/s")
 }
 
-func benchContainerd(b *testing.B, addr, rootfs, logger string, par int) {
+// bareSpec is the spec of the oci helpers' defaults, with nothing of
+// vigil's confinement.
+func bareSpec(rootfs string) func(id string) (client.NewContainerOpts, error) {
+	return func(string) (client.NewContainerOpts, error) {
+		return client.WithNewSpec(oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/true"), oci.WithDefaultPathEnv), nil
+	}
+}
+
+// vigilSpec is the spec vigil builds for the benchmark's container
+// (c8dbridge.SpecFor, with the two files vigil's networking mounts for
+// network none and the ID as host name).
+func vigilSpec(b *testing.B, rootfs string) func(id string) (client.NewContainerOpts, error) {
+	dir := b.TempDir()
+	hosts, resolv := dir+"/hosts", dir+"/resolv.conf"
+	for _, f := range []string{hosts, resolv} {
+		if err := os.WriteFile(f, []byte("\n"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return func(id string) (client.NewContainerOpts, error) {
+		s, err := c8dbridge.SpecFor(lifecycle.Config{ID: id, Rootfs: rootfs, Args: []string{"/bin/true"}, Hostname: id,
+			Mounts: []lifecycle.Mount{{Source: hosts, Target: "/etc/hosts"}, {Source: resolv, Target: "/etc/resolv.conf"}}})
+		if err != nil {
+			return nil, err
+		}
+		return client.WithSpec(s), nil
+	}
+}
+
+func benchContainerd(b *testing.B, addr, rootfs, logger string, par int, spec func(id string) (client.NewContainerOpts, error)) {
 	ns := testenv.Namespace(b)
 	c, err := client.New(addr, client.WithDefaultNamespace(ns))
 	if err != nil {
@@ -82,8 +120,11 @@ func benchContainerd(b *testing.B, addr, rootfs, logger string, par int) {
 	logDir := b.TempDir()
 	runPar(b, par, func(i int64) error {
 		id := fmt.Sprintf("raw-%d", i)
-		ctr, err := c.NewContainer(ctx, id, client.WithNewSpec(
-			oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/true"), oci.WithDefaultPathEnv))
+		opt, err := spec(id)
+		if err != nil {
+			return err
+		}
+		ctr, err := c.NewContainer(ctx, id, opt)
 		if err != nil {
 			return err
 		}

@@ -129,6 +129,11 @@ type Config struct {
 	// a Test of ["NONE"] means none.
 	ExposedPorts []string     `json:"exposed_ports,omitempty"`
 	Healthcheck  *Healthcheck `json:"healthcheck,omitempty"`
+	// PublishAll (docker's -P) publishes each of ExposedPorts that Ports
+	// does not on a free host port. The ports are picked once, when the
+	// create is admitted (actors' Deps.PrepareCreate), and journaled in
+	// Ports with the rest of the configuration.
+	PublishAll bool `json:"publish_all,omitempty"`
 	// HealthOnFailure is what happens when the health check finds the
 	// container unhealthy (health.go); empty means none.
 	HealthOnFailure HealthAction `json:"health_on_failure,omitempty"`

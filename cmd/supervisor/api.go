@@ -430,18 +430,15 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
+	s.networkConfig(&req.Config) // network.go
 	cfg := req.Config
-	if err := s.networkConfig(req, &cfg); err != nil { // network.go
-		return err
-	}
-	req.Config = cfg
 	ctx := r.Context()
+	// The supervisor checks the configuration, once, when its actor
+	// admits the create.
 	if cfg.Image != "" {
 		if err := s.createFromImage(ctx, req); err != nil { // images.go
 			return err
 		}
-	} else if err := vigil.ValidateConfig(cfg); err != nil {
-		return err
 	} else if _, err := s.b.Create(ctx, cfg); err != nil {
 		return err
 	}

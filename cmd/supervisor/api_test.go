@@ -238,12 +238,6 @@ func TestCreateRejectsBadBodies(t *testing.T) {
 		{"wrong type", `{"id":"c1","args":"true"}`, `field "args" must be an array of strings`},
 		{"trailing data", valid("") + ` {}`, "data after the JSON object"},
 		{"too large", valid(`,"env":["X=` + strings.Repeat("x", maxBody) + `"]`), "larger than"},
-		{"missing args", fmt.Sprintf(`{"id":"c1","rootfs":%q}`, rootfs), "no command"},
-		{"empty args", fmt.Sprintf(`{"id":"c1","rootfs":%q,"args":[]}`, rootfs), "no command"},
-		{"missing id", fmt.Sprintf(`{"rootfs":%q,"args":["true"]}`, rootfs), "invalid container ID"},
-		{"bad id", fmt.Sprintf(`{"id":"../x","rootfs":%q,"args":["true"]}`, rootfs), "invalid container ID"},
-		{"relative rootfs", `{"id":"c1","rootfs":"rootfs","args":["true"]}`, "absolute"},
-		{"relative cwd", valid(`,"cwd":"tmp"`), "absolute"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := &stub{}
@@ -257,6 +251,40 @@ func TestCreateRejectsBadBodies(t *testing.T) {
 			}
 			if calls := b.Calls(); len(calls) > 0 {
 				t.Errorf("the backend was called: %q", calls)
+			}
+		})
+	}
+}
+
+// TestCreateInvalidConfig: a well-formed body whose configuration is
+// invalid is the supervisor's to refuse (its container actor validates a
+// create once, whichever route it came by); the daemon answers 400 with
+// the supervisor's error, and starts nothing. The stub refuses as the
+// supervisor does, with lifecycle.ValidateConfig.
+func TestCreateInvalidConfig(t *testing.T) {
+	rootfs := t.TempDir()
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"missing args", fmt.Sprintf(`{"id":"c1","rootfs":%q,"start":true}`, rootfs), "no command"},
+		{"empty args", fmt.Sprintf(`{"id":"c1","rootfs":%q,"args":[]}`, rootfs), "no command"},
+		{"missing id", fmt.Sprintf(`{"rootfs":%q,"args":["true"]}`, rootfs), "invalid container ID"},
+		{"bad id", fmt.Sprintf(`{"id":"../x","rootfs":%q,"args":["true"]}`, rootfs), "invalid container ID"},
+		{"relative rootfs", `{"id":"c1","rootfs":"rootfs","args":["true"]}`, "absolute"},
+		{"relative cwd", fmt.Sprintf(`{"id":"c1","rootfs":%q,"args":["true"],"cwd":"tmp"}`, rootfs), "absolute"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &stub{create: lifecycle.ValidateConfig}
+			srv := serve(t, b)
+			status, body, ct := call(t, srv, "POST", "/v1/containers", tc.body)
+			if status != http.StatusBadRequest {
+				t.Errorf("status %d, want 400; body %s", status, body)
+			}
+			if msg := errorOf(t, body, ct); !strings.Contains(msg, tc.want) {
+				t.Errorf("error %q does not say %q", msg, tc.want)
+			}
+			if calls := b.Calls(); len(calls) != 1 || !strings.HasPrefix(calls[0], "create ") {
+				t.Errorf("backend calls %q, want the create alone", calls)
 			}
 		})
 	}

@@ -321,8 +321,7 @@ func (s *server) createFromImage(ctx context.Context, req api.CreateRequest) err
 	ref := cfg.Image
 	cfg.Image, cfg.ImageDigest = "", "" // the image's, set from it
 	_, err = ib.CreateFromImage(ctx, cfg, vigil.ImageRunOptions{
-		Image: ref, Entrypoint: req.Entrypoint, Pull: req.Pull, Platform: req.Platform, Auth: authOf(req.Auth),
-		PublishAll: req.PublishAll})
+		Image: ref, Entrypoint: req.Entrypoint, Pull: req.Pull, Platform: req.Platform, Auth: authOf(req.Auth)})
 	return err
 }
 

@@ -49,18 +49,13 @@ func (f *networkFlags) apply(req *api.CreateRequest) error {
 	return nil
 }
 
-// networkConfig puts the networking fields of req into cfg, with the
-// daemon's default network when req names none, resolving -P to free host
-// ports.
-func (s *server) networkConfig(req api.CreateRequest, cfg *api.Config) error {
-	cfg.Network, cfg.Ports, cfg.DNS, cfg.ExtraHosts = req.Network, req.Ports, req.DNS, req.ExtraHosts
+// networkConfig gives cfg the daemon's default network when it names
+// none. -P (Config.PublishAll) is the supervisor's to resolve, when it
+// admits the create.
+func (s *server) networkConfig(cfg *api.Config) {
 	if cfg.Network == "" {
 		cfg.Network = s.info.DefaultNetwork
 	}
-	if req.PublishAll {
-		return vigil.PublishAll(cfg, cfg.ExposedPorts)
-	}
-	return nil
 }
 
 // Networks is what the network endpoints need of the backend.

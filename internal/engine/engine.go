@@ -242,11 +242,11 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 
 		// What the facade checks, the actors enforce: a message sent to a
 		// PID meets the same checks as a method of Supervisor.
-		Available:   s.needContainerd,
-		CheckCreate: s.checkCreateNetwork,       // network.go
-		BootID:      readBootID(cfg.BootIDFile), // identity.go
-		Networks:    s.networks,                 // network.go
-		LogDefaults: cfg.LogRotation,
+		Available:     s.needContainerd,
+		PrepareCreate: s.prepareCreate,            // network.go
+		BootID:        readBootID(cfg.BootIDFile), // identity.go
+		Networks:      s.networks,                 // network.go
+		LogDefaults:   cfg.LogRotation,
 	}
 	s.bootID = deps.BootID
 	s.sup, err = s.system.Root.SpawnNamed(actors.NewSupervisorProps(deps), "containers")
@@ -494,7 +494,7 @@ func (s *Supervisor) LogPath(id string) string {
 // checkCreate checks what ValidateConfig cannot without I/O: that the
 // rootfs is a directory, every mount source exists and a user name is in
 // the rootfs. A container that would fail here is refused before anything
-// is journaled; the container actor checks it again (Deps.CheckCreate).
+// is journaled: the container actor runs it (Deps.PrepareCreate, network.go).
 func checkCreate(cfg lifecycle.Config) error {
 	if cfg.Image == "" {
 		if fi, err := os.Stat(cfg.Rootfs); err != nil || !fi.IsDir() {
@@ -519,19 +519,12 @@ func checkCreate(cfg lifecycle.Config) error {
 
 // Create creates a container and returns the PID of its actor. The rootfs
 // and the sources of its mounts must exist, and a user name must be in the
-// rootfs.
+// rootfs. The container's actor checks all of it (lifecycle.ValidateConfig,
+// then Deps.PrepareCreate: prepareCreate in network.go), once: nothing is
+// checked here first, so a Create sent to a PID behaves as this method.
+// A refused create leaves no actor behind.
 func (s *Supervisor) Create(ctx context.Context, cfg lifecycle.Config) (*actor.PID, error) {
-	// The checks of the container actor, before one is spawned.
-	if err := lifecycle.ValidateConfig(cfg); err != nil {
-		return nil, err
-	}
-	if err := checkCreate(cfg); err != nil {
-		return nil, err
-	}
-	if err := s.needContainerd(); err != nil {
-		return nil, err
-	}
-	if err := s.checkNetwork(ctx, cfg); err != nil { // network.go
+	if err := containerid.Validate(cfg.ID); err != nil {
 		return nil, err
 	}
 	pid, err := s.spawn(ctx, cfg.ID, true)

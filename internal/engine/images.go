@@ -264,9 +264,6 @@ type ImageRunOptions struct {
 	Platform string
 	Auth     *RegistryAuth
 	Progress func(ImageProgress)
-	// PublishAll (docker's -P) publishes each of the image's exposed
-	// ports on a free host port (PublishAll), once the image is known.
-	PublishAll bool
 }
 
 // CreateFromImage creates a container from an image: it pulls the image
@@ -303,11 +300,8 @@ func (s *Supervisor) CreateFromImage(ctx context.Context, cfg lifecycle.Config, 
 	if err != nil {
 		return nil, err
 	}
-	if o.PublishAll {
-		if err := PublishAll(&cfg, cfg.ExposedPorts); err != nil {
-			return nil, err
-		}
-	}
+	// cfg.PublishAll (-P) now covers the image's exposed ports too: the
+	// actor resolves it when it admits the create.
 	return s.Create(ctx, cfg)
 }
 

@@ -35,16 +35,23 @@ func (s *Supervisor) openNetworks() error {
 	return nil
 }
 
-// checkCreateNetwork is the actors' CheckCreate: checkCreate and
-// checkNetwork, so that a Create sent to a PID meets the checks of the
-// method.
-func (s *Supervisor) checkCreateNetwork(cfg lifecycle.Config) error {
+// prepareCreate is the actors' PrepareCreate, the one check of a create
+// that needs I/O: checkCreate, then -P's free host ports (PublishAll, the
+// one place Config.PublishAll is resolved), then checkNetwork. It returns
+// the configuration to journal.
+func (s *Supervisor) prepareCreate(cfg lifecycle.Config) (lifecycle.Config, error) {
 	if err := checkCreate(cfg); err != nil {
-		return err
+		return cfg, err
+	}
+	if cfg.PublishAll {
+		cfg.Ports = slices.Clone(cfg.Ports)
+		if err := publishAll(&cfg); err != nil {
+			return cfg, err
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
-	return s.checkNetwork(ctx, cfg)
+	return cfg, s.checkNetwork(ctx, cfg)
 }
 
 // checkNetwork checks, before a create is journaled, what needs I/O: the
@@ -94,11 +101,12 @@ func (s *Supervisor) checkNetwork(ctx context.Context, cfg lifecycle.Config) err
 	return nil
 }
 
-// PublishAll adds to cfg a mapping from a free host port for each of the
+// publishAll adds to cfg a mapping from a free host port for each of its
 // exposed ports (docker's -P: "80/tcp", "53/udp", "8080") that cfg does
-// not publish yet. The image's configuration supplies exposed; none is no
+// not publish yet. The image's configuration supplies them; none is no
 // error.
-func PublishAll(cfg *lifecycle.Config, exposed []string) error {
+func publishAll(cfg *lifecycle.Config) error {
+	exposed := cfg.ExposedPorts
 	for _, e := range exposed {
 		port, proto, _ := strings.Cut(e, "/")
 		if proto == "" {
