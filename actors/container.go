@@ -64,6 +64,12 @@ type container struct {
 	// health probes the running task of a container with a health check
 	// (health.go).
 	health healthChecker
+
+	// io is the Hub of the current run of an interactive container, nil
+	// for others (attach.go); pending are the clients of an Attach with
+	// Start, while its start runs.
+	io      *ioRun
+	pending []*pendingAttach
 }
 
 func newContainerProps(id string, deps *Deps) *actor.Props {
@@ -95,6 +101,7 @@ func (c *container) Receive(ctx actor.Context) {
 		c.stopWatch()
 		c.stopExecWaits()
 		c.stopHealth()
+		c.closeIO() // attach.go
 		for _, w := range c.waiters {
 			ctx.Send(w.sender, Reply{State: c.state})
 		}
@@ -106,6 +113,7 @@ func (c *container) Receive(ctx actor.Context) {
 		c.stopWatch()
 		c.stopExecWaits()
 		c.stopHealth()
+		c.closeIO() // the next instance opens it again when it reconciles
 	case Create:
 		c.respond(ctx, lifecycle.Create{Config: m.Config, Boot: c.deps.BootID, At: c.deps.now()})
 	case Start:
@@ -152,6 +160,12 @@ func (c *container) Receive(ctx actor.Context) {
 		ctx.Respond(r)
 	case Wait:
 		c.wait(ctx, m)
+	case Attach:
+		ctx.Respond(c.attach(ctx, m)) // attach.go
+	case Resize:
+		ctx.Respond(Reply{State: c.state, Err: c.resize(m)})
+	case CloseStdin:
+		ctx.Respond(Reply{State: c.state, Err: c.closeStdin()})
 	case Exec:
 		c.exec(ctx, m) // exec.go
 	case execExited:
@@ -389,6 +403,17 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 		// failpointCrash("actorBeforeStartTask")
 		stdio := c.stdioOf(e.Config) // attach.go
 		stdio.Checkpoint = e.Checkpoint
+		var run *ioRun
+		if stdio.Stdout != "" {
+			// The Hub first, so that no output is missed. After a failed
+			// start it stays: the next start takes it over, and a start
+			// whose outcome was unknown may have started the task, whose
+			// output it then reads.
+			var err error
+			if run, err = c.openRun(stdio); err != nil {
+				return c.startFailed(ctx, fmt.Errorf("start container %q: %w: %w", c.id, errdefs.ErrFailedPrecondition, err))
+			}
+		}
 		pid, err := c.deps.Runtime.StartTask(cctx, c.id, stdio)
 		if errdefs.IsNotFound(err) {
 			// The containerd container vanished (a host reboot wipes it):
@@ -403,14 +428,10 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 			}
 		}
 		if err != nil {
-			err = fmt.Errorf("start container %q: %w", c.id, err)
-			if c8dbridge.IsTransient(err) {
-				return c.outcomeUnknown(ctx, err)
-			}
-			if ferr := c.handle(ctx, lifecycle.RecordStartFailed{Err: err.Error(), At: c.deps.now()}); ferr != nil {
-				return errors.Join(err, ferr)
-			}
-			return err
+			return c.startFailed(ctx, fmt.Errorf("start container %q: %w", c.id, err))
+		}
+		if run != nil {
+			run.pid = pid
 		}
 		return c.handle(ctx, lifecycle.RecordStarted{Pid: pid, At: c.deps.now()})
 	case lifecycle.SignalTask:
@@ -480,6 +501,18 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 		return c.releaseNetwork(ctx, cctx, e)
 	}
 	return fmt.Errorf("actors: unknown effect %T", eff)
+}
+
+// startFailed records a start that failed, or leaves one whose outcome is
+// unknown to a later reconcile.
+func (c *container) startFailed(ctx actor.Context, err error) error {
+	if c8dbridge.IsTransient(err) {
+		return c.outcomeUnknown(ctx, err)
+	}
+	if ferr := c.handle(ctx, lifecycle.RecordStartFailed{Err: err.Error(), At: c.deps.now()}); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	return err
 }
 
 // syncWatch keeps one exit watcher on the running task, and none when no
@@ -674,6 +707,7 @@ func (c *container) reconcile(ctx actor.Context, known *Known) error {
 	err := c.handle(ctx, lifecycle.Reconcile{Observed: o, Boot: c.deps.BootID, At: c.deps.now()})
 	c.syncWatch(ctx) // adopt a running task, or re-arm a watcher that ended
 	c.syncHealth(ctx)
+	c.syncIO() // attach.go
 	if xerr := c.reconcileExecs(ctx); err == nil {
 		err = xerr // exec.go
 	}

@@ -1,19 +1,21 @@
 package actors
 
 import (
+	"io"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/c8dbridge"
+	"github.com/vigilhq/vigil/stdio"
 )
 
 // Messages a container actor accepts. Send them with RequestFuture to the
 // actor's PID; each is answered with a Reply. They are the embedded API as
 // much as package vigil's methods are: the actor itself enforces what the
 // facade checks (containerd reachable, Deps.Available; a Create's host
-// paths, Deps.CheckCreate), so a message and the facade's method give the
+// paths, Deps.PrepareCreate), so a message and the facade's method give the
 // same replies, the same errors and the same journal. Only what belongs to
 // the caller's side differs: a future that times out or finds the actor
 // gone gives protoactor's errors, which the facade turns into ErrTimeout
@@ -186,4 +188,45 @@ type (
 	// StartFromCheckpoint starts the task restored from the checkpoint in
 	// Dir (absolute), as Start does otherwise.
 	StartFromCheckpoint struct{ Dir string }
+)
+
+// Interactive I/O (attach.go). The Hub of an interactive container's run
+// (stdio.Hub) is its actor's: the actor opens it before it starts the
+// task, hands it to the clients that attach, and closes it when the next
+// run replaces it or the actor stops. Nothing else holds it, so no lock is
+// shared between containers and no actor waits on another's I/O.
+type (
+	// Attach joins the container's interactive stdio (created with
+	// Interactive or Tty); it is answered with an AttachReply. Stdout and
+	// Stderr receive the output written from now on (with a terminal, all
+	// of it goes to Stdout; nil discards). Stdin says that the client will
+	// write to the container's stdin, which needs Interactive. Without
+	// Start the container must be running; with Start it is started
+	// (created or exited: as Start, with the same checks) and joined
+	// before its task exists, so that not a byte of output is missed.
+	// Errors: ErrNotInteractive, lifecycle.ErrInvalidTransition when it
+	// does not run (or does not start), lifecycle.ErrInvalidArgument for
+	// Stdin without Interactive, Deps.Available's.
+	Attach struct {
+		Stdout, Stderr io.Writer
+		Stdin, Start   bool
+	}
+	// AttachReply answers Attach: the run's Hub (for the client's input:
+	// WriteStdin, CloseStdin), the client's subscription to its output,
+	// the pid of the run's task, and whether it has a terminal.
+	AttachReply struct {
+		Hub *stdio.Hub
+		Sub *stdio.Sub
+		Pid uint32
+		Tty bool
+		Err error
+	}
+	// Resize sets the size of the container's terminal; answered with a
+	// Reply. lifecycle.ErrInvalidArgument without a terminal or for a
+	// zero size.
+	Resize struct{ Width, Height uint32 }
+	// CloseStdin closes the container's stdin in containerd's shim (the
+	// client closes the Hub's side, AttachReply.Hub.CloseStdin); answered
+	// with a Reply. A task that is gone is no error.
+	CloseStdin struct{}
 )

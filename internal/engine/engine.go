@@ -139,8 +139,6 @@ type Supervisor struct {
 	feed    feed     // journaled events, for Events
 	metrics *metrics // metrics.go
 
-	attach attachments // the Hubs of interactive containers (hub.go)
-
 	networks *network.Manager // network.go
 
 	closeOnce sync.Once
@@ -230,7 +228,7 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 	}))
 	s.metrics = newMetrics(s) // metrics.go
 	deps := &actors.Deps{
-		Runtime:     ioRuntime{Runtime: s.runtime, s: s}, // hub.go
+		Runtime:     s.runtime,
 		Journal:     timedStore{Store: s.journal, h: s.metrics.appendSeconds},
 		Clock:       cfg.Clock,
 		Log:         cfg.Logger,
@@ -360,7 +358,6 @@ func (s *Supervisor) reconcileAll(ctx context.Context) {
 		s.lastReconcile.Store(s.cfg.Clock().UTC().UnixNano())
 	}
 	s.log.Info("reconciled", "containers", len(ids), "failed", failed)
-	s.reattach(results) // hub.go
 }
 
 // removeOrphans deletes the containers of the namespace that carry this
@@ -468,7 +465,6 @@ func (s *Supervisor) close() error {
 		}
 		s.system.Shutdown()
 	}
-	s.closeAttachments() // hub.go
 	var errs []error
 	if s.runtime != nil {
 		errs = append(errs, s.runtime.Close())
