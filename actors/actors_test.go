@@ -134,9 +134,9 @@ func TestExitRecordedOnceAndJournaledBeforeReply(t *testing.T) {
 
 	w := h.system.Root.RequestFuture(pid, Wait{Condition: WaitNotRunning}, 5*time.Second)
 	s0, _ := h.cmd(pid, Inspect{})
-	h.rt.exit("c1", 7)
+	h.rt.Exit("c1", 7)
 	// A dying shim may report the same exit again, with a fake 137.
-	h.rt.events <- c8dbridge.TaskExited{Container: "c1", ProcessID: "c1", Pid: s0.Pid, ExitCode: 137}
+	h.rt.Emit(c8dbridge.TaskExited{Container: "c1", ProcessID: "c1", Pid: s0.Pid, ExitCode: 137})
 	v, err := w.Result()
 	if err != nil {
 		t.Fatal(err)
@@ -176,8 +176,8 @@ func TestPanickingActorRestartsWithJournaledState(t *testing.T) {
 	h := newHarness(t, journal.NewMemory())
 	pid := h.running("c1")
 	panicked := make(chan struct{})
-	h.rt.onKill = func(string, syscall.Signal) {
-		h.rt.onKill = nil
+	h.rt.OnKill = func(string, syscall.Signal) {
+		h.rt.OnKill = nil
 		close(panicked)
 		panic("bug in an effect")
 	}
@@ -200,7 +200,7 @@ func TestPanickingActorRestartsWithJournaledState(t *testing.T) {
 		t.Fatalf("state after restart %+v\ndiffers from the journal %+v", s, want)
 	}
 	// And the actor still works.
-	h.rt.exit("c1", 143)
+	h.rt.Exit("c1", 143)
 	s, _ = h.cmd(pid, Wait{Condition: WaitNotRunning})
 	if s.Status != lifecycle.StatusExited || s.Exit.Code != 143 {
 		t.Fatalf("after restart and exit: %+v", s)
@@ -227,8 +227,8 @@ func TestJournalErrorFailsCommandAndChangesNothing(t *testing.T) {
 	if !reflect.DeepEqual(before, after) {
 		t.Fatalf("state changed: %+v -> %+v", before, after)
 	}
-	if len(h.rt.sent()) != 0 {
-		t.Fatalf("signal sent before its intent was journaled: %v", h.rt.sent())
+	if len(h.rt.Sent()) != 0 {
+		t.Fatalf("signal sent before its intent was journaled: %v", h.rt.Sent())
 	}
 }
 
@@ -239,7 +239,7 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "SIGKILL", func() bool {
-		s := h.rt.sent()
+		s := h.rt.Sent()
 		return len(s) == 2 && s[0] == syscall.SIGTERM && s[1] == syscall.SIGKILL
 	})
 }
@@ -251,10 +251,9 @@ func TestRecoveryReconcilesExitWhileAway(t *testing.T) {
 	h.close()
 
 	// The task exits while no supervisor runs.
-	h.rt.mu.Lock()
-	task := &h.rt.containers["c1"].task
-	task.State, task.ExitCode, task.ExitedAt = c8dbridge.TaskStopped, 7, time.Unix(1700000000, 0).UTC()
-	h.rt.mu.Unlock()
+	h.rt.UpdateTask("c1", func(task *c8dbridge.TaskStatus) {
+		task.State, task.ExitCode, task.ExitedAt = c8dbridge.TaskStopped, 7, time.Unix(1700000000, 0).UTC()
+	})
 
 	h2 := newHarnessWith(t, store, h.rt)
 	pid := h2.spawn("c1", false)
@@ -294,7 +293,7 @@ func TestKillLostInCrashIsSentAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := h2.rt.sent(); len(got) != 1 || got[0] != syscall.SIGHUP {
+	if got := h2.rt.Sent(); len(got) != 1 || got[0] != syscall.SIGHUP {
 		t.Fatalf("signals sent at reconcile: %v, want [hangup]", got)
 	}
 	if s.PendingSignal != 0 || h2.replayed("c1").PendingSignal != 0 {
@@ -303,7 +302,7 @@ func TestKillLostInCrashIsSentAgain(t *testing.T) {
 	if _, err := h2.cmd(pid, Reconcile{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := h2.rt.sent(); len(got) != 1 {
+	if got := h2.rt.Sent(); len(got) != 1 {
 		t.Fatalf("a second reconcile sent again: %v", got)
 	}
 }
@@ -313,11 +312,10 @@ func TestKillLostInCrashIsSentAgain(t *testing.T) {
 func TestExitFoundAfterTheWatcherLostContainerd(t *testing.T) {
 	h := newHarness(t, journal.NewMemory())
 	pid := h.running("c1")
-	h.rt.mu.Lock()
-	task := &h.rt.containers["c1"].task
-	task.State, task.ExitCode, task.ExitedAt = c8dbridge.TaskStopped, 5, time.Now()
-	close(h.rt.waitBreak) // no exit event, no exit from the watcher
-	h.rt.mu.Unlock()
+	h.rt.UpdateTask("c1", func(task *c8dbridge.TaskStatus) {
+		task.State, task.ExitCode, task.ExitedAt = c8dbridge.TaskStopped, 5, time.Now()
+	})
+	h.rt.BreakWaits() // no exit event, no exit from the watcher
 	eventually(t, "the exit recorded", func() bool {
 		s, err := h.cmd(pid, Inspect{})
 		return err == nil && s.Status == lifecycle.StatusExited && s.Exit != nil && s.Exit.Code == 5
@@ -358,7 +356,7 @@ func TestWaitConditions(t *testing.T) {
 	pid := h.running("c1")
 	next := h.system.Root.RequestFuture(pid, Wait{Condition: WaitNextExit}, 5*time.Second)
 	removed := h.system.Root.RequestFuture(pid, Wait{Condition: WaitRemoved}, 5*time.Second)
-	h.rt.exit("c1", 0)
+	h.rt.Exit("c1", 0)
 	v, err := next.Result()
 	if err != nil || v.(Reply).State.Status != lifecycle.StatusExited {
 		t.Fatalf("next-exit: %v %+v", err, v)

@@ -57,8 +57,8 @@ func TestExecsRecoveredAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	exitedAt := t0.Add(2 * time.Second)
-	rt.setExec("c1", "done", 71, true, 9, exitedAt)
-	rt.setExec("c1", "runs", 72, false, 0, time.Time{})
+	rt.SetExec("c1", "done", 71, true, 9, exitedAt)
+	rt.SetExec("c1", "runs", 72, false, 0, time.Time{})
 
 	h := newHarnessWith(t, store, rt)
 	p := h.spawn("c1", false)
@@ -79,7 +79,7 @@ func TestExecsRecoveredAfterRestart(t *testing.T) {
 	if s.Status != lifecycle.StatusRunning || s.Pid != pid {
 		t.Fatalf("the execs changed the container: %+v", s)
 	}
-	eventually(t, "the wait for the exec that runs", func() bool { _, w, _ := rt.recState().counts(); return w == 1 })
+	eventually(t, "the wait for the exec that runs", func() bool { _, w, _ := rt.ExecRecoveryCalls(); return w == 1 })
 
 	// Reconciling again journals nothing and arms no second wait.
 	if _, err := h.cmd(p, Reconcile{}); err != nil {
@@ -88,12 +88,12 @@ func TestExecsRecoveredAfterRestart(t *testing.T) {
 	if n := len(h.exitsOf("c1")); n != 2 {
 		t.Fatalf("%d exits journaled after a second reconcile, want 2", n)
 	}
-	if _, w, _ := rt.recState().counts(); w != 1 {
+	if _, w, _ := rt.ExecRecoveryCalls(); w != 1 {
 		t.Fatalf("%d waits for the exec that runs, want 1", w)
 	}
 
 	// It exits later: its exit is journaled once, with its code.
-	rt.exitExec("c1", "runs", 4, time.Now())
+	rt.ExitExec("c1", "runs", 4, time.Now())
 	eventually(t, "the exit of the exec that ran on", func() bool {
 		_, ok := h.exitsOf("c1")["runs"]
 		return ok
@@ -108,7 +108,7 @@ func TestExecsRecoveredAfterRestart(t *testing.T) {
 	if len(s.Execs) != 0 || len(h.exitsOf("c1")) != 3 {
 		t.Fatalf("open execs %+v, exits %+v; want none open and three exits", s.Execs, h.exitsOf("c1"))
 	}
-	_, _, deleted := rt.recState().counts()
+	_, _, deleted := rt.ExecRecoveryCalls()
 	for _, id := range []string{"done", "lost", "runs"} {
 		if !slices.Contains(deleted, id) {
 			t.Errorf("exec %s was not deleted from containerd (deleted: %v)", id, deleted)
@@ -133,7 +133,7 @@ func TestTaskExitClosesLiveExecOnce(t *testing.T) {
 	if s, _ := h.cmd(pid, Inspect{}); len(s.Execs) != 1 || s.Execs[0].ID != "e1" || s.Execs[0].Pid != r.Process.Pid() {
 		t.Fatalf("open execs %+v, want e1", s.Execs)
 	}
-	h.rt.exit("c1", 0)
+	h.rt.Exit("c1", 0)
 	if s, _ := h.cmd(pid, Wait{Condition: WaitNotRunning}); s.Status != lifecycle.StatusExited || len(s.Execs) != 0 {
 		t.Fatalf("after the task's exit: %s, open execs %+v", s.Status, s.Execs)
 	}
@@ -151,7 +151,7 @@ func TestTaskExitClosesLiveExecOnce(t *testing.T) {
 	if n := len(h.exitsOf("c1")); n != 1 {
 		t.Fatalf("%d exec exits journaled, want 1", n)
 	}
-	if _, _, deleted := h.rt.recState().counts(); !slices.Contains(deleted, "e1") {
+	if _, _, deleted := h.rt.ExecRecoveryCalls(); !slices.Contains(deleted, "e1") {
 		t.Fatalf("e1 was not deleted from containerd: %v", deleted)
 	}
 }
@@ -180,7 +180,7 @@ func TestLostExecWaitIsReconciled(t *testing.T) {
 	fake := newFakeRuntime()
 	h := newHarnessRuntime(t, fake, &lostWait{fake})
 	pid := h.running("c1")
-	fake.setExec("c1", "e1", 555, true, 6, time.Now())
+	fake.SetExec("c1", "e1", 555, true, 6, time.Now())
 	r := h.exec(pid, Exec{Spec: c8dbridge.ExecSpec{ExecID: "e1", Args: []string{"true"}}})
 	if r.Err != nil {
 		t.Fatal(r.Err)

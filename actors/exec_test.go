@@ -106,7 +106,7 @@ func TestExecRefusedUnlessRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	exited := h.running("exited")
-	h.rt.exit("exited", 0)
+	h.rt.Exit("exited", 0)
 	if s, _ := h.cmd(exited, Wait{Condition: WaitNotRunning}); s.Status != lifecycle.StatusExited {
 		t.Fatalf("not exited: %+v", s)
 	}
@@ -128,7 +128,7 @@ func TestExecRefusedUnlessRunning(t *testing.T) {
 			t.Errorf("a refused exec in %s was journaled: %+v", c.id, started)
 		}
 	}
-	if n, _ := h.rt.execState().stats(); n != 0 {
+	if n, _ := h.rt.ExecStats(); n != 0 {
 		t.Fatalf("containerd was asked for %d execs", n)
 	}
 }
@@ -151,7 +151,7 @@ func TestExecThatCannotStartJournalsNothing(t *testing.T) {
 func TestExecStartsSerializedWaitsConcurrent(t *testing.T) {
 	h := newHarness(t, journal.NewMemory())
 	pid := h.running("c1")
-	h.rt.execState().startDelay = 5 * time.Millisecond
+	h.rt.SetExecDelay(5 * time.Millisecond)
 
 	long := h.exec(pid, Exec{Spec: c8dbridge.ExecSpec{ExecID: "long", Args: []string{"sleep"}}})
 	if long.Err != nil {
@@ -192,7 +192,7 @@ func TestExecStartsSerializedWaitsConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	started, maxInFlight := h.rt.execState().stats()
+	started, maxInFlight := h.rt.ExecStats()
 	if started != n+1 || maxInFlight != 1 {
 		t.Fatalf("%d execs started, at most %d at once; want %d, one at a time", started, maxInFlight, n+1)
 	}

@@ -26,7 +26,7 @@ type unkillable struct {
 }
 
 func (u *unkillable) Kill(_ context.Context, id string, sig syscall.Signal) error {
-	if _, err := u.livePid(id); err != nil {
+	if _, err := u.LivePid(id); err != nil {
 		return err
 	}
 	u.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
+	"github.com/vigilhq/vigil/c8dbridge"
 	"github.com/vigilhq/vigil/journal"
 )
 
@@ -30,9 +31,7 @@ func TestStatsAndTopOnlyRead(t *testing.T) {
 	}
 
 	// The task vanished behind the actor's back: not running, not a 500.
-	h.rt.mu.Lock()
-	h.rt.containers["r"].task.State = 0
-	h.rt.mu.Unlock()
+	h.rt.UpdateTask("r", func(task *c8dbridge.TaskStatus) { task.State = c8dbridge.TaskAbsent })
 	if sr := h.ask(pid, Stats{}).(StatsReply); !errors.Is(sr.Err, lifecycle.ErrInvalidTransition) {
 		t.Fatalf("stats of a vanished task: %v", sr.Err)
 	}

@@ -38,7 +38,7 @@ func TestRestartTimerStartsTheTaskAgain(t *testing.T) {
 	h := newHarness(t, journal.NewMemory())
 	pid := h.runningWith("c1", lifecycle.RestartPolicy{Name: lifecycle.RestartOnFailure, MaxRetries: 2, Delay: 20 * time.Millisecond})
 	for n := 1; n <= 2; n++ {
-		h.rt.exit("c1", 1)
+		h.rt.Exit("c1", 1)
 		eventually(t, "the restart", func() bool {
 			s := h.inspect(pid)
 			return s.Status == lifecycle.StatusRunning && s.Starts == n+1
@@ -47,7 +47,7 @@ func TestRestartTimerStartsTheTaskAgain(t *testing.T) {
 			t.Fatalf("after restart %d: %+v", n, s)
 		}
 	}
-	h.rt.exit("c1", 1)
+	h.rt.Exit("c1", 1)
 	h.cmd(pid, Wait{Condition: WaitNotRunning})
 	time.Sleep(100 * time.Millisecond) // longer than any delay the policy could choose
 	s := h.inspect(pid)
@@ -62,7 +62,7 @@ func TestRestartTimerStartsTheTaskAgain(t *testing.T) {
 func TestStopDuringBackoffStopsTheTimer(t *testing.T) {
 	h := newHarness(t, journal.NewMemory())
 	pid := h.runningWith("c1", lifecycle.RestartPolicy{Name: lifecycle.RestartAlways, Delay: 200 * time.Millisecond})
-	h.rt.exit("c1", 0)
+	h.rt.Exit("c1", 0)
 	eventually(t, "the pending restart", func() bool { return h.inspect(pid).NextRestart != nil })
 	s, err := h.cmd(pid, Stop{Timeout: time.Second})
 	if err != nil || s.NextRestart != nil || !s.StopRequested {
@@ -88,7 +88,7 @@ func TestPendingRestartSurvivesTheSupervisor(t *testing.T) {
 	store := journal.NewMemory()
 	h := newHarness(t, store)
 	pid := h.runningWith("c1", lifecycle.RestartPolicy{Name: lifecycle.RestartAlways, Delay: 400 * time.Millisecond})
-	h.rt.exit("c1", 3)
+	h.rt.Exit("c1", 3)
 	eventually(t, "the pending restart", func() bool { return h.inspect(pid).NextRestart != nil })
 	due := h.inspect(pid).NextRestart.Due
 	h.close() // the timer dies with the supervisor

@@ -34,7 +34,7 @@ func TestEventsRoutedWhileReconciling(t *testing.T) {
 
 	release := make(chan struct{})
 	asked := make(chan struct{}, 1)
-	rt.onStatus = func(id string) {
+	rt.OnStatus = func(id string) {
 		if id == "held" {
 			select {
 			case asked <- struct{}{}:
@@ -68,12 +68,12 @@ func TestEventsRoutedWhileReconciling(t *testing.T) {
 	}
 	// The exit of other reaches the router only as an event: its exit
 	// watcher (WaitTask) is not woken.
-	rt.mu.Lock()
-	c := rt.containers["other"]
-	c.task.State, c.task.ExitCode = c8dbridge.TaskStopped, 7
-	pid := c.task.Pid
-	rt.mu.Unlock()
-	rt.events <- c8dbridge.TaskExited{Container: "other", ProcessID: "other", Pid: pid, ExitCode: 7}
+	var pid uint32
+	rt.UpdateTask("other", func(task *c8dbridge.TaskStatus) {
+		task.State, task.ExitCode = c8dbridge.TaskStopped, 7
+		pid = task.Pid
+	})
+	rt.Emit(c8dbridge.TaskExited{Container: "other", ProcessID: "other", Pid: pid, ExitCode: 7})
 
 	res, err := h.system.Root.RequestFuture(other, Wait{Condition: WaitNotRunning}, 5*time.Second).Result()
 	if err != nil {

@@ -33,7 +33,7 @@ func (s *countingStore) Recover(c string, snap func(journal.Snapshot) error, fn 
 func (h *harness) cycle(id string) {
 	h.t.Helper()
 	pid := h.spawn(id, false)
-	h.rt.exit(id, 3)
+	h.rt.Exit(id, 3)
 	if s, err := h.cmd(pid, Wait{Condition: WaitNotRunning}); err != nil || s.Status != lifecycle.StatusExited {
 		h.t.Fatalf("wait for the exit: %+v, %v", s, err)
 	}

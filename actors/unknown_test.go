@@ -22,11 +22,11 @@ func TestReconcileDecidesNothingOnUnknownTask(t *testing.T) {
 	h.running("c1")
 	h.close()
 
-	h.rt.mu.Lock()
-	task := &h.rt.containers["c1"].task
-	pid := task.Pid
-	task.State = c8dbridge.TaskUnknown
-	h.rt.mu.Unlock()
+	var pid uint32
+	h.rt.UpdateTask("c1", func(task *c8dbridge.TaskStatus) {
+		pid = task.Pid
+		task.State = c8dbridge.TaskUnknown
+	})
 
 	h2 := newHarnessWith(t, store, h.rt)
 	actor := h2.spawn("c1", false)
@@ -48,9 +48,9 @@ func TestReconcileDecidesNothingOnUnknownTask(t *testing.T) {
 	}
 
 	// The shim answers again: the task had exited with 42.
-	h2.rt.mu.Lock()
-	task.State, task.ExitCode, task.ExitedAt = c8dbridge.TaskStopped, 42, time.Unix(1700000000, 0).UTC()
-	h2.rt.mu.Unlock()
+	h2.rt.UpdateTask("c1", func(task *c8dbridge.TaskStatus) {
+		task.State, task.ExitCode, task.ExitedAt = c8dbridge.TaskStopped, 42, time.Unix(1700000000, 0).UTC()
+	})
 	s, err := h2.cmd(actor, Reconcile{})
 	if err != nil {
 		t.Fatal(err)

@@ -249,6 +249,6 @@ func describe(v any) string {
 	})
 }
 
-var unsetRE = regexp.MustCompile(` (Memory:0|CPUs:<nil>|CPUShares:0|PidsLimit:0|User:|ReadOnly:false|Mounts:\[\]|Hostname:|Checkpoint:|Interactive:false|Tty:false|Boot:|Image:|ImageDigest:|StopSignal:0|ExposedPorts:\[\]|Healthcheck:<nil>|HealthOnFailure:|Network:|Ports:\[\]|DNS:\[\]|ExtraHosts:\[\]|Log:\{MaxSize:0 MaxFile:0 Compress:<nil>\}|Host:)([ }])`)
+var unsetRE = regexp.MustCompile(` (Memory:0|CPUs:<nil>|CPUShares:0|PidsLimit:0|User:|ReadOnly:false|Mounts:\[\]|Hostname:|Checkpoint:|Interactive:false|Tty:false|Boot:|Image:|ImageDigest:|StopSignal:0|ExposedPorts:\[\]|Healthcheck:<nil>|PublishAll:false|HealthOnFailure:|Network:|Ports:\[\]|DNS:\[\]|ExtraHosts:\[\]|Log:\{MaxSize:0 MaxFile:0 Compress:<nil>\}|Host:)([ }])`)
 
 var timeRE = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC`)
