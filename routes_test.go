@@ -3,6 +3,7 @@ package vigil_test
 import (
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/vigilhq/vigil/actors"
 	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/c8dbridge/runtimetest"
 )
 
 // step is one answer of a route: the status and exit of the reply, and
@@ -34,16 +36,40 @@ func stepOf(id string, st lifecycle.State, err error) step {
 }
 
 // TestOneRoute runs one scenario through the facade's methods and through
-// typed messages sent to the container actor's PID: the replies, errors
-// included, and the journals are the same.
+// typed messages sent to the container actor's PID, against containerd:
+// the replies, errors included, and the journals are the same.
 func TestOneRoute(t *testing.T) {
 	e := newEnv(t)
-	s := e.open(t)
-	ctx := ctxT(t)
 	script := "trap 'exit 7' TERM; while true; do sleep 0.1; done"
+	oneRoute(t, e.open(t), e.cfg.StateDir, func(id string) lifecycle.Config { return e.config(id, script) })
+}
 
+// TestOneRouteOnFake is TestOneRoute on runtimetest.Fake, whose task
+// exits 7 on SIGTERM as the script does: no containerd is needed.
+func TestOneRouteOnFake(t *testing.T) {
+	fake := runtimetest.NewFake()
+	fake.OnKill = func(id string, sig syscall.Signal) {
+		if sig == syscall.SIGTERM {
+			go func() {
+				time.Sleep(10 * time.Millisecond) // after Kill answered, as a process does
+				fake.Exit(id, 7)
+			}()
+		}
+	}
+	s, cfg := openFake(t, fake)
+	rootfs := t.TempDir()
+	oneRoute(t, s, cfg.StateDir, func(id string) lifecycle.Config {
+		return lifecycle.Config{ID: id, Rootfs: rootfs, Args: []string{"/bin/sh"}}
+	})
+}
+
+// oneRoute runs the scenario of TestOneRoute on s, with the containers
+// that config makes; s is closed at the end, and its journal in stateDir
+// read.
+func oneRoute(t *testing.T, s *vigil.Supervisor, stateDir string, config func(id string) lifecycle.Config) {
+	ctx := ctxT(t)
 	facade := func(id string) []step {
-		if _, err := s.Create(ctx, e.config(id, script)); err != nil {
+		if _, err := s.Create(ctx, config(id)); err != nil {
 			t.Fatal(err)
 		}
 		var out []step
@@ -58,7 +84,7 @@ func TestOneRoute(t *testing.T) {
 		return out
 	}
 	byPID := func(id string) []step {
-		pid, err := s.Create(ctx, e.config(id, script))
+		pid, err := s.Create(ctx, config(id))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +126,7 @@ func TestOneRoute(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	j, err := vigil.OpenJournalFile(e.cfg.StateDir+"/"+vigil.JournalFile, time.Second)
+	j, err := vigil.OpenJournalFile(stateDir+"/"+vigil.JournalFile, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

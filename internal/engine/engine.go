@@ -154,8 +154,16 @@ type Supervisor struct {
 // supervisor answers Inspect, List, Wait and logs from the journal, refuses
 // what needs containerd with an Unavailable-class error, and reconciles as
 // soon as containerd answers.
-func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
-	if cfg.ContainerdAddress == "" {
+func Open(ctx context.Context, cfg Config) (*Supervisor, error) {
+	return OpenWith(ctx, cfg, nil)
+}
+
+// OpenWith is Open with rt as containerd when rt is not nil: a Runtime
+// that keeps c8dbridge.Runtime's contract, such as runtimetest.Fake, for
+// the engine's and the facade's tests that need no containerd. Images
+// need containerd's client and are unavailable on another Runtime.
+func OpenWith(ctx context.Context, cfg Config, rt c8dbridge.Runtime) (_ *Supervisor, err error) {
+	if cfg.ContainerdAddress == "" && rt == nil {
 		return nil, fmt.Errorf("vigil: %w: no containerd address", ErrInvalidArgument)
 	}
 	if cfg.StateDir == "" || !filepath.IsAbs(cfg.StateDir) {
@@ -208,18 +216,21 @@ func Open(ctx context.Context, cfg Config) (_ *Supervisor, err error) {
 	}
 	// The client connects in the background: a containerd that is down now
 	// does not keep the supervisor from serving what the journal knows.
-	s.runtime, err = c8dbridge.New(c8dbridge.Config{
-		Address:      cfg.ContainerdAddress,
-		Namespace:    cfg.Namespace,
-		BundleRoot:   s.bundleRoot(),
-		LoggerBinary: cfg.LoggerBinary,
-		DialTimeout:  2 * time.Second,
-		Owner:        s.journal.Identity(),
-		Snapshotter:  cfg.Snapshotter,
-		NetNSDir:     s.networks.NetNSDir(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("vigil: %w", err)
+	s.runtime = rt
+	if rt == nil {
+		s.runtime, err = c8dbridge.New(c8dbridge.Config{
+			Address:      cfg.ContainerdAddress,
+			Namespace:    cfg.Namespace,
+			BundleRoot:   s.bundleRoot(),
+			LoggerBinary: cfg.LoggerBinary,
+			DialTimeout:  2 * time.Second,
+			Owner:        s.journal.Identity(),
+			Snapshotter:  cfg.Snapshotter,
+			NetNSDir:     s.networks.NetNSDir(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("vigil: %w", err)
+		}
 	}
 	s.images.store, _ = s.runtime.(imageStore) // images.go
 
