@@ -7,8 +7,8 @@
 // (package api holds its wire types, package client its Go client).
 //
 // This package is a facade: the engine behind it (the actor system,
-// recovery, orphan removal, the events feed, the interactive Hubs) is
-// internal/engine. It names every type its methods take and return, so a
+// recovery, orphan removal, the events feed, attaching to interactive
+// containers) is internal/engine. It names every type its methods take and return, so a
 // program needs no other import of vigil's engine.
 //
 // A program that embeds vigil must call RunLoggerIfInvoked first thing in

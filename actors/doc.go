@@ -39,6 +39,14 @@
 // history of removed containers. Neither is part of the order above: a
 // failure there is logged, and the command stands.
 //
+// An interactive container's I/O is its actor's too (attach.go): the
+// actor opens each run's stdio.Hub before it creates the task, opens it
+// again for a task it finds running after a restart, joins the clients
+// that attach (Attach, Resize, CloseStdin), and closes it when the next
+// run replaces it or the actor stops. No lock is shared between
+// containers, and only a container's own start waits (briefly) for the
+// end of its last run's output.
+//
 // A container with a health check is probed by its actor (health.go): a
 // timer sends the actor a message every interval, the actor starts the
 // probe as an exec through the Runtime, a goroutine waits for it (and

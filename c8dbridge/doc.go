@@ -60,5 +60,6 @@
 //     processes in the namespace.
 //
 // The contract of Runtime is c8dbridge/runtimetest: one suite run against
-// this client and against the actors' fake.
+// this client and against runtimetest.Fake, the in-memory Runtime of the
+// unit tests of the actors, the engine and the facade.
 package c8dbridge

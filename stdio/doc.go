@@ -31,8 +31,8 @@
 //   - The Hub (hub.go) of an interactive container's run: it reads the
 //     container's FIFOs into the same log, in the same format and rotation, and to the
 //     clients attached at the moment, and writes their input to its stdin.
-//     Its owner (the supervisor's engine, one Hub slot per container)
-//     opens it before the task is created.
+//     Its owner (the container's actor, package actors) opens it before
+//     the task is created.
 //
 // # The logger and the shim
 //

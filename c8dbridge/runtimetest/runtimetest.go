@@ -1,8 +1,10 @@
-// Package runtimetest is the contract of c8dbridge.Runtime: one suite of
-// tests that runs against the real client (package c8dbridge's integration
-// tests, against containerd and runc) and against the fake runtime of the
-// actors' unit tests, so that the fake behaves as containerd does wherever
-// the actors rely on it, and the actors' tests on the fake mean something.
+// Package runtimetest is the contract of c8dbridge.Runtime and its fake.
+// Run is one suite of tests that runs against the real client (package
+// c8dbridge's TestRuntimeContract, against containerd and runc) and against
+// Fake (TestFakeContract), the in-memory Runtime of the unit tests of the
+// actors, the engine (engine.OpenWith) and the facade, so that the fake
+// behaves as containerd does wherever they rely on it, and their tests on
+// the fake mean something.
 //
 // It holds what every Runtime must do: the error classes of a missing or a
 // duplicate container, a task's statuses from created to deleted, the exit
@@ -49,7 +51,7 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 	t.Run("MissingContainer", func(t *testing.T) { missing(t, newEnv(t)) })
 	t.Run("CreateTwice", func(t *testing.T) { createTwice(t, newEnv(t)) })
 	t.Run("TaskLife", func(t *testing.T) { taskLife(t, newEnv(t)) })
-	t.Run("PauseResume", func(t *testing.T) { pauseResume(t, newEnv(t)) })
+	t.Run("PauseUnpause", func(t *testing.T) { pauseUnpause(t, newEnv(t)) })
 	t.Run("ClaimNamespace", func(t *testing.T) { claimNamespace(t, newEnv(t)) })
 }
 
@@ -196,8 +198,8 @@ func taskLife(t *testing.T, e Env) {
 	}
 }
 
-// pauseResume: a paused task reports paused, then running again.
-func pauseResume(t *testing.T, e Env) {
+// pauseUnpause: a paused task reports paused, then running again.
+func pauseUnpause(t *testing.T, e Env) {
 	ctx, rt := ctxT(t), e.Runtime
 	const id = "paused"
 	if err := rt.CreateContainer(ctx, e.Spec(id)); err != nil {

@@ -4,8 +4,9 @@
 // Open (recover.go), the removal of orphans after each reconcile
 // (engine.go), the claim of the containerd namespace for its journal and
 // the kernel's boot ID the actors are handed (identity.go), the feed of
-// journaled events (events.go), the Hubs of interactive containers
-// (hub.go), and images (images.go): pulls, loads, containers created from
+// journaled events (events.go), the Attachments of clients to interactive
+// containers (hub.go: each run's stdio.Hub is its container actor's, which
+// the engine asks to join a client), and images (images.go): pulls, loads, containers created from
 // an image, the release of the intent leases an earlier process left and
 // the removal of snapshots no container owns.
 //
@@ -20,9 +21,13 @@
 // leaves the containers running; the next Open picks them up again.
 //
 // Every command goes to a container's actor as a typed message of package
-// actors; whatever a method here checks before it sends one, the actor
-// checks again (Deps.Available, Deps.CheckCreate), so a program that sends
-// messages to the PIDs itself meets the same rules.
+// actors, and the actor does the checking (Deps.Available; for a create,
+// lifecycle.ValidateConfig and Deps.PrepareCreate, which also resolves
+// -P): a method here checks nothing first, so a create is checked once and
+// a program that sends messages to the PIDs itself meets the same rules.
+//
+// OpenWith opens the engine on a Runtime other than containerd's client
+// (runtimetest.Fake), for the engine's and the facade's unit tests.
 //
 // It never talks to containerd except through c8dbridge, and it is
 // internal: programs use package vigil, which names its types.
