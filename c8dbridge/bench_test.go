@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/actors"
@@ -48,6 +50,36 @@ func BenchmarkLifecycle(b *testing.B) {
 		b.Run(fmt.Sprintf("vigil/par=%d", par), func(b *testing.B) {
 			benchVigil(b, addr, rootfs, logger, par)
 		})
+	}
+}
+
+// BenchmarkSpecFeatures measures the plain client's lifecycle of
+// BenchmarkLifecycle, one container at a time, with each feature of
+// vigil's spec added alone to the bare spec: what each costs in runc and
+// containerd (docs/BENCHMARKS.md).
+func BenchmarkSpecFeatures(b *testing.B) {
+	addr := testenv.Containerd(b)
+	rootfs := testenv.Rootfs(b)
+	logger, err := os.Executable() // TestMain runs the logger
+	if err != nil {
+		b.Fatal(err)
+	}
+	with := func(opts ...oci.SpecOpts) func(string) (client.NewContainerOpts, error) {
+		return func(id string) (client.NewContainerOpts, error) {
+			all := append([]oci.SpecOpts{oci.WithRootFSPath(rootfs), oci.WithProcessArgs("/bin/true"), oci.WithDefaultPathEnv}, opts...)
+			return client.WithNewSpec(all...), nil
+		}
+	}
+	for _, f := range []struct {
+		name string
+		spec func(string) (client.NewContainerOpts, error)
+	}{
+		{"bare", with()},
+		{"seccomp", with(seccomp.WithDefaultProfile())},
+		{"cgroupns", with(oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.CgroupNamespace}))},
+		{"vigil", vigilSpec(b, rootfs)},
+	} {
+		b.Run(f.name, func(b *testing.B) { benchContainerd(b, addr, rootfs, logger, 1, f.spec) })
 	}
 }
 
