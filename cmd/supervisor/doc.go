@@ -17,8 +17,9 @@
 //   - The command line: global settings (flag > environment > config file >
 //     default, see config.go), one flag set per command, exit codes (0 done,
 //     1 failed, 2 usage error; `run` exits with the container's code).
-//   - The HTTP API (api.go): routing, request validation, and the
-//     conversion of the facade's answers into package api's types; the
+//   - The HTTP API (api.go): routing, the decoding of request bodies and
+//     parameters (a container's configuration is the supervisor's to
+//     check, once, when its actor admits the create), and the conversion of the facade's answers into package api's types; the
 //     status and code of an error answer are package api's one mapping of
 //     error classes (codeOf adds the exec codes).
 //   - The command line's side of the API: it talks to the daemon through

@@ -35,7 +35,7 @@ func (f *networkFlags) define(fs *flag.FlagSet) {
 	fs.Var(&f.addHost, "add-host", "add `NAME:IP` to the container's /etc/hosts (repeatable)")
 }
 
-// apply puts the flags into req; the daemon validates them again.
+// apply puts the flags into req; the supervisor checks them at the create.
 func (f *networkFlags) apply(req *api.CreateRequest) error {
 	req.Network, req.PublishAll = f.network, f.publishAll
 	for _, p := range f.publish {
