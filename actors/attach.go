@@ -61,7 +61,7 @@ func (c *container) stdioOf(cfg lifecycle.Config) c8dbridge.Stdio {
 	st := c8dbridge.Stdio{LogPath: c.deps.LogPath(c.id), Log: LogRotation(cfg.Log, c.deps.LogDefaults)}
 	if cfg.UsesFIFOs() {
 		f := stdio.FIFOPaths(filepath.Dir(st.LogPath), cfg.Interactive, cfg.Tty)
-		st.Stdin, st.Stdout, st.Stderr, st.Terminal = f.Stdin, f.Stdout, f.Stderr, f.Terminal
+		st.Stdin, st.Stdout, st.Stderr, st.Tty = f.Stdin, f.Stdout, f.Stderr, f.Tty
 	}
 	return st
 }
@@ -117,7 +117,7 @@ func (c *container) openRun(st c8dbridge.Stdio) (*ioRun, error) {
 // openHub opens a Hub on the FIFOs of st and makes it the current run's.
 func (c *container) openHub(st c8dbridge.Stdio) (*ioRun, error) {
 	log := c.log()
-	hub, err := stdio.OpenHub(stdio.FIFOs{Stdin: st.Stdin, Stdout: st.Stdout, Stderr: st.Stderr, Terminal: st.Terminal},
+	hub, err := stdio.OpenHub(stdio.FIFOs{Stdin: st.Stdin, Stdout: st.Stdout, Stderr: st.Stderr, Tty: st.Tty},
 		st.LogPath, st.Log, func(format string, args ...any) {
 			log.Warn("interactive output: " + fmt.Sprintf(format, args...))
 		})

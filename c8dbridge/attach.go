@@ -20,10 +20,10 @@ func fifoCreator(st Stdio) (cio.Creator, error) {
 			return nil, invalid(fmt.Errorf("FIFO path %q is not absolute", p))
 		}
 	}
-	if !st.Terminal && st.Stderr == "" {
+	if !st.Tty && st.Stderr == "" {
 		return nil, invalid(errors.New("an interactive task without a terminal needs a stderr FIFO"))
 	}
-	cfg := cio.Config{Terminal: st.Terminal, Stdin: st.Stdin, Stdout: st.Stdout, Stderr: st.Stderr}
+	cfg := cio.Config{Terminal: st.Tty, Stdin: st.Stdin, Stdout: st.Stdout, Stderr: st.Stderr}
 	return func(string) (cio.IO, error) { return pathsIO{cfg}, nil }, nil
 }
 

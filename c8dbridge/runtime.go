@@ -24,7 +24,7 @@ const (
 // missing), Cwd ("/" when empty), Labels (stored on the containerd
 // container), the limits (Memory, CPUs, CPUShares, PidsLimit), User
 // (looked up in the rootfs), ReadOnly, Mounts (their sources must exist),
-// Hostname and Tty (its stdio must then be FIFOs: Stdio.Terminal); or,
+// Hostname and Tty (its stdio must then be FIFOs: Stdio.Tty); or,
 // instead of Rootfs, Image and ImageDigest: the container's rootfs is then
 // a snapshot of its own (key: the ID) on the image whose manifest (for its
 // platform) has ImageDigest, found by Image's name or, after the name
@@ -56,9 +56,9 @@ type Stdio struct {
 	// FIFOs at these paths instead of the logging binary, and the caller
 	// owns their other ends (stdio.Hub), which it must open before
 	// StartTask. Stdin is "" when stdin is not kept open; Stderr is ""
-	// with Terminal (a tty merges both streams).
+	// with Tty (a terminal merges both streams).
 	Stdin, Stdout, Stderr string
-	Terminal              bool
+	Tty                   bool
 
 	// Log is how the logging binary (or the Hub) rotates the log.
 	Log stdio.Rotation

@@ -23,17 +23,17 @@ const FIFODirName = "io"
 // writes the container's output into Stdout and Stderr and copies Stdin into
 // the container; the supervisor's Hub holds the other ends.
 type FIFOs struct {
-	Stdin    string // "" when the container's stdin is not open (no -i)
-	Stdout   string
-	Stderr   string // "" with a terminal: stdout and stderr are one stream
-	Terminal bool
+	Stdin  string // "" when the container's stdin is not open (no -i)
+	Stdout string
+	Stderr string // "" with a terminal: stdout and stderr are one stream
+	Tty    bool
 }
 
 // FIFOPaths returns the FIFOs of the container whose bundle dir is
 // bundleDir: BUNDLE/io/stdin, stdout and stderr.
 func FIFOPaths(bundleDir string, stdin, terminal bool) FIFOs {
 	dir := filepath.Join(bundleDir, FIFODirName)
-	f := FIFOs{Stdout: filepath.Join(dir, "stdout"), Terminal: terminal}
+	f := FIFOs{Stdout: filepath.Join(dir, "stdout"), Tty: terminal}
 	if stdin {
 		f.Stdin = filepath.Join(dir, "stdin")
 	}
