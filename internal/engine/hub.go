@@ -126,7 +126,7 @@ func (at *Attachment) closeStdin() {
 	at.hub.CloseStdin()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := at.s.request(ctx, at.pid, actors.CloseStdin{}); err != nil {
+	if _, err := at.s.request(ctx, at.pid, actors.CloseStdin{}); err != nil && !errors.Is(err, ErrNotFound) {
 		at.s.log.Warn("attach: cannot close the container's stdin", "container", at.id, "err", err)
 	}
 }
