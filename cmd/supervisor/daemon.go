@@ -84,6 +84,7 @@ and run's --log-opt a container's own.`,
 		defaultNetwork := fs.String("default-network", "bridge", "`NETWORK` of a container created without --network (bridge, none, host or a network's name)")
 		var lf daemonLogFlags // logopts.go
 		lf.define(fs)
+		dockerSocket := fs.String("docker-socket", "", "also serve the Docker Engine API (docs/DOCKER-API.md) on the unix socket `PATH`, with --socket-mode")
 		return func(ctx context.Context, a *app, args []string) error {
 			if len(args) > 0 {
 				return usageErrorf("daemon takes no arguments; got %q", args)
@@ -92,7 +93,7 @@ and run's --log-opt a container's own.`,
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
-			return a.daemon(ctx, perm, jf, mf, lf, *defaultNetwork)
+			return a.daemon(ctx, perm, jf, mf, lf, *defaultNetwork, *dockerSocket)
 		}
 	},
 }
@@ -111,7 +112,7 @@ func parseMode(s string) (os.FileMode, error) {
 }
 
 // daemon runs the supervisor until SIGTERM or SIGINT.
-func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlags, mf metricsFlags, lf daemonLogFlags, defaultNetwork string) error {
+func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlags, mf metricsFlags, lf daemonLogFlags, defaultNetwork, dockerSocket string) error {
 	log := newLogger(a.cfg, a.stderr)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -121,6 +122,13 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlag
 		return err
 	}
 	defer ln.Close() // removes the socket file
+	var dockerLn *net.UnixListener
+	if dockerSocket != "" {
+		if dockerLn, err = listenUnix(dockerSocket, perm, log); err != nil {
+			return fmt.Errorf("--docker-socket: %w", err)
+		}
+		defer dockerLn.Close()
+	}
 
 	exe, err := os.Executable()
 	if err != nil {
@@ -181,6 +189,11 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlag
 	srv.RegisterOnShutdown(func() { endRequests(errShutdown) })
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(newLimitListener(ln, maxConns)) }() // limits.go
+	var dockerSrv *http.Server
+	if dockerLn != nil {
+		dockerSrv = serveDocker(base, dockerLn, sup, a.cfg, defaultNetwork, log, served) // docker.go
+		log.Info("serving the Docker Engine API", "socket", dockerSocket, "mode", fmt.Sprintf("%#o", perm))
+	}
 	log.Info("serving", "socket", a.cfg.Socket, "mode", fmt.Sprintf("%#o", perm), "version", versionString())
 	sd.send(sdReady, readyStatus(ctx, sup, a.cfg.Socket))
 	startWatchdog(ctx, sup.Ping, sd)
@@ -199,6 +212,12 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlag
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("requests did not end in time; closing their connections", "err", err)
 		srv.Close()
+	}
+	if dockerSrv != nil {
+		endRequests(errShutdown) // the Docker API's streams end with the daemon's
+		if err := dockerSrv.Shutdown(sctx); err != nil {
+			dockerSrv.Close()
+		}
 	}
 	endRequests(errShutdown)
 	if err := sup.Close(); err != nil {

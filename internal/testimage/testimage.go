@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -48,6 +49,9 @@ type Options struct {
 	// Arch is the image's architecture; the host's (runtime.GOARCH) when
 	// empty.
 	Arch string
+	// Applets are more busybox applets linked in bin/ (awk, grep, nc,
+	// httpd...) besides the usual ones.
+	Applets []string
 }
 
 // Image builds a one-layer image: /bin/busybox, a few applets, /etc/passwd
@@ -124,7 +128,7 @@ func layerTar(busybox []byte, o Options) ([]byte, error) {
 	if err := file("bin/busybox", 0o755, busybox); err != nil {
 		return nil, err
 	}
-	for _, a := range applets {
+	for _, a := range append(slices.Clone(applets), o.Applets...) {
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/" + a, Linkname: "busybox", Mode: 0o777, ModTime: mtime}); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/vigilhq/vigil/internal/testenv"
+	"github.com/vigilhq/vigil/internal/testimage"
+)
+
+// The docker CLIs the Docker API is tested with: Debian's docker.io
+// (20.10, API 1.41) and a current one (API 1.50), where installed.
+var dockerCLIs = []string{"/usr/bin/docker", "/usr/local/bin/docker"}
+
+// dockerCLI is a docker client pointed at a daemon's --docker-socket.
+type dockerCLI struct {
+	bin, socket, config string
+}
+
+func newDockerCLI(t *testing.T, bin, socket string) dockerCLI {
+	t.Helper()
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("the docker CLI %s is not installed (%v): install Debian's docker.io", bin, err)
+	}
+	return dockerCLI{bin: bin, socket: socket, config: t.TempDir()}
+}
+
+func (c dockerCLI) env() []string {
+	return append(testEnv(), "DOCKER_HOST=unix://"+c.socket, "DOCKER_CONFIG="+c.config, "DOCKER_CLI_HINTS=false")
+}
+
+// run runs the docker CLI with args and returns its output and exit
+// status; it fails the test if the CLI takes more than a minute.
+func (c dockerCLI) run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.bin, args...)
+	cmd.Env = c.env()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		t.Fatalf("docker %q: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("docker %q did not finish within a minute; stdout %q, stderr %q", args, out.String(), errb.String())
+	}
+	code = cmd.ProcessState.ExitCode()
+	t.Logf("docker %s: exit %d", strings.Join(args, " "), code)
+	return out.String(), errb.String(), code
+}
+
+// must runs the docker CLI and fails the test unless it exits 0.
+func (c dockerCLI) must(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, code := c.run(t, args...)
+	if code != 0 {
+		t.Fatalf("docker %s: exit %d, stdout %q, stderr %q", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// startDockerDaemon starts a daemon that serves the Docker API on a socket
+// of its own too, on the default bridge network.
+func startDockerDaemon(t *testing.T, state, ns, dockerSocket string) *daemon {
+	t.Helper()
+	return startDaemonArgs(t, state, ns, "--docker-socket", dockerSocket, "--default-network", "bridge")
+}
+
+// testWebImage is the image the Docker API tests run: busybox with awk,
+// grep, nc and httpd (what testcontainers' port check runs), and a page
+// for httpd.
+func testWebImage(t *testing.T) v1.Image {
+	return testimage.Image(t, testimage.Options{
+		Applets: []string{"awk", "grep", "nc", "httpd", "wget", "tty", "kill", "ps"},
+		Files:   map[string]string{"www/index.html": "hello from vigil\n"},
+		Config:  v1.Config{Cmd: []string{"sh", "-c", "echo ready; exec httpd -f -p 8080 -h /www"}, ExposedPorts: map[string]struct{}{"8080/tcp": {}}},
+	})
+}
+
+// TestDockerCLI drives the daemon's Docker API with the docker CLI: pull
+// from a registry, load an archive, run --rm, run -d -p, ps, logs -f,
+// exec (with a terminal, under script), inspect, stop, wait, events
+// --since, rm -f; a container made through either API shows in both.
+func TestDockerCLI(t *testing.T) {
+	testenv.Rootfs(t)
+	img := testWebImage(t)
+	reg := testimage.NewRegistry(t, "", "")
+	ref := reg.Push(t, "t/web:1", img)
+	archive := filepath.Join(t.TempDir(), "app.tar")
+	testimage.DockerArchive(t, archive, "example.com/t/app:1", img)
+
+	for _, bin := range dockerCLIs {
+		t.Run(filepath.Base(filepath.Dir(filepath.Dir(bin)))+"-"+filepath.Base(bin), func(t *testing.T) {
+			state, ns := t.TempDir(), testenv.Namespace(t)
+			testenv.Networks(t, state, ns)
+			sock := shortSocket(t)
+			d := startDockerDaemon(t, state, ns, sock)
+			dc := newDockerCLI(t, bin, sock)
+			t.Cleanup(func() { d.CLI(t, "image", "prune") })
+			testDockerCLI(t, d, dc, ref, archive)
+		})
+	}
+}
+
+func testDockerCLI(t *testing.T, d *daemon, dc dockerCLI, ref, archive string) {
+	start := time.Now()
+	if got := dc.must(t, "version", "--format", "{{.Server.APIVersion}}"); got != "1.57\n" {
+		t.Errorf("docker version: server API %q, want 1.57", got)
+	}
+	fi, err := os.Stat(dc.socket)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the Docker API's socket: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+
+	// pull, with its progress; load.
+	if out := dc.must(t, "pull", ref); !strings.Contains(out, "Downloaded newer image for "+ref) {
+		t.Errorf("docker pull: %q", out)
+	}
+	if out := dc.must(t, "load", "-i", archive); !strings.Contains(out, "Loaded image: example.com/t/app:1") {
+		t.Errorf("docker load: %q", out)
+	}
+	if out := dc.must(t, "images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, ref+"\n") || !strings.Contains(out, "example.com/t/app:1\n") {
+		t.Errorf("docker images: %q", out)
+	}
+
+	// run --rm in the foreground: the output, the exit code, and the
+	// container gone.
+	out, errOut, code := dc.run(t, "run", "--rm", "--name", "once", ref, "sh", "-c", "echo hello; echo oops >&2; exit 3")
+	if code != 3 || out != "hello\n" || errOut != "oops\n" {
+		t.Errorf("docker run --rm: exit %d, stdout %q, stderr %q; want 3, hello, oops", code, out, errOut)
+	}
+	if _, errOut, code := dc.run(t, "inspect", "once"); code == 0 || !strings.Contains(errOut, "No such") {
+		t.Errorf("inspect after run --rm: exit %d, %q; want no such container", code, errOut)
+	}
+
+	// run -d -p on loopback; ps shows it and its port; the page answers.
+	port := testenv.FreeTCPPort(t)
+	id := strings.TrimSpace(dc.must(t, "run", "-d", "--name", "web", "-p", fmt.Sprintf("127.0.0.1:%d:8080", port), "--label", "app=web", ref))
+	if id != "web" {
+		t.Errorf("run -d printed %q, want the container's ID, web", id)
+	}
+	t.Cleanup(func() { dc.run(t, "rm", "-f", "web") })
+	if got := testenv.HTTPGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); got != "hello from vigil\n" {
+		t.Errorf("GET the published port: %q", got)
+	}
+	out = dc.must(t, "ps", "--format", "{{.Names}} {{.Status}} {{.Ports}}")
+	if !strings.Contains(out, "web Up") || !strings.Contains(out, fmt.Sprintf("127.0.0.1:%d->8080/tcp", port)) {
+		t.Errorf("docker ps: %q", out)
+	}
+	if out := dc.must(t, "ps", "--filter", "label=app=web", "-q"); strings.TrimSpace(out) != "web" {
+		t.Errorf("docker ps --filter label=app=web: %q", out)
+	}
+	if out := dc.must(t, "ps", "--filter", "label=app=other", "-q"); out != "" {
+		t.Errorf("docker ps --filter label=app=other: %q", out)
+	}
+	if out := dc.must(t, "inspect", "--format", "{{.State.Status}} {{.State.Running}} {{.Config.Image}} {{.Name}}", "web"); out != "running true "+ref+" /web\n" {
+		t.Errorf("docker inspect: %q", out)
+	}
+	// The same container through vigil's own API.
+	if st := inspect(t, d, "web"); st.Status.String() != "running" || st.Config.Labels["app"] != "web" {
+		t.Errorf("vigil inspect of web: %s, labels %v", st.Status, st.Config.Labels)
+	}
+
+	// exec: the exit code; with a terminal under script.
+	if _, _, code := dc.run(t, "exec", "web", "sh", "-c", "exit 7"); code != 7 {
+		t.Errorf("docker exec ... exit 7: exit %d", code)
+	}
+	if out := dc.must(t, "exec", "web", "cat", "/www/index.html"); out != "hello from vigil\n" {
+		t.Errorf("docker exec cat: %q", out)
+	}
+	if _, err := exec.LookPath("script"); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := exec.CommandContext(ctx, "script", "-qec", dc.bin+" exec -it web sh -c 'tty; echo in-exec; exit 5'", "/dev/null")
+		cmd.Env = dc.env()
+		cmd.Stdin = strings.NewReader("")
+		b, _ := cmd.CombinedOutput()
+		cancel()
+		if !strings.Contains(string(b), "/dev/pts/") || !strings.Contains(string(b), "in-exec") || cmd.ProcessState.ExitCode() != 5 {
+			t.Errorf("docker exec -it under script: exit %d, %q; want a /dev/pts terminal, in-exec, 5", cmd.ProcessState.ExitCode(), b)
+		}
+	} else {
+		t.Errorf("script (bsdutils) is not installed: docker exec -it needs a terminal")
+	}
+
+	// logs -f follows to the end of a container's output.
+	dc.must(t, "run", "-d", "--name", "lines", ref, "sh", "-c", "for i in 1 2 3; do echo line $i; sleep 0.3; done; exit 4")
+	t.Cleanup(func() { dc.run(t, "rm", "-f", "lines") })
+	if out := dc.must(t, "logs", "-f", "lines"); out != "line 1\nline 2\nline 3\n" {
+		t.Errorf("docker logs -f: %q", out)
+	}
+	if out := dc.must(t, "wait", "lines"); out != "4\n" {
+		t.Errorf("docker wait: %q, want 4", out)
+	}
+	if out := dc.must(t, "logs", "--tail", "1", "lines"); out != "line 3\n" {
+		t.Errorf("docker logs --tail 1: %q", out)
+	}
+	out = dc.must(t, "logs", "-t", "lines")
+	if first, _, _ := strings.Cut(out, " "); !strings.HasPrefix(first, time.Now().UTC().Format("2006-01-02T")) || !strings.Contains(out, " line 2\n") {
+		t.Errorf("docker logs -t: %q", out)
+	}
+	if out := dc.must(t, "ps", "-a", "--filter", "status=exited", "--format", "{{.Names}} {{.Status}}"); !strings.Contains(out, "lines Exited (4)") {
+		t.Errorf("docker ps -a --filter status=exited: %q", out)
+	}
+
+	// stop: the exit of SIGTERM's default action... httpd as pid 1 ignores
+	// SIGTERM, so stop -t 1 ends with SIGKILL: 137.
+	if out := dc.must(t, "stop", "-t", "1", "web"); out != "web\n" {
+		t.Errorf("docker stop: %q", out)
+	}
+	if out := dc.must(t, "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "web"); out != "exited 137\n" {
+		t.Errorf("docker inspect after stop: %q", out)
+	}
+
+	// A container made through vigil's API shows in docker's.
+	if _, errOut, code := d.CLI(t, "run", "-d", "--name", "native", ref, "sleep", "1000"); code != 0 {
+		t.Fatalf("supervisor run: %s", errOut)
+	}
+	if out := dc.must(t, "ps", "--format", "{{.Names}}"); !strings.Contains(out, "native\n") {
+		t.Errorf("docker ps does not show the container made with vigil's API: %q", out)
+	}
+	if out := dc.must(t, "rm", "-f", "native"); out != "native\n" {
+		t.Errorf("docker rm -f: %q", out)
+	}
+	if _, _, code := d.CLI(t, "inspect", "native"); code == 0 {
+		t.Errorf("vigil still has the container docker rm -f removed")
+	}
+
+	// events --since: the history of what happened above.
+	out = dc.must(t, "events", "--since", strconv.FormatInt(start.Unix(), 10), "--until", strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10),
+		"--filter", "container=lines", "--format", "{{json .}}")
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m struct {
+			Type, Action string
+			Actor        struct {
+				ID         string
+				Attributes map[string]string
+			}
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("docker events: line %q: %v", line, err)
+		}
+		if m.Type != "container" || m.Actor.ID != "lines" {
+			t.Errorf("docker events --filter container=lines: %q", line)
+		}
+		got = append(got, m.Action+" "+m.Actor.Attributes["exitCode"])
+	}
+	if want := []string{"create ", "start ", "die 4"}; !slices.Equal(got, want) {
+		t.Errorf("docker events --since --filter container=lines: %q, want %q", got, want)
+	}
+}
