@@ -157,3 +157,15 @@ func (s *Server) volumeList(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) volumeInspect(w http.ResponseWriter, r *http.Request) error {
 	return errdefs.ErrNotFound.WithMessage("get " + r.PathValue("name") + ": no such volume (vigil has no volumes: use bind mounts)")
 }
+
+// Plugins: vigil has none; the list is empty and every name unknown (docker
+// inspect looks a name up among plugins too).
+
+func (s *Server) pluginList(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, []struct{}{})
+	return nil
+}
+
+func (s *Server) pluginInspect(w http.ResponseWriter, r *http.Request) error {
+	return errdefs.ErrNotFound.WithMessage("plugin \"" + r.PathValue("name") + "\" not found (vigil has no plugins)")
+}

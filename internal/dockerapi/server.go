@@ -131,6 +131,8 @@ func (s *Server) routes() []route {
 		{"DELETE /networks/{id}", s.networkRemove},
 		{"GET /volumes", s.volumeList},
 		{"GET /volumes/{name}", s.volumeInspect},
+		{"GET /plugins", s.pluginList},
+		{"GET /plugins/{name}/json", s.pluginInspect},
 	}
 }
 
