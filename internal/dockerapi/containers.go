@@ -556,16 +556,16 @@ func (s *Server) inspectOf(st vigil.State) container.InspectResponse {
 	}
 	res.Config = cfg
 	hc := &container.HostConfig{
-		NetworkMode:   container.NetworkMode(c.Network),
-		PortBindings:  portBindings(c),
-		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(c.Restart.Name), MaximumRetryCount: c.Restart.MaxRetries},
-		AutoRemove:    c.Host.AutoRemove,
-		Privileged:    c.Host.Privileged,
+		NetworkMode:    container.NetworkMode(c.Network),
+		PortBindings:   portBindings(c),
+		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyMode(c.Restart.Name), MaximumRetryCount: c.Restart.MaxRetries},
+		AutoRemove:     c.Host.AutoRemove,
+		Privileged:     c.Host.Privileged,
 		ReadonlyRootfs: c.ReadOnly,
-		CapAdd:        c.Host.CapAdd,
-		CapDrop:       c.Host.CapDrop,
-		ExtraHosts:    c.ExtraHosts,
-		LogConfig:     container.LogConfig{Type: "local"},
+		CapAdd:         c.Host.CapAdd,
+		CapDrop:        c.Host.CapDrop,
+		ExtraHosts:     c.ExtraHosts,
+		LogConfig:      container.LogConfig{Type: "local"},
 	}
 	hc.Memory, hc.CPUShares = c.Memory, c.CPUShares
 	if c.CPUs != nil {

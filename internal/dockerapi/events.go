@@ -121,7 +121,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			base = base[:i]
 		}
 		if !anyOf(f["event"], func(v string) bool { return v == base || v == string(action) }) ||
-			!anyOf(f["container"], func(v string) bool { v = strings.TrimPrefix(v, "/"); return v == e.Container || strings.HasPrefix(e.Container, v) }) ||
+			!anyOf(f["container"], func(v string) bool {
+				v = strings.TrimPrefix(v, "/")
+				return v == e.Container || strings.HasPrefix(e.Container, v)
+			}) ||
 			!anyOf(f["image"], func(v string) bool { return v == in.image || refMatch(in.image, v) }) ||
 			!matchLabels(in.labels, f["label"]) {
 			return nil

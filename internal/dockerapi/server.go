@@ -109,13 +109,13 @@ func (s *Server) routes() []route {
 		{"POST /containers/{id}/unpause", s.containerUnpause},
 		{"GET /containers/{id}/top", s.containerTop},
 		{"GET /containers/{id}/stats", s.containerStats},
-		{"GET /containers/{id}/logs", s.containerLogs},       // logs.go
-		{"POST /containers/{id}/attach", s.containerAttach},  // logs.go
-		{"POST /containers/{id}/resize", s.containerResize},  // logs.go
-		{"POST /containers/{id}/exec", s.execCreate},         // exec.go
-		{"POST /exec/{id}/start", s.execStart},               // exec.go
-		{"POST /exec/{id}/resize", s.execResize},             // exec.go
-		{"GET /exec/{id}/json", s.execInspect},               // exec.go
+		{"GET /containers/{id}/logs", s.containerLogs},      // logs.go
+		{"POST /containers/{id}/attach", s.containerAttach}, // logs.go
+		{"POST /containers/{id}/resize", s.containerResize}, // logs.go
+		{"POST /containers/{id}/exec", s.execCreate},        // exec.go
+		{"POST /exec/{id}/start", s.execStart},              // exec.go
+		{"POST /exec/{id}/resize", s.execResize},            // exec.go
+		{"GET /exec/{id}/json", s.execInspect},              // exec.go
 
 		// images.go
 		{"POST /images/create", s.imageCreate},
@@ -348,23 +348,23 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	info := system.Info{
-		ID:                "vigil-" + s.opts.Namespace,
-		Name:              hostname(),
-		Images:            len(imgs),
-		Driver:            "containerd",
-		LoggingDriver:     "local",
-		CgroupDriver:      "cgroupfs",
-		CgroupVersion:     "2",
-		KernelVersion:     kernelVersion(),
-		OperatingSystem:   "vigil",
-		OSType:            runtime.GOOS,
-		Architecture:      runtime.GOARCH,
-		NCPU:              runtime.NumCPU(),
-		ServerVersion:     s.opts.Version,
-		DockerRootDir:     s.opts.StateDir,
-		DefaultRuntime:    "runc",
+		ID:                 "vigil-" + s.opts.Namespace,
+		Name:               hostname(),
+		Images:             len(imgs),
+		Driver:             "containerd",
+		LoggingDriver:      "local",
+		CgroupDriver:       "cgroupfs",
+		CgroupVersion:      "2",
+		KernelVersion:      kernelVersion(),
+		OperatingSystem:    "vigil",
+		OSType:             runtime.GOOS,
+		Architecture:       runtime.GOARCH,
+		NCPU:               runtime.NumCPU(),
+		ServerVersion:      s.opts.Version,
+		DockerRootDir:      s.opts.StateDir,
+		DefaultRuntime:     "runc",
 		IndexServerAddress: "https://index.docker.io/v1/",
-		Labels:            []string{"io.vigil.namespace=" + s.opts.Namespace},
+		Labels:             []string{"io.vigil.namespace=" + s.opts.Namespace},
 	}
 	for _, st := range states {
 		info.Containers++
