@@ -265,3 +265,76 @@ func testDockerCLI(t *testing.T, d *daemon, dc dockerCLI, ref, archive string) {
 		t.Errorf("docker events --since --filter container=lines: %q, want %q", got, want)
 	}
 }
+
+// TestDockerCLIKill9: the daemon is killed with SIGKILL in the middle of a
+// docker CLI session (a wait and a logs -f under way); a container exits
+// while no daemon runs. After a new daemon starts on the same sockets, the
+// CLI sees the same containers and their exit codes, the one that exited
+// meanwhile included.
+func TestDockerCLIKill9(t *testing.T) {
+	testenv.Rootfs(t)
+	bin := dockerCLIs[0]
+	reg := testimage.NewRegistry(t, "", "")
+	ref := reg.Push(t, "t/web:1", testWebImage(t))
+	state, ns := t.TempDir(), testenv.Namespace(t)
+	testenv.Networks(t, state, ns)
+	sock := shortSocket(t)
+	d1 := startDockerDaemon(t, state, ns, sock)
+	dc := newDockerCLI(t, bin, sock)
+	t.Cleanup(func() { dc.run(t, "rm", "-f", "sleeper", "quick", "late") })
+
+	dc.must(t, "pull", ref)
+	dc.must(t, "run", "-d", "--name", "sleeper", ref, "sh", "-c", "echo started; exec sleep 1000")
+	dc.must(t, "run", "-d", "--name", "quick", ref, "sh", "-c", "exit 5")
+	if out := dc.must(t, "wait", "quick"); out != "5\n" {
+		t.Fatalf("docker wait quick: %q", out)
+	}
+	dc.must(t, "run", "-d", "--name", "late", ref, "sh", "-c", "sleep 3; exit 6")
+
+	// A session under way: a wait and a followed log.
+	var sessions []*exec.Cmd
+	for _, args := range [][]string{{"wait", "late"}, {"logs", "-f", "sleeper"}} {
+		cmd := exec.Command(dc.bin, args...)
+		cmd.Env = dc.env()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sessions = append(sessions, cmd)
+	}
+	time.Sleep(500 * time.Millisecond)
+	d1.Kill9()
+	for _, cmd := range sessions {
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("docker %v ended with success though the daemon was killed", cmd.Args[1:])
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("docker %v did not notice the daemon's death within 30 s", cmd.Args[1:])
+		}
+	}
+	time.Sleep(3 * time.Second) // late exits while no daemon runs
+
+	d2 := startDockerDaemon(t, state, ns, sock)
+	out := dc.must(t, "ps", "-a", "--format", "{{.Names}} {{.Status}}")
+	for _, want := range []string{"sleeper Up", "quick Exited (5)", "late Exited (6)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("docker ps -a after kill -9 and a new daemon: %q, want %q", out, want)
+		}
+	}
+	if out := dc.must(t, "inspect", "--format", "{{.State.ExitCode}}", "late", "quick"); out != "6\n5\n" {
+		t.Errorf("docker inspect exit codes: %q, want 6 and 5", out)
+	}
+	if out := dc.must(t, "wait", "late"); out != "6\n" {
+		t.Errorf("docker wait late after the restart: %q", out)
+	}
+	if out := dc.must(t, "logs", "sleeper"); out != "started\n" {
+		t.Errorf("docker logs sleeper: %q", out)
+	}
+	if st := inspect(t, d2, "late"); st.Exit == nil || st.Exit.Code != 6 {
+		t.Errorf("vigil inspect late: %+v", st.Exit)
+	}
+}
