@@ -338,3 +338,106 @@ func TestDockerCLIKill9(t *testing.T) {
 		t.Errorf("vigil inspect late: %+v", st.Exit)
 	}
 }
+
+// TestDockerCLIMore: the rest of what the docker CLI does here: networks
+// (create, ls, inspect, a container on one, rm), pause and unpause, top,
+// stats --no-stream, restart, kill -s, run -it (attach with a terminal,
+// under script), rmi.
+func TestDockerCLIMore(t *testing.T) {
+	testenv.Rootfs(t)
+	bin := dockerCLIs[len(dockerCLIs)-1]
+	reg := testimage.NewRegistry(t, "", "")
+	ref := reg.Push(t, "t/web:1", testWebImage(t))
+	state, ns := t.TempDir(), testenv.Namespace(t)
+	testenv.Networks(t, state, ns)
+	sock := shortSocket(t)
+	d := startDockerDaemon(t, state, ns, sock)
+	dc := newDockerCLI(t, bin, sock)
+	t.Cleanup(func() { d.CLI(t, "image", "prune") })
+	dc.must(t, "pull", ref)
+
+	// Networks.
+	if out := dc.must(t, "network", "create", "--subnet", "10.231.7.0/24", "backend"); strings.TrimSpace(out) != "backend" {
+		t.Errorf("docker network create: %q", out)
+	}
+	t.Cleanup(func() { dc.run(t, "network", "rm", "backend") })
+	if out := dc.must(t, "network", "ls", "--format", "{{.Name}} {{.Driver}}"); !strings.Contains(out, "backend bridge\n") || !strings.Contains(out, "bridge bridge\n") || !strings.Contains(out, "host host\n") {
+		t.Errorf("docker network ls: %q", out)
+	}
+	dc.must(t, "run", "-d", "--name", "app", "--network", "backend", ref, "sleep", "1000")
+	t.Cleanup(func() { dc.run(t, "rm", "-f", "app") })
+	if out := dc.must(t, "network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}} {{range $k, $v := .Containers}}{{$k}}={{$v.IPv4Address}}{{end}}", "backend"); !strings.HasPrefix(out, "10.231.7.0/24 app=10.231.7.") {
+		t.Errorf("docker network inspect backend: %q", out)
+	}
+	if out := dc.must(t, "inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.IPAddress}}{{end}}", "app"); !strings.HasPrefix(out, "backend 10.231.7.") {
+		t.Errorf("docker inspect app's networks: %q", out)
+	}
+	if _, errOut, code := dc.run(t, "network", "rm", "backend"); code == 0 {
+		t.Errorf("docker network rm of a network in use: exit 0")
+	} else if !strings.Contains(errOut, "app") && !strings.Contains(errOut, "in use") {
+		t.Logf("docker network rm of a network in use: %s", errOut)
+	}
+	if _, errOut, code := dc.run(t, "network", "connect", "bridge", "app"); code == 0 || !strings.Contains(errOut, "does not serve POST /networks/bridge/connect") {
+		t.Errorf("docker network connect: exit %d, %q; want the 501 naming the endpoint", code, errOut)
+	}
+
+	// top, stats, pause, unpause.
+	if out := dc.must(t, "top", "app"); !strings.Contains(out, "PID") || !strings.Contains(out, "sleep 1000") {
+		t.Errorf("docker top: %q", out)
+	}
+	if out := dc.must(t, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "app"); out != "app 1\n" {
+		t.Errorf("docker stats --no-stream: %q", out)
+	}
+	dc.must(t, "pause", "app")
+	if out := dc.must(t, "inspect", "--format", "{{.State.Status}} {{.State.Paused}}", "app"); out != "paused true\n" {
+		t.Errorf("inspect after pause: %q", out)
+	}
+	if _, _, code := dc.run(t, "exec", "app", "true"); code == 0 {
+		t.Errorf("docker exec in a paused container: exit 0")
+	}
+	dc.must(t, "unpause", "app")
+	if out := dc.must(t, "ps", "--filter", "status=running", "--format", "{{.Names}}"); out != "app\n" {
+		t.Errorf("docker ps --filter status=running after unpause: %q", out)
+	}
+
+	// restart, kill -s.
+	dc.must(t, "restart", "-t", "1", "app")
+	if out := dc.must(t, "inspect", "--format", "{{.State.Status}}", "app"); out != "running\n" {
+		t.Errorf("after restart: %q", out)
+	}
+	dc.must(t, "kill", "-s", "TERM", "app") // sleep as pid 1 ignores TERM
+	dc.must(t, "kill", "app")
+	if out := dc.must(t, "wait", "app"); out != "137\n" {
+		t.Errorf("docker wait after kill: %q, want 137", out)
+	}
+	dc.must(t, "rm", "app")
+	if out := dc.must(t, "network", "rm", "backend"); strings.TrimSpace(out) != "backend" {
+		t.Errorf("docker network rm: %q", out)
+	}
+
+	// run -it: docker attaches with a terminal before the start.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	cmd := exec.CommandContext(ctx, "script", "-qec", dc.bin+" run -it --rm --name tty "+ref+" sh -c 'tty; echo in-run; exit 2'", "/dev/null")
+	cmd.Env = dc.env()
+	cmd.Stdin = strings.NewReader("")
+	b, err := cmd.CombinedOutput()
+	cancel()
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatalf("script: %v", err)
+	}
+	if !strings.Contains(string(b), "/dev/pts/") || !strings.Contains(string(b), "in-run") || cmd.ProcessState.ExitCode() != 2 {
+		t.Errorf("docker run -it under script: exit %d, %q; want a terminal, in-run, 2", cmd.ProcessState.ExitCode(), b)
+	}
+	if _, _, code := dc.run(t, "container", "inspect", "tty"); code == 0 {
+		t.Errorf("run -it --rm left the container")
+	}
+
+	// rmi.
+	out := dc.must(t, "rmi", ref)
+	if !strings.Contains(out, "Untagged: "+ref) || !strings.Contains(out, "Deleted: sha256:") {
+		t.Errorf("docker rmi: %q", out)
+	}
+	if out := dc.must(t, "images", "-q"); out != "" {
+		t.Errorf("docker images after rmi: %q", out)
+	}
+}

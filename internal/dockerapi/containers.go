@@ -708,10 +708,18 @@ func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if st.Alive() {
-		w.WriteHeader(http.StatusNotModified) // already started (attach did, or a client before)
+		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	if _, err := s.sup.Start(r.Context(), st.ID); err != nil {
+	if c, ok := s.starts.take(st.ID); ok {
+		// An attach waits for this start: it starts the container once
+		// joined to its stdio.
+		reply := make(chan error, 1)
+		c <- reply
+		if err := <-reply; err != nil {
+			return err
+		}
+	} else if _, err := s.sup.Start(r.Context(), st.ID); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

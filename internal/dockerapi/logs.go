@@ -270,9 +270,10 @@ func stdinOf(conn net.Conn, br *bufio.Reader) io.Reader {
 // containerAttach joins a container's output (and input) over a hijacked
 // connection, as docker's run and attach do before or after the start. A
 // container created with -i or -t is joined through vigil's Attach (its
-// Hub); the first attach to one that does not run yet starts it (the
-// client's start that follows then answers 304). Another container's
-// output is followed in its log from now on until it exits.
+// Hub); an attach to one that does not run yet waits for the client's
+// start, which it then carries out with Attach's Start option (joined
+// before the task runs). Another container's output is followed in its
+// log from now on until its next run ends.
 func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	st, err := s.inspect(ctx, r.PathValue("id"))
@@ -338,7 +339,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 
-	opts := vigil.AttachOptions{Stdout: out, Stderr: errw, Start: !st.Alive()}
+	opts := vigil.AttachOptions{Stdout: out, Stderr: errw}
 	if wantIn {
 		opts.Stdin = stdinOf(conn, br)
 		opts.CloseStdin = true
@@ -346,21 +347,91 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	if opts.Stdout == nil {
 		opts.Stdout = io.Discard
 	}
+	if cur, err := s.sup.Inspect(ctx, st.ID); err == nil && !cur.Alive() {
+		// Before the start (docker's run): the client's start joins this
+		// client to the task's stdio before the task runs, so that not a
+		// byte is missed.
+		reply, ok := s.starts.wait(s.ctx, st.ID)
+		if !ok {
+			return nil
+		}
+		opts.Start = true
+		at, err := s.sup.Attach(s.ctx, st.ID, opts)
+		reply <- err
+		if err != nil {
+			return nil
+		}
+		s.serveAttachment(ctx, conn, st.ID, at)
+		return nil
+	}
 	at, err := s.sup.Attach(s.ctx, st.ID, opts)
 	if err != nil {
 		fmt.Fprintf(mw.stream(streamStderr), "Error: %v\n", err)
 		return nil
 	}
+	s.serveAttachment(ctx, conn, st.ID, at)
+	return nil
+}
+
+// serveAttachment delivers an Attachment's output until it ends.
+func (s *Server) serveAttachment(ctx context.Context, conn net.Conn, id string, at *vigil.Attachment) {
 	defer at.Detach()
-	s.attachments.add(st.ID, at)
-	defer s.attachments.remove(st.ID, at)
+	s.attachments.add(id, at)
+	defer s.attachments.remove(id, at)
 	if _, err := at.Wait(ctx); err != nil && !errors.Is(err, vigil.ErrDetached) && ctx.Err() == nil {
-		s.log.Debug("docker attach ended", "container", st.ID, "err", err)
+		s.log.Debug("docker attach ended", "container", id, "err", err)
 	}
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
-	return nil
+}
+
+// pendingStarts are the attaches (docker's run) that wait for the
+// client's start, by container: the start is carried out by the first of
+// them, through vigil's Attach with its Start option.
+type pendingStarts struct {
+	mu sync.Mutex
+	m  map[string][]chan chan error
+}
+
+// wait registers an attach to id and waits for the start: it returns the
+// channel to answer the start with, or false when ctx ended first.
+func (p *pendingStarts) wait(ctx context.Context, id string) (chan<- error, bool) {
+	c := make(chan chan error, 1)
+	p.mu.Lock()
+	if p.m == nil {
+		p.m = map[string][]chan chan error{}
+	}
+	p.m[id] = append(p.m[id], c)
+	p.mu.Unlock()
+	select {
+	case reply := <-c:
+		return reply, true
+	case <-ctx.Done():
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for i, x := range p.m[id] {
+			if x == c {
+				p.m[id] = append(p.m[id][:i:i], p.m[id][i+1:]...)
+			}
+		}
+		return nil, false
+	}
+}
+
+// take returns the first attach waiting for id's start, if any.
+func (p *pendingStarts) take(id string) (chan chan error, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.m[id]
+	if len(l) == 0 {
+		return nil, false
+	}
+	p.m[id] = l[1:]
+	if len(p.m[id]) == 0 {
+		delete(p.m, id)
+	}
+	return l[0], true
 }
 
 // attachments are the Attachments of docker clients, by container, for

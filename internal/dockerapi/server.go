@@ -57,7 +57,8 @@ type Server struct {
 
 	execs       execTable   // exec.go
 	rm          rmAfter     // containers.go: foreground run --rm
-	attachments attachments // logs.go: for resizes
+	attachments attachments   // logs.go: for resizes
+	starts      pendingStarts // logs.go: attaches before the start
 
 	// ctx ends the streams still served when the daemon stops.
 	ctx context.Context
