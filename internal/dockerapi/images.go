@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -60,15 +61,37 @@ func (p *progressStream) fail(err error) {
 	_ = p.rc.Flush()
 }
 
-// progressMessage is a step of a pull or load in docker's words; ok is
-// false for a step docker does not show.
-func progressMessage(pr vigil.ImageProgress) (jsonstream.Message, bool) {
+// progressTranslator turns the steps of a pull or load into docker's
+// progress messages: one line per layer and step; the image's unpacking
+// is shown on each of its layers, as docker extracts each.
+type progressTranslator struct {
+	mu     sync.Mutex
+	layers []string
+}
+
+func (pt *progressTranslator) messages(pr vigil.ImageProgress) []jsonstream.Message {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	if pr.Kind == "image" {
+		status := map[string]string{"unpacking": "Extracting", "pulled": "Pull complete"}[pr.Status]
+		if status == "" {
+			return nil
+		}
+		out := make([]jsonstream.Message, 0, len(pt.layers))
+		for _, id := range pt.layers {
+			out = append(out, jsonstream.Message{ID: id, Status: status})
+		}
+		return out
+	}
 	if pr.Kind != "layer" {
-		return jsonstream.Message{}, false
+		return nil
 	}
 	id := strings.TrimPrefix(pr.ID, "sha256:")
 	if len(id) > 12 {
 		id = id[:12]
+	}
+	if !slices.Contains(pt.layers, id) {
+		pt.layers = append(pt.layers, id)
 	}
 	m := jsonstream.Message{ID: id}
 	switch pr.Status {
@@ -79,14 +102,10 @@ func progressMessage(pr vigil.ImageProgress) (jsonstream.Message, bool) {
 		m.Progress = &jsonstream.Progress{Current: pr.Current, Total: pr.Total}
 	case "done":
 		m.Status = "Download complete"
-	case "unpacking":
-		m.Status = "Extracting"
-	case "unpacked":
-		m.Status = "Pull complete"
 	default:
-		return m, false
+		return nil
 	}
-	return m, true
+	return []jsonstream.Message{m}
 }
 
 // imageCreate pulls an image (fromImage, tag, platform; the credential in
@@ -128,8 +147,9 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 		tagOf = name[i+1:]
 	}
 	ps.send(jsonstream.Message{Status: "Pulling from " + strings.TrimSuffix(name, ":"+tagOf), ID: tagOf})
+	var pt progressTranslator
 	o.Progress = func(pr vigil.ImageProgress) {
-		if m, ok := progressMessage(pr); ok {
+		for _, m := range pt.messages(pr) {
 			ps.send(m)
 		}
 	}
@@ -166,8 +186,9 @@ func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) error {
 	ps := newProgressStream(w)
 	var progress func(vigil.ImageProgress)
 	if !quiet {
+		var pt progressTranslator
 		progress = func(pr vigil.ImageProgress) {
-			if m, ok := progressMessage(pr); ok {
+			for _, m := range pt.messages(pr) {
 				ps.send(m)
 			}
 		}
