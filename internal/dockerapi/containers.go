@@ -94,6 +94,21 @@ func (s *Server) configOf(id string, req container.CreateRequest) (vigil.Contain
 	if c.Image == "" {
 		return cfg, o, badRequest("no image given: the create body's Image names the image to run")
 	}
+	// What vigil cannot honour is refused rather than dropped.
+	switch {
+	case len(c.Volumes) > 0:
+		return cfg, o, badRequest("anonymous volumes (Config.Volumes) are not served: bind a host directory")
+	case len(h.VolumesFrom) > 0:
+		return cfg, o, badRequest("HostConfig.VolumesFrom is not served")
+	case len(h.Links) > 0:
+		return cfg, o, badRequest("links are not served: put the containers on one user-defined network")
+	case h.PidMode != "" && h.PidMode != "private":
+		return cfg, o, badRequest("HostConfig.PidMode %q is not served", h.PidMode)
+	case h.UsernsMode != "" && h.UsernsMode != "host":
+		return cfg, o, badRequest("HostConfig.UsernsMode %q is not served", h.UsernsMode)
+	case h.Runtime != "" && h.Runtime != "runc" && h.Runtime != "io.containerd.runc.v2":
+		return cfg, o, badRequest("runtime %q is not served (runc only)", h.Runtime)
+	}
 	cfg.ID = id
 	o.Image, o.Pull, o.PublishAll = c.Image, vigil.PullNever, h.PublishAllPorts
 	if c.Entrypoint != nil {
