@@ -441,3 +441,70 @@ func TestDockerCLIMore(t *testing.T) {
 		t.Errorf("docker images after rmi: %q", out)
 	}
 }
+
+// TestReadmeDocker runs the Docker API lines of README.md as they are
+// written: the docker CLI on the daemon's --docker-socket (a socket of the
+// test's own for /run/vigil/docker.sock), the README's archive made by the
+// test, a free port for 8081.
+func TestReadmeDocker(t *testing.T) {
+	testenv.Rootfs(t)
+	state, ns := t.TempDir(), testenv.Namespace(t)
+	testenv.Networks(t, state, ns)
+	sock := shortSocket(t)
+	d := startDockerDaemon(t, state, ns, sock)
+	t.Cleanup(func() { d.CLI(t, "image", "prune") })
+	archive := filepath.Join(t.TempDir(), "app.tar")
+	testimage.OCIArchive(t, archive, "vigil.local/demo/app:1", testimage.Image(t, testimage.Options{Applets: []string{"httpd"}}), nil)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "drive vigil unchanged")
+	if ok {
+		_, block, ok = strings.Cut(block, "```sh\n")
+		block, _, _ = strings.Cut(block, "```")
+	}
+	if !ok || block == "" {
+		t.Fatal("README.md has no Docker API example")
+	}
+	var dc dockerCLI
+	port := strconv.Itoa(testenv.FreeTCPPort(t))
+	ran := 0
+	for _, line := range strings.Split(block, "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		line = strings.ReplaceAll(strings.ReplaceAll(line, "/tmp/app.tar", archive), "8081", port)
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0:
+			continue
+		case f[0] == "export" && strings.HasPrefix(f[1], "DOCKER_HOST=unix:///run/vigil/docker.sock"):
+			dc = newDockerCLI(t, dockerCLIs[0], sock)
+		case f[0] == "docker":
+			out := dc.must(t, f[1:]...)
+			switch f[1] {
+			case "run":
+				if f[2] == "--rm" && out != "hello from docker\n" {
+					t.Errorf("%s: %q", line, out)
+				}
+				if f[2] == "-d" && !strings.Contains(testenv.HTTPGet(t, "http://127.0.0.1:"+port+"/passwd"), "root:x:0:0") {
+					t.Errorf("%s: the published port does not serve /etc", line)
+				}
+			case "exec":
+				if !strings.Contains(out, "root:x:0:0") {
+					t.Errorf("%s: %q", line, out)
+				}
+			}
+		case f[0] == "supervisor":
+			out, errOut, code := d.CLI(t, f[1:]...)
+			if code != 0 || !strings.Contains(out, "webd") {
+				t.Fatalf("%s: exit %d: %s%s", line, code, out, errOut)
+			}
+		default:
+			t.Fatalf("README line %q: not a command this test runs", line)
+		}
+		ran++
+	}
+	if ran < 8 {
+		t.Fatalf("ran %d README lines, want them all", ran)
+	}
+}
