@@ -71,6 +71,21 @@ func TestImportGraph(t *testing.T) {
 		}
 	}
 
+	// The Docker API is a translation over the facade: it reads the
+	// lifecycle's event types (the facade's Event carries them), nothing
+	// else of the engine's.
+	if d, ok := pkgs[module+"/internal/dockerapi"]; !ok {
+		t.Error("go list does not list internal/dockerapi")
+	} else {
+		for _, imp := range d.Imports {
+			for _, banned := range []string{"/actors", "/journal", "/c8dbridge", "/internal/engine"} {
+				if (imp == module+banned || strings.HasPrefix(imp, module+banned+"/")) && imp != module+"/actors/lifecycle" {
+					t.Errorf("internal/dockerapi imports %s: it must go through the facade (package vigil)", imp)
+				}
+			}
+		}
+	}
+
 	for path, p := range pkgs {
 		if path == module+"/c8dbridge" {
 			continue
