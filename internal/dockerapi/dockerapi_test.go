@@ -177,10 +177,14 @@ func TestConfigOf(t *testing.T) {
 	}
 
 	for name, mutate := range map[string]func(*container.CreateRequest){
-		"no image":      func(r *container.CreateRequest) { r.Config.Image = "" },
-		"named volume":  func(r *container.CreateRequest) { r.HostConfig.Binds = []string{"data:/data"} },
-		"volume mount":  func(r *container.CreateRequest) { r.HostConfig.Mounts = append(r.HostConfig.Mounts, mountOfType("volume")) },
-		"port range":    func(r *container.CreateRequest) { r.HostConfig.PortBindings[network.MustParsePort("80/tcp")][0].HostPort = "8000-8010" },
+		"no image":     func(r *container.CreateRequest) { r.Config.Image = "" },
+		"named volume": func(r *container.CreateRequest) { r.HostConfig.Binds = []string{"data:/data"} },
+		"volume mount": func(r *container.CreateRequest) {
+			r.HostConfig.Mounts = append(r.HostConfig.Mounts, mountOfType("volume"))
+		},
+		"port range": func(r *container.CreateRequest) {
+			r.HostConfig.PortBindings[network.MustParsePort("80/tcp")][0].HostPort = "8000-8010"
+		},
 		"volumes from":  func(r *container.CreateRequest) { r.HostConfig.VolumesFrom = []string{"other"} },
 		"links":         func(r *container.CreateRequest) { r.HostConfig.Links = []string{"db:db"} },
 		"pid mode":      func(r *container.CreateRequest) { r.HostConfig.PidMode = "host" },

@@ -55,8 +55,8 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 
-	execs       execTable   // exec.go
-	rm          rmAfter     // containers.go: foreground run --rm
+	execs       execTable     // exec.go
+	rm          rmAfter       // containers.go: foreground run --rm
 	attachments attachments   // logs.go: for resizes
 	starts      pendingStarts // logs.go: attaches before the start
 
