@@ -415,6 +415,25 @@ func TestDockerCLIMore(t *testing.T) {
 		t.Errorf("docker network rm: %q", out)
 	}
 
+	// A health check from docker's flags.
+	dc.must(t, "run", "-d", "--name", "hc", "--health-cmd", "test -d /www", "--health-interval", "1s", ref, "sleep", "1000")
+	t.Cleanup(func() { dc.run(t, "rm", "-f", "hc") })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out := dc.must(t, "inspect", "--format", "{{.State.Health.Status}}", "hc")
+		if out == "healthy\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the health check did not say healthy within 30 s: %q", out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if out := dc.must(t, "ps", "--filter", "name=hc", "--format", "{{.Status}}"); !strings.HasSuffix(out, "(healthy)\n") {
+		t.Errorf("docker ps of a healthy container: %q", out)
+	}
+	dc.must(t, "rm", "-f", "hc")
+
 	// run -it: docker attaches with a terminal before the start.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	cmd := exec.CommandContext(ctx, "script", "-qec", dc.bin+" run -it --rm --name tty "+ref+" sh -c 'tty; echo in-run; exit 2'", "/dev/null")

@@ -131,6 +131,10 @@ func (s *Server) configOf(id string, req container.CreateRequest) (vigil.Contain
 		d := time.Duration(*c.StopTimeout) * time.Second
 		cfg.Host.StopTimeout = &d
 	}
+	if hc := c.Healthcheck; hc != nil {
+		cfg.Healthcheck = &lifecycle.Healthcheck{Test: hc.Test, Interval: hc.Interval, Timeout: hc.Timeout,
+			StartPeriod: hc.StartPeriod, Retries: hc.Retries}
+	}
 	for p := range c.ExposedPorts {
 		cfg.ExposedPorts = append(cfg.ExposedPorts, p.String())
 	}
@@ -362,6 +366,9 @@ func dockerState(st vigil.State) container.ContainerState {
 func statusText(st vigil.State, now time.Time) string {
 	switch dockerState(st) {
 	case container.StateRunning:
+		if st.Health != nil && st.Health.Status != "" {
+			return "Up " + humanDuration(now.Sub(st.StartedAt)) + " (" + string(st.Health.Status) + ")"
+		}
 		return "Up " + humanDuration(now.Sub(st.StartedAt))
 	case container.StatePaused:
 		return "Up " + humanDuration(now.Sub(st.StartedAt)) + " (Paused)"
@@ -560,6 +567,10 @@ func (s *Server) inspectOf(st vigil.State) container.InspectResponse {
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = st.ID
+	}
+	if hc := c.Healthcheck; hc != nil {
+		cfg.Healthcheck = &container.HealthConfig{Test: hc.Test, Interval: hc.Interval, Timeout: hc.Timeout,
+			StartPeriod: hc.StartPeriod, Retries: hc.Retries}
 	}
 	if len(c.ExposedPorts) > 0 {
 		cfg.ExposedPorts = network.PortSet{}

@@ -136,6 +136,7 @@ func TestConfigOf(t *testing.T) {
 		Config: &container.Config{Image: "busybox", Cmd: []string{"sh"}, Entrypoint: []string{}, Env: []string{"A=1"},
 			WorkingDir: "/tmp", User: "nobody", Labels: map[string]string{"k": "v"}, Hostname: "h", Tty: true, OpenStdin: true,
 			StopSignal: "SIGINT", StopTimeout: &stop,
+			Healthcheck:  &container.HealthConfig{Test: []string{"CMD", "true"}, Interval: time.Second, Retries: 2},
 			ExposedPorts: network.PortSet{network.MustParsePort("80/tcp"): {}}},
 		HostConfig: &container.HostConfig{
 			Binds:         []string{"/src:/dst:ro"},
@@ -163,6 +164,9 @@ func TestConfigOf(t *testing.T) {
 	}
 	if cfg.Host.StopSignal != 2 || cfg.Host.StopTimeout == nil || *cfg.Host.StopTimeout != 7*time.Second || !cfg.Host.AutoRemove || !cfg.Host.Init {
 		t.Errorf("host: %+v", cfg.Host)
+	}
+	if h := cfg.Healthcheck; h == nil || h.Test[1] != "true" || h.Interval != time.Second || h.Retries != 2 {
+		t.Errorf("health check: %+v", h)
 	}
 	if len(cfg.Mounts) != 1 || cfg.Mounts[0] != (lifecycle.Mount{Source: "/src", Target: "/dst", ReadOnly: true}) {
 		t.Errorf("mounts: %+v", cfg.Mounts)

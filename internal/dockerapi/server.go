@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/api/types/system"
 
 	"github.com/vigilhq/vigil"
+	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/api"
 )
 
@@ -368,6 +369,9 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		Labels:             []string{"io.vigil.namespace=" + s.opts.Namespace},
 	}
 	for _, st := range states {
+		if st.Status == lifecycle.StatusRemoved {
+			continue
+		}
 		info.Containers++
 		switch {
 		case st.Alive() && st.Paused:
