@@ -33,9 +33,9 @@ func (s *Server) resolve(ctx context.Context, ref string) (string, error) {
 	if containerid.Validate(ref) != nil {
 		return "", errdefs.ErrNotFound.WithMessage("No such container: " + ref)
 	}
-	if _, err := s.sup.Inspect(ctx, ref); err == nil {
+	if st, err := s.sup.Inspect(ctx, ref); err == nil && st.Status != lifecycle.StatusRemoved {
 		return ref, nil
-	} else if !errors.Is(err, vigil.ErrNotFound) {
+	} else if err != nil && !errors.Is(err, vigil.ErrNotFound) {
 		return "", err
 	}
 	states, err := s.sup.List(ctx)
