@@ -239,7 +239,7 @@ func (s *Server) configOf(id string, req container.CreateRequest) (vigil.Contain
 
 func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) error {
 	var req container.CreateRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	id := strings.TrimPrefix(r.URL.Query().Get("name"), "/")

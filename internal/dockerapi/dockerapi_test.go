@@ -67,6 +67,24 @@ func TestVersionAndNotServed(t *testing.T) {
 	}
 }
 
+// TestBadBodies: a create body that is not JSON, or larger than 1 MiB, is
+// a 400 in docker's error shape, before anything is asked of vigil.
+func TestBadBodies(t *testing.T) {
+	s := New(context.Background(), nil, Options{Version: "test"})
+	for _, body := range []string{"{", `{"Image": 5}`, `{"Image":"` + strings.Repeat("a", 2<<20) + `"}`} {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("POST", "/v1.41/containers/create", strings.NewReader(body)))
+		if rec.Code != 400 || !strings.HasPrefix(rec.Body.String(), `{"message":`) {
+			t.Errorf("create with a body of %d bytes: %d %.200q", len(body), rec.Code, rec.Body.String())
+		}
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest("POST", "/containers/create?name=a/b", strings.NewReader(`{"Image":"x"}`)))
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "Invalid container name") {
+		t.Errorf("create with a bad name: %d %q", rec.Code, rec.Body.String())
+	}
+}
+
 // TestMuxWriter: the frames written are what moby's stdcopy reads back.
 func TestMuxWriter(t *testing.T) {
 	var buf bytes.Buffer

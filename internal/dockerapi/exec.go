@@ -87,7 +87,7 @@ func (t *execTable) forget(container string) {
 
 func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
 	var req container.ExecCreateRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	if len(req.Cmd) == 0 || req.Cmd[0] == "" {
@@ -117,7 +117,7 @@ func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
 // process exited and its output was written.
 func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	var req container.ExecStartRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	e, err := s.execs.get(r.PathValue("id"))

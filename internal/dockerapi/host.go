@@ -1,14 +1,10 @@
 package dockerapi
 
 import (
-	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
-
-// errEOF is the end of an empty request body.
-var errEOF = io.EOF
 
 // uname is the kernel's release ("6.1.0-18-amd64").
 func uname() string {

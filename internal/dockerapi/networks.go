@@ -111,7 +111,7 @@ func (s *Server) networkInspect(w http.ResponseWriter, r *http.Request) error {
 // config's subnet is honoured.
 func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request) error {
 	var req network.CreateRequest
-	if err := decode(r, &req); err != nil {
+	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	if req.Driver != "" && req.Driver != "bridge" {

@@ -2,10 +2,12 @@ package dockerapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -288,16 +290,28 @@ func queryBool(r *http.Request, name string) bool {
 	return true
 }
 
-// decode decodes a JSON body into v; an empty body leaves v as it is.
-func decode(r *http.Request, v any) error {
+// bodyTimeout bounds the arrival of a request body: a body trickled in
+// slowly does not hold a connection for ever.
+const bodyTimeout = 30 * time.Second
+
+// decode decodes a JSON body of at most 1 MiB into v; an empty body
+// leaves v as it is.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if r.Body == nil {
 		return nil
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, errEOF) {
-			return nil
-		}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(bodyTimeout))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		return badRequest("read the request body: %v", err)
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
 		return badRequest("the request body is not valid JSON: %v", err)
 	}
 	return nil
