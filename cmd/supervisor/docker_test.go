@@ -46,10 +46,17 @@ func (c dockerCLI) env() []string {
 // status; it fails the test if the CLI takes more than a minute.
 func (c dockerCLI) run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return c.runIn(t, "", args...)
+}
+
+// runIn is run with stdin as the CLI's input.
+func (c dockerCLI) runIn(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.bin, args...)
 	cmd.Env = c.env()
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -147,6 +154,11 @@ func testDockerCLI(t *testing.T, d *daemon, dc dockerCLI, ref, archive string) {
 	}
 	if _, errOut, code := dc.run(t, "inspect", "once"); code == 0 || !strings.Contains(errOut, "No such") {
 		t.Errorf("inspect after run --rm: exit %d, %q; want no such container", code, errOut)
+	}
+	// run -i: the client's input is the container's stdin, closed at its end.
+	out, errOut, code = dc.runIn(t, "line one\nline two\n", "run", "-i", "--rm", ref, "sh", "-c", "cat; echo eof")
+	if code != 0 || out != "line one\nline two\neof\n" {
+		t.Errorf("docker run -i --rm with input: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
 	// run -d -p on loopback; ps shows it and its port; the page answers.
