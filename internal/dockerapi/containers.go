@@ -995,6 +995,10 @@ func (s *Server) containerStats(w http.ResponseWriter, r *http.Request) error {
 // client may start the container after it, as docker's run does.
 func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
+	// The events from now on: nothing journaled after this point is
+	// missed, whenever the client starts the container, and an exit
+	// between this and the inspect below is seen by one or the other.
+	since := time.Now()
 	st, err := s.inspect(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -1005,9 +1009,6 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("invalid condition: %q (use not-running, next-exit or removed)", cond)
 	}
-	// The events from now on: nothing journaled after this point is
-	// missed, whenever the client starts the container.
-	since := time.Now()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_ = http.NewResponseController(w).Flush()
