@@ -1035,6 +1035,7 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 	}
 	code := exitCode(st)
 	errStop := errors.New("done")
+	removed := false
 	f := vigil.EventFilter{Since: since, Containers: []string{st.ID}, Types: []string{"TaskExited", "StartFailed", "ContainerRemoved"}}
 	err = s.sup.Events(ctx, f, func(e vigil.Event) error {
 		switch ev := e.Event.(type) {
@@ -1043,6 +1044,7 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 		case lifecycle.StartFailed:
 			code = 128
 		case lifecycle.ContainerRemoved:
+			removed = true
 			return errStop
 		}
 		if cond == "removed" && !rmHere {
@@ -1056,7 +1058,7 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 		}
 		return answer(code, err)
 	}
-	if rmHere {
+	if rmHere && !removed {
 		// The output of a foreground run --rm is delivered: remove it now.
 		idle, _ := s.rm.idle(st.ID)
 		select {
@@ -1068,6 +1070,8 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) error {
 		if err := s.sup.Remove(context.WithoutCancel(ctx), st.ID, false); err != nil && !errors.Is(err, vigil.ErrNotFound) {
 			return answer(code, err)
 		}
+	}
+	if rmHere {
 		s.rm.forget(st.ID)
 		s.execs.forget(st.ID)
 	}
