@@ -110,7 +110,8 @@ func (s *Server) configOf(id string, req container.CreateRequest) (vigil.Contain
 		return cfg, o, badRequest("runtime %q is not served (runc only)", h.Runtime)
 	}
 	cfg.ID = id
-	o.Image, o.Pull, o.PublishAll = c.Image, vigil.PullNever, h.PublishAllPorts
+	o.Image, o.Pull = c.Image, vigil.PullNever
+	cfg.PublishAll = h.PublishAllPorts
 	if c.Entrypoint != nil {
 		ep := slices.Clone(c.Entrypoint)
 		if len(ep) == 0 {
@@ -223,12 +224,13 @@ func (s *Server) configOf(id string, req container.CreateRequest) (vigil.Contain
 				pm.HostPort = n
 			}
 			if pm.HostPort == 0 {
-				// A free host port, as -P picks them.
-				tmp := vigil.ContainerConfig{Ports: cfg.Ports}
-				if err := vigil.PublishAll(&tmp, []string{port.String()}); err != nil {
-					return cfg, o, err
+				// A free host port, as -P picks them (on every address):
+				// the supervisor picks it when it admits the create.
+				if !slices.Contains(cfg.ExposedPorts, port.String()) {
+					cfg.ExposedPorts = append(cfg.ExposedPorts, port.String())
 				}
-				pm.HostPort = tmp.Ports[len(tmp.Ports)-1].HostPort
+				cfg.PublishAll = true
+				continue
 			}
 			cfg.Ports = append(cfg.Ports, pm)
 		}
@@ -858,7 +860,7 @@ func (s *Server) containerUnpause(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if _, err := s.sup.Resume(r.Context(), id); err != nil {
+	if _, err := s.sup.Unpause(r.Context(), id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,15 @@ func TestConfigOf(t *testing.T) {
 		cfg.CPUShares != 512 || cfg.PidsLimit != 50 || cfg.Network != "bridge" || cfg.DNS[0] != "9.9.9.9" ||
 		len(cfg.Host.Tmpfs) != 1 || cfg.Host.Tmpfs[0].Path != "/run" || cfg.ExposedPorts[0] != "80/tcp" || cfg.Host.CapAdd[0] != "NET_ADMIN" {
 		t.Errorf("config: %+v", cfg)
+	}
+
+	// An empty host port: a free one, picked as -P picks them.
+	free := req
+	fh := *req.HostConfig
+	fh.PortBindings = network.PortMap{network.MustParsePort("9000/udp"): {{}}}
+	free.HostConfig = &fh
+	if cfg, _, err := s.configOf("web", free); err != nil || !cfg.PublishAll || len(cfg.Ports) != 0 || !slices.Contains(cfg.ExposedPorts, "9000/udp") {
+		t.Errorf("a binding without a host port: %+v, %v", cfg, err)
 	}
 
 	for name, mutate := range map[string]func(*container.CreateRequest){

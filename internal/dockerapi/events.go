@@ -32,7 +32,7 @@ func actionOf(e vigil.Event) (events.Action, map[string]string, bool) {
 		return events.ActionOOM, nil, true
 	case lifecycle.TaskPaused:
 		return events.ActionPause, nil, true
-	case lifecycle.TaskResumed:
+	case lifecycle.TaskUnpaused:
 		return events.ActionUnPause, nil, true
 	case lifecycle.RestartScheduled:
 		return events.ActionRestart, nil, true
