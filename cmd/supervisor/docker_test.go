@@ -393,6 +393,18 @@ func TestDockerCLIMore(t *testing.T) {
 		t.Errorf("docker network connect: exit %d, %q; want the 501 naming the endpoint", code, errOut)
 	}
 
+	// exec -d: the process runs on after the CLI returned.
+	dc.must(t, "exec", "-d", "app", "sh", "-c", "sleep 0.3; echo detached > /tmp/done")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, _, code := dc.run(t, "exec", "app", "cat", "/tmp/done")
+		if code == 0 && out == "detached\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker exec -d: its process did not write within 20 s: %q", out)
+		}
+	}
+
 	// top, stats, pause, unpause.
 	if out := dc.must(t, "top", "app"); !strings.Contains(out, "PID") || !strings.Contains(out, "sleep 1000") {
 		t.Errorf("docker top: %q", out)
