@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,6 +145,10 @@ func testDockerCLI(t *testing.T, d *daemon, dc dockerCLI, ref, archive string) {
 	}
 	if out := dc.must(t, "images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, ref+"\n") || !strings.Contains(out, "example.com/t/app:1\n") {
 		t.Errorf("docker images: %q", out)
+	}
+
+	if out := dc.must(t, "image", "inspect", "--format", "{{.Os}}/{{.Architecture}} {{index .RepoTags 0}} {{index .Config.Cmd 0}}", ref); out != "linux/"+runtime.GOARCH+" "+ref+" sh\n" {
+		t.Errorf("docker image inspect: %q", out)
 	}
 
 	// run --rm in the foreground: the output, the exit code, and the
