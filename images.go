@@ -3,6 +3,7 @@ package vigil
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -92,4 +93,30 @@ func FamiliarName(ref string) string { return c8dbridge.FamiliarName(ref) }
 // credential it holds for ref's registry, or nil. Errors: InvalidArgument.
 func RegistryAuthFor(path, ref string) (*RegistryAuth, error) {
 	return c8dbridge.RegistryAuthFor(path, ref)
+}
+
+// UpdateOptions say how Update gets the new image: its reference, the
+// grace period, the pull policy and a pull's options.
+type UpdateOptions = engine.UpdateOptions
+
+// DefaultUpdateGrace is the grace period of an update that names none.
+const DefaultUpdateGrace = engine.DefaultUpdateGrace
+
+// Update moves a running container made from an image to another image,
+// atomically: the image is pulled first, then the old task is stopped
+// and the new one started on a snapshot of its own; the old snapshot is
+// kept until the new task has run for the grace period, and a new task
+// that fails to start or exits before then brings the old image back.
+// After a crash at any point, recovery ends with the old or the new image
+// running, never neither and never both (ARCHITECTURE.md, "Updates to
+// another image").
+func (s *Supervisor) Update(ctx context.Context, id string, o UpdateOptions) (State, error) {
+	return s.e.Update(ctx, id, o)
+}
+
+// Rollback brings back the image a container ran before its last update:
+// at once during the update's grace period, after it by an update to the
+// previous image with the grace period grace (0: DefaultUpdateGrace).
+func (s *Supervisor) Rollback(ctx context.Context, id string, grace time.Duration) (State, error) {
+	return s.e.Rollback(ctx, id, grace)
 }

@@ -45,6 +45,8 @@ type container struct {
 	timer   *time.Timer
 	// restartTimer is the timer of the pending restart (State.NextRestart).
 	restartTimer *time.Timer
+	// updateTimer is the grace timer of an update (update.go).
+	updateTimer *time.Timer
 
 	// The exit watcher: a WaitTask call on containerd for the running
 	// task, a second path for its exit besides the event stream (and the
@@ -97,6 +99,7 @@ func (c *container) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		c.stopTimer()
 		c.stopRestartTimer()
+		c.stopUpdateTimer()
 		c.stopRetry()
 		c.stopWatch()
 		c.stopExecWaits()
@@ -109,6 +112,7 @@ func (c *container) Receive(ctx actor.Context) {
 	case *actor.Restarting:
 		c.stopTimer()
 		c.stopRestartTimer()
+		c.stopUpdateTimer()
 		c.stopRetry()
 		c.stopWatch()
 		c.stopExecWaits()
@@ -128,6 +132,15 @@ func (c *container) Receive(ctx actor.Context) {
 		c.respond(ctx, lifecycle.Kill{Signal: m.Signal, At: c.deps.now()})
 	case Remove:
 		c.respond(ctx, lifecycle.Remove{Force: m.Force, At: c.deps.now()})
+	case Update:
+		c.respond(ctx, lifecycle.Update{Config: m.Config, Grace: m.Grace, At: c.deps.now()})
+	case Rollback:
+		c.respond(ctx, lifecycle.Rollback{Grace: m.Grace, At: c.deps.now()})
+	case updateTimerFired:
+		c.updateTimer = nil
+		if err := c.handle(ctx, lifecycle.UpdateGraceTimeout{At: c.deps.now()}); err != nil {
+			c.log().Warn("committing the update failed", "err", err)
+		}
 	case Pause:
 		c.respond(ctx, lifecycle.Pause{At: c.deps.now()})
 	case Unpause:
@@ -291,6 +304,12 @@ func (c *container) admit(cmd lifecycle.Command) (lifecycle.Command, error) {
 			}
 			cr.Config = cfg
 			cmd = cr
+		}
+	}
+	switch cmd.(type) {
+	case lifecycle.Update, lifecycle.Rollback:
+		if _, err := c.updater(); err != nil { // update.go
+			return cmd, err
 		}
 	}
 	return cmd, c.deps.available()
@@ -495,6 +514,15 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 			return err
 		}
 		return c.handle(ctx, lifecycle.RecordRemoved{At: c.deps.now()})
+	case lifecycle.PrepareSnapshot:
+		return c.prepareSnapshot(ctx, e) // update.go
+	case lifecycle.SwapTask:
+		return c.swapTask(ctx, e)
+	case lifecycle.ArmUpdateTimer:
+		c.armUpdateTimer(ctx, e)
+		return nil
+	case lifecycle.ReleaseSnapshot:
+		return c.releaseSnapshot(ctx, e)
 	case lifecycle.SetupNetwork:
 		return c.setupNetwork(ctx, cctx, e) // network.go
 	case lifecycle.ReleaseNetwork:
@@ -664,7 +692,7 @@ func observation(exists bool, st c8dbridge.TaskStatus) lifecycle.Observation {
 	if !exists {
 		return lifecycle.Observation{}
 	}
-	o := lifecycle.Observation{ContainerExists: true, Pid: st.Pid}
+	o := lifecycle.Observation{ContainerExists: true, Pid: st.Pid, Snapshot: st.Snapshot}
 	switch st.State {
 	case c8dbridge.TaskCreated:
 		o.Task = lifecycle.TaskCreated
@@ -701,10 +729,14 @@ func (c *container) reconcile(ctx actor.Context, known *Known) error {
 			return err
 		}
 	}
+	o, err := c.observedSnapshot(o) // update.go
+	if err != nil {
+		return err
+	}
 	before := c.state.Status
 	// gofail: var actorBeforeReconcile struct{}
 	// failpointCrash("actorBeforeReconcile")
-	err := c.handle(ctx, lifecycle.Reconcile{Observed: o, Boot: c.deps.BootID, At: c.deps.now()})
+	err = c.handle(ctx, lifecycle.Reconcile{Observed: o, Boot: c.deps.BootID, At: c.deps.now()})
 	c.syncWatch(ctx) // adopt a running task, or re-arm a watcher that ended
 	c.syncHealth(ctx)
 	c.syncIO() // attach.go

@@ -256,20 +256,7 @@ func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) error 
 		}
 	}
 
-	labels := make(map[string]string, len(spec.Labels)+2)
-	for k, v := range spec.Labels {
-		labels[k] = v
-	}
-	labels[LabelManaged] = "true"
-	labels[LabelBundle] = dir
-	if c.cfg.Owner != "" {
-		labels[LabelOwner] = c.cfg.Owner
-	}
-	if spec.Image != "" {
-		// The container holds its image's content (the config, the
-		// layers), so that it outlives a moved or removed name.
-		labels[labelGCContent] = spec.ImageDigest
-	}
+	labels := c.containerLabels(spec, dir)
 	// gofail: var c8dBeforeCreate struct{}
 	// failpointCrash("c8dBeforeCreate")
 	_, err = c.c.NewContainer(ctx, spec.ID, append([]client.NewContainerOpts{
@@ -287,6 +274,26 @@ func (c *Client) CreateContainer(ctx context.Context, spec ContainerSpec) error 
 	}
 	kept = true
 	return nil
+}
+
+// containerLabels are the labels of the containerd container of spec,
+// whose bundle dir is dir.
+func (c *Client) containerLabels(spec ContainerSpec, dir string) map[string]string {
+	labels := make(map[string]string, len(spec.Labels)+4)
+	for k, v := range spec.Labels {
+		labels[k] = v
+	}
+	labels[LabelManaged] = "true"
+	labels[LabelBundle] = dir
+	if c.cfg.Owner != "" {
+		labels[LabelOwner] = c.cfg.Owner
+	}
+	if spec.Image != "" {
+		// The container holds its image's content (the config, the
+		// layers), so that it outlives a moved or removed name.
+		labels[labelGCContent] = spec.ImageDigest
+	}
+	return labels
 }
 
 // StartTask creates and starts the container's task and returns the pid of
@@ -596,6 +603,13 @@ func (c *Client) removeRest(ctx context.Context, op, id string) error {
 	// says in which snapshotter (a snapshot whose mark was lost is found
 	// by reconciliation's snapshot rule).
 	if sn, err := os.ReadFile(filepath.Join(c.bundleDir(id), snapshotMark)); err == nil {
+		// An update moved it to another snapshot (update.go): that one
+		// goes too.
+		if key := c.snapshotKeyOf(id); key != id {
+			if err := c.removeSnapshotIn(ctx, string(sn), key); err != nil {
+				return wrap(op, id, err)
+			}
+		}
 		if err := c.removeSnapshotIn(ctx, string(sn), id); err != nil {
 			return wrap(op, id, err)
 		}
@@ -643,8 +657,8 @@ func (c *Client) TaskStatuses(ctx context.Context) (map[string]TaskStatus, error
 		return nil, fmt.Errorf("c8dbridge: list tasks: %w", classify(err))
 	}
 	out := make(map[string]TaskStatus, len(owners))
-	for id, owner := range owners {
-		out[id] = TaskStatus{State: TaskAbsent, Owner: owner}
+	for id, m := range owners {
+		out[id] = TaskStatus{State: TaskAbsent, Owner: m.owner, Snapshot: m.snapshot}
 	}
 	for _, p := range r.GetTasks() {
 		id := p.GetContainerID()
@@ -654,7 +668,7 @@ func (c *Client) TaskStatuses(ctx context.Context) (map[string]TaskStatus, error
 		if _, ok := out[id]; !ok {
 			continue // not vigil's
 		}
-		ts := TaskStatus{State: taskState(p.GetStatus()), Pid: p.GetPid(), Owner: out[id].Owner}
+		ts := TaskStatus{State: taskState(p.GetStatus()), Pid: p.GetPid(), Owner: out[id].Owner, Snapshot: out[id].Snapshot}
 		if ts.State == TaskStopped {
 			ts.ExitCode = p.GetExitStatus()
 			ts.ExitedAt = timeOf(p.GetExitedAt())
@@ -674,16 +688,20 @@ func (c *Client) Containers(ctx context.Context) ([]string, error) {
 	return slices.Sorted(maps.Keys(owners)), nil
 }
 
+// managedRec is what managed reports of one container.
+type managedRec struct{ owner, snapshot string }
+
 // managed maps the containers in the namespace that carry LabelManaged to
-// their LabelOwner ("" for a container made before owners were recorded).
-func (c *Client) managed(ctx context.Context) (map[string]string, error) {
+// their LabelOwner ("" for a container made before owners were recorded)
+// and snapshot key.
+func (c *Client) managed(ctx context.Context) (map[string]managedRec, error) {
 	list, err := c.c.ContainerService().List(c.ns(ctx), fmt.Sprintf("labels.%q==%q", LabelManaged, "true"))
 	if err != nil {
 		return nil, fmt.Errorf("c8dbridge: list containers: %w", classify(err))
 	}
-	out := make(map[string]string, len(list))
+	out := make(map[string]managedRec, len(list))
 	for _, r := range list {
-		out[r.ID] = r.Labels[LabelOwner]
+		out[r.ID] = managedRec{owner: r.Labels[LabelOwner], snapshot: r.SnapshotKey}
 	}
 	return out, nil
 }

@@ -54,19 +54,9 @@ func (c *Client) imageRoot(ctx context.Context, spec ContainerSpec) (context.Con
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	d := digest.Digest(spec.ImageDigest)
-	root, cached := c.images.root(d)
-	if !cached {
-		rec, err := c.imageByDigest(ctx, spec.Image, d)
-		if err != nil {
-			return nil, nil, nil, nil, err
-		}
-		diffs, err := client.NewImage(c.c, rec).RootFS(ctx)
-		if err != nil {
-			return nil, nil, nil, nil, fmt.Errorf("image %s: %w", FamiliarName(spec.Image), err)
-		}
-		root = rootInfo{target: rec.Target, chain: identity.ChainID(diffs).String()}
-		c.images.rootIs(d, root)
+	root, err := c.imageChain(ctx, spec)
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
 	ctx, done, err := c.intent(ctx, "create", spec.ID)
 	if err != nil {
@@ -74,18 +64,9 @@ func (c *Client) imageRoot(ctx context.Context, spec ContainerSpec) (context.Con
 	}
 	parent := root.chain
 	ss := c.c.SnapshotService(sn)
-	// Unpacked when the snapshot of its top layer exists (one call).
-	if _, err := ss.Stat(ctx, parent); errdefs.IsNotFound(err) {
-		// gofail: var c8dBeforeUnpack struct{}
-		// failpointCrash("c8dBeforeUnpack")
-		img := client.NewImage(c.c, images.Image{Name: spec.Image, Target: root.target})
-		if err := img.Unpack(ctx, sn); err != nil {
-			done()
-			return nil, nil, nil, nil, fmt.Errorf("unpack image %s: %w", FamiliarName(spec.Image), err)
-		}
-	} else if err != nil {
+	if err := c.unpacked(ctx, sn, spec, root); err != nil {
 		done()
-		return nil, nil, nil, nil, fmt.Errorf("image %s: %w", FamiliarName(spec.Image), err)
+		return nil, nil, nil, nil, err
 	}
 	labels := snapshots.WithLabels(map[string]string{LabelManaged: "true"})
 	// gofail: var c8dBeforeSnapshot struct{}
@@ -125,6 +106,42 @@ func (c *Client) imageRoot(ctx context.Context, spec ContainerSpec) (context.Con
 		client.WithImageName(spec.Image),
 	}
 	return ctx, s, opts, release, nil
+}
+
+// imageChain finds the image of spec (by its digest) and the chain ID of
+// its layers, from the cache when it was seen before.
+func (c *Client) imageChain(ctx context.Context, spec ContainerSpec) (rootInfo, error) {
+	d := digest.Digest(spec.ImageDigest)
+	if root, cached := c.images.root(d); cached {
+		return root, nil
+	}
+	rec, err := c.imageByDigest(ctx, spec.Image, d)
+	if err != nil {
+		return rootInfo{}, err
+	}
+	diffs, err := client.NewImage(c.c, rec).RootFS(ctx)
+	if err != nil {
+		return rootInfo{}, fmt.Errorf("image %s: %w", FamiliarName(spec.Image), err)
+	}
+	root := rootInfo{target: rec.Target, chain: identity.ChainID(diffs).String()}
+	c.images.rootIs(d, root)
+	return root, nil
+}
+
+// unpacked unpacks the image of root into snapshotter sn unless the
+// snapshot of its top layer exists (one call). ctx holds a lease.
+func (c *Client) unpacked(ctx context.Context, sn string, spec ContainerSpec, root rootInfo) error {
+	if _, err := c.c.SnapshotService(sn).Stat(ctx, root.chain); errdefs.IsNotFound(err) {
+		// gofail: var c8dBeforeUnpack struct{}
+		// failpointCrash("c8dBeforeUnpack")
+		img := client.NewImage(c.c, images.Image{Name: spec.Image, Target: root.target})
+		if err := img.Unpack(ctx, sn); err != nil {
+			return fmt.Errorf("unpack image %s: %w", FamiliarName(spec.Image), err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("image %s: %w", FamiliarName(spec.Image), err)
+	}
+	return nil
 }
 
 // imageByDigest finds the image of digest d (a manifest, or an image's
@@ -233,21 +250,26 @@ func (c *Client) Snapshots(ctx context.Context) ([]string, error) {
 	return keys, nil
 }
 
-// RemoveSnapshot removes the snapshot of container id (vigil's), if any:
-// for snapshots that no container owns (see Snapshots). A snapshot that a
-// container of that ID still uses is refused with FailedPrecondition.
-func (c *Client) RemoveSnapshot(ctx context.Context, id string) error {
+// RemoveSnapshot removes the snapshot key (vigil's), if any: a
+// container's ID, or an update's key ID@N (update.go); for snapshots that
+// no container owns (see Snapshots) and those an update left behind. A
+// snapshot that its container still runs on is refused with
+// FailedPrecondition.
+func (c *Client) RemoveSnapshot(ctx context.Context, key string) error {
 	const op = "remove snapshot"
-	if err := validateID(id); err != nil {
-		return wrap(op, id, err)
+	id, err := validateSnapshotKey(key)
+	if err != nil {
+		return wrap(op, key, err)
 	}
 	ctx = c.ns(ctx)
-	if _, err := c.c.ContainerService().Get(ctx, id); err == nil {
-		return wrap(op, id, fmt.Errorf("%w: container %s uses it", errdefs.ErrFailedPrecondition, id))
+	if rec, err := c.c.ContainerService().Get(ctx, id); err == nil {
+		if rec.SnapshotKey == key || (rec.SnapshotKey == "" && key == id) {
+			return wrap(op, key, fmt.Errorf("%w: container %s uses it", errdefs.ErrFailedPrecondition, id))
+		}
 	} else if !errdefs.IsNotFound(err) {
-		return wrap(op, id, err)
+		return wrap(op, key, err)
 	}
-	return wrap(op, id, c.removeSnapshot(ctx, id))
+	return wrap(op, key, c.removeSnapshot(ctx, key))
 }
 
 // ImageContainers lists the IDs, sorted, of vigil's containers in the

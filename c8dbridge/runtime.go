@@ -102,6 +102,9 @@ type TaskStatus struct {
 	// Owner is the container's LabelOwner, the journal that created it;
 	// only TaskStatuses sets it.
 	Owner string
+	// Snapshot is the key of the container's snapshot ("" for a rootfs);
+	// only TaskStatuses sets it (Updater.ContainerSnapshot asks for one).
+	Snapshot string
 }
 
 // Event is a containerd task event, decoded into vigil's own types:

@@ -2,6 +2,8 @@ package lifecycle
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -365,14 +367,35 @@ func decideUpdate(s State, c Command) (d Decision, err error, ok bool) {
 	return Decision{}, nil, false
 }
 
-func decideUpdateCommand(s State, cfg Config, grace time.Duration, rollback bool, at time.Time) (Decision, error, bool) {
+// CanUpdate says whether s can be updated to another image now: the
+// container runs (not paused), from an image, with no update under way
+// and no snapshot of an earlier one still to release. The error is
+// ErrInvalidTransition.
+func CanUpdate(s State) error {
 	switch {
+	case s.Status == StatusNone || s.Status == StatusRemoved:
+		return fmt.Errorf("%w: cannot update container %q: it does not exist", ErrInvalidTransition, s.ID)
 	case s.Update != nil:
-		return Decision{}, fmt.Errorf("%w: container %q is being updated (%s)", ErrInvalidTransition, s.ID, s.Update.Phase), true
+		return fmt.Errorf("%w: container %q is being updated (%s)", ErrInvalidTransition, s.ID, s.Update.Phase)
 	case s.Status != StatusRunning || s.Paused:
-		return Decision{}, fmt.Errorf("%w: cannot update container %q: it is %s, not running", ErrInvalidTransition, s.ID, s.Status), true
+		state := s.Status.String()
+		if s.Paused {
+			state = "paused"
+		}
+		return fmt.Errorf("%w: cannot update container %q: it is %s, not running (start it, then update it)", ErrInvalidTransition, s.ID, state)
+	case s.Config.Image == "":
+		return fmt.Errorf("%w: cannot update container %q: it runs a rootfs directory, not an image (create it from an image to update it)", ErrInvalidTransition, s.ID)
 	case s.ReleaseSnapshot != "":
-		return Decision{}, fmt.Errorf("%w: cannot update container %q: its previous snapshot is still being released", ErrInvalidTransition, s.ID), true
+		return fmt.Errorf("%w: cannot update container %q: its previous snapshot is still being released", ErrInvalidTransition, s.ID)
+	}
+	return nil
+}
+
+func decideUpdateCommand(s State, cfg Config, grace time.Duration, rollback bool, at time.Time) (Decision, error, bool) {
+	if err := CanUpdate(s); err != nil {
+		return Decision{}, err, true
+	}
+	switch {
 	case grace <= 0:
 		return Decision{}, fmt.Errorf("%w: update grace period %v is not positive", ErrInvalidArgument, grace), true
 	case cfg.ID != s.ID:
@@ -478,6 +501,66 @@ func reconcileUpdate(s State, c Reconcile) Decision {
 			fmt.Sprintf("the new image exited with code %d", code), c.At)
 	}
 	return Decision{}
+}
+
+// UpdateConfig is the configuration a container of configuration cur,
+// made from the image whose defaults are old, gets from an update to the
+// image img: what the container set itself is kept, what the old image
+// gave it is replaced by what img gives (ApplyImage):
+//
+//   - the command: a command given after the old image's entrypoint is
+//     kept after the new one's; a process equal to the old image's
+//     entrypoint and command becomes the new image's; any other (the
+//     entrypoint was replaced) is kept as it is;
+//   - env entries, labels, working dir, user and health check equal to
+//     the old image's are the new image's; the others are the
+//     container's own and kept;
+//   - stop signal and exposed ports are the new image's; everything else
+//     (resources, mounts, network, ports, restart policy, log) is kept.
+//
+// With old unknown (its content is gone: the zero ImageDefaults),
+// everything the container has is kept, its command too.
+func UpdateConfig(cur Config, old, img ImageDefaults) (Config, error) {
+	user := cur
+	user.Image, user.ImageDigest = "", ""
+	var entrypoint *[]string
+	oldArgs := append(slices.Clone(old.Entrypoint), old.Cmd...)
+	switch {
+	case len(oldArgs) > 0 && slices.Equal(cur.Args, oldArgs):
+		user.Args = nil
+	case len(old.Entrypoint) > 0 && len(cur.Args) >= len(old.Entrypoint) && slices.Equal(cur.Args[:len(old.Entrypoint)], old.Entrypoint):
+		user.Args = slices.Clone(cur.Args[len(old.Entrypoint):])
+	case len(old.Entrypoint) == 0:
+		user.Args = slices.Clone(cur.Args)
+	default:
+		ep := slices.Clone(cur.Args)
+		entrypoint, user.Args = &ep, nil
+	}
+	user.Env = nil
+	for _, kv := range cur.Env {
+		if !slices.Contains(old.Env, kv) {
+			user.Env = append(user.Env, kv)
+		}
+	}
+	if cur.Cwd == old.WorkingDir {
+		user.Cwd = ""
+	}
+	if cur.User == old.User {
+		user.User = ""
+	}
+	user.Labels = nil
+	for k, v := range cur.Labels {
+		if ov, ok := old.Labels[k]; !ok || ov != v {
+			if user.Labels == nil {
+				user.Labels = map[string]string{}
+			}
+			user.Labels[k] = v
+		}
+	}
+	if reflect.DeepEqual(cur.Healthcheck, old.Healthcheck) {
+		user.Healthcheck = nil
+	}
+	return ApplyImage(user, img, entrypoint)
 }
 
 // UpdateSnapshotKey is the key of the snapshot of a container's update

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,13 +138,20 @@ func (s *Supervisor) reconcileImages(ctx context.Context) {
 
 // reconcileSnapshots removes the snapshots of vigil's namespace that no
 // container owns:
-// a snapshot (labelled by vigil, keyed by a container ID) whose ID is
-// neither a container in containerd nor a container of vigil's that is
-// not removed. The snapshots are listed before containerd's containers
-// and vigil's containers: a create in flight has its actor and its
-// journaled intent (creating) before its snapshot exists, so it is never
-// taken for an orphan; a create that failed or a container removed by a
-// crash's reconcile leaves a snapshot that the next reconcile removes.
+//   - a snapshot keyed by a container ID (made with the container) whose
+//     ID is neither a container in containerd nor a container of vigil's
+//     that is not removed;
+//   - an update's snapshot, keyed ID@N, that no state of container ID
+//     (not removed) names: as the snapshot it runs on, either side of
+//     its update under way, or the snapshot it still has to release.
+//
+// The snapshots are listed before containerd's containers and vigil's
+// containers: a create in flight has its actor and its journaled intent
+// (creating) before its snapshot exists, and an update journals its new
+// snapshot's key (UpdateRequested) before it prepares it, and clears a
+// key only once the snapshot is removed, so neither is ever taken for an
+// orphan; a create that failed or a container removed by a crash's
+// reconcile leaves a snapshot that the next reconcile removes.
 func (s *Supervisor) reconcileSnapshots(ctx context.Context) {
 	keys, err := s.images.store.Snapshots(ctx)
 	if err != nil || len(keys) == 0 {
@@ -162,22 +170,60 @@ func (s *Supervisor) reconcileSnapshots(ctx context.Context) {
 		s.log.Error("reconcile: list containers", "err", err)
 		return
 	}
-	var known []string
+	for _, key := range OrphanSnapshots(keys, inContainerd, states) {
+		if err := s.images.store.RemoveSnapshot(ctx, key); err != nil {
+			s.log.Error("cannot remove orphan snapshot", "snapshot", key, "err", err)
+			continue
+		}
+		s.log.Warn("removed orphan snapshot: no container owns it", "snapshot", key)
+	}
+}
+
+// OrphanSnapshots is the snapshot rule of reconcileSnapshots: which of
+// keys (vigil's snapshots) no container owns, given the containers of
+// containerd and vigil's states.
+func OrphanSnapshots(keys, inContainerd []string, states []lifecycle.State) []string {
+	known := map[string]bool{}
+	named := map[string]bool{}
 	for _, st := range states {
-		if st.Status != lifecycle.StatusRemoved {
-			known = append(known, st.ID)
-		}
-	}
-	for _, id := range keys {
-		if slices.Contains(inContainerd, id) || slices.Contains(known, id) {
+		if st.Status == lifecycle.StatusRemoved {
 			continue
 		}
-		if err := s.images.store.RemoveSnapshot(ctx, id); err != nil {
-			s.log.Error("cannot remove orphan snapshot", "snapshot", id, "err", err)
-			continue
+		known[st.ID] = true
+		for _, k := range SnapshotsOf(st) {
+			named[k] = true
 		}
-		s.log.Warn("removed orphan snapshot: no container owns it", "snapshot", id)
 	}
+	var out []string
+	for _, key := range keys {
+		id, _, update := strings.Cut(key, "@")
+		switch {
+		case named[key]:
+		case update:
+			out = append(out, key)
+		case slices.Contains(inContainerd, id) || known[id]:
+		default:
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// SnapshotsOf lists the snapshot keys a container's state names: the
+// one it runs on, both sides of an update under way, and one an update
+// left to release.
+func SnapshotsOf(st lifecycle.State) []string {
+	var keys []string
+	if st.Config.Image != "" {
+		keys = append(keys, st.SnapshotKey())
+	}
+	if u := st.Update; u != nil {
+		keys = append(keys, u.From.Snapshot, u.To.Snapshot)
+	}
+	if st.ReleaseSnapshot != "" {
+		keys = append(keys, st.ReleaseSnapshot)
+	}
+	return keys
 }
 
 // PullImage pulls ref from its registry (HTTPS; plain HTTP for
@@ -280,21 +326,9 @@ func (s *Supervisor) CreateFromImage(ctx context.Context, cfg lifecycle.Config, 
 	}
 	// The platform's manifest: the container runs that, whatever the
 	// index under the name becomes.
-	defs := lifecycle.ImageDefaults{
-		Name: img.Name, Digest: img.ManifestDigest,
-		Entrypoint: img.Config.Entrypoint, Cmd: img.Config.Cmd, Env: img.Config.Env,
-		WorkingDir: img.Config.WorkingDir, User: img.Config.User, Labels: img.Config.Labels,
-		ExposedPorts: img.Config.ExposedPorts,
-	}
-	if sig := img.Config.StopSignal; sig != "" {
-		n, err := c8dbridge.ParseSignal(sig)
-		if err != nil {
-			return nil, fmt.Errorf("vigil: image %s: stop signal: %w", img.Name, err)
-		}
-		defs.StopSignal = int(n)
-	}
-	if h := img.Config.Healthcheck; h != nil {
-		defs.Healthcheck = &lifecycle.Healthcheck{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
+	defs, err := imageDefaults(img.Name, img.ManifestDigest, img.Config)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err = lifecycle.ApplyImage(cfg, defs, o.Entrypoint)
 	if err != nil {
@@ -303,6 +337,28 @@ func (s *Supervisor) CreateFromImage(ctx context.Context, cfg lifecycle.Config, 
 	// cfg.PublishAll (-P) now covers the image's exposed ports too: the
 	// actor resolves it when it admits the create.
 	return s.Create(ctx, cfg)
+}
+
+// imageDefaults is what an image's config says about running it, in the
+// lifecycle's words.
+func imageDefaults(name, digest string, c ImageConfig) (lifecycle.ImageDefaults, error) {
+	defs := lifecycle.ImageDefaults{
+		Name: name, Digest: digest,
+		Entrypoint: c.Entrypoint, Cmd: c.Cmd, Env: c.Env,
+		WorkingDir: c.WorkingDir, User: c.User, Labels: c.Labels,
+		ExposedPorts: c.ExposedPorts,
+	}
+	if sig := c.StopSignal; sig != "" {
+		n, err := c8dbridge.ParseSignal(sig)
+		if err != nil {
+			return defs, fmt.Errorf("vigil: image %s: stop signal: %w", name, err)
+		}
+		defs.StopSignal = int(n)
+	}
+	if h := c.Healthcheck; h != nil {
+		defs.Healthcheck = &lifecycle.Healthcheck{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
+	}
+	return defs, nil
 }
 
 // imageFor gets the image to run as o.Pull says.
