@@ -69,6 +69,10 @@ type Deps struct {
 	// LogDefaults is the rotation of a container's log where its
 	// Config.Log sets nothing; nil means stdio.DefaultRotation.
 	LogDefaults *stdio.Rotation
+	// Updater performs the updates of containers to another image
+	// (update.go); nil: the Runtime's own, if it has one, else updates
+	// are refused with NotImplemented.
+	Updater c8dbridge.Updater
 }
 
 func (d *Deps) now() time.Time { return d.Clock().UTC() }

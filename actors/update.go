@@ -47,6 +47,9 @@ var PrepareTimeout = 5 * time.Minute
 var errNoUpdates = errdefs.ErrNotImplemented.WithMessage("actors: this runtime cannot update containers to another image")
 
 func (c *container) updater() (c8dbridge.Updater, error) {
+	if c.deps.Updater != nil {
+		return c.deps.Updater, nil
+	}
 	up, ok := c.deps.Runtime.(c8dbridge.Updater)
 	if !ok {
 		return nil, errNoUpdates

@@ -94,3 +94,15 @@ type ImageRun struct {
 	Platform string        `json:"platform,omitempty"`
 	Auth     *RegistryAuth `json:"auth,omitempty"`
 }
+
+// UpdateRequest is the body of POST /v1/containers/{id}/update: the image
+// to update the container to (a reference or a digest), the grace period
+// (a Go duration, "30s"; empty: 10 s) and how to get the image (as a
+// create's: pull policy, platform, credentials).
+type UpdateRequest struct {
+	Image    string        `json:"image"`
+	Grace    string        `json:"grace,omitempty"`
+	Pull     string        `json:"pull,omitempty"`
+	Platform string        `json:"platform,omitempty"`
+	Auth     *RegistryAuth `json:"auth,omitempty"`
+}

@@ -96,6 +96,39 @@ type Container struct {
 	// Net is the container's attachment to a CNI network (bridge or
 	// user-defined): its addresses once set up; nil when none.
 	Net *NetAttachment `json:"net,omitempty"`
+	// Update is the update to another image under way, nil when none;
+	// Previous is the image the container ran before its last committed
+	// update (what a rollback goes back to); Snapshot the key of the
+	// snapshot it runs on when an update moved it off the one named by
+	// its ID; Updates how many updates were begun.
+	Update   *Update        `json:"update,omitempty"`
+	Previous *PreviousImage `json:"previous,omitempty"`
+	Snapshot string         `json:"snapshot,omitempty"`
+	Updates  int            `json:"updates,omitempty"`
+}
+
+// Update is an update to another image under way: its phase (preparing,
+// swapping, grace, reverting), the image and snapshot on each side, the
+// grace period and when it ends (in the grace phase), and whether it is a
+// rollback (an update back to the previous image).
+type Update struct {
+	Phase        string        `json:"phase"`
+	FromImage    string        `json:"from_image"`
+	FromDigest   string        `json:"from_digest"`
+	FromSnapshot string        `json:"from_snapshot"`
+	ToImage      string        `json:"to_image"`
+	ToDigest     string        `json:"to_digest"`
+	ToSnapshot   string        `json:"to_snapshot"`
+	Grace        time.Duration `json:"grace"`
+	GraceUntil   time.Time     `json:"grace_until,omitzero"`
+	Rollback     bool          `json:"rollback,omitempty"`
+}
+
+// PreviousImage is the image a container ran before its last committed
+// update.
+type PreviousImage struct {
+	Image  string `json:"image"`
+	Digest string `json:"digest"`
 }
 
 // HealthState is a container's health: starting, healthy or unhealthy,
@@ -184,6 +217,16 @@ func ContainerOf(s lifecycle.State) Container {
 	if n := s.Net; n != nil {
 		c.Net = &NetAttachment{Network: n.Network, Up: n.Up, IPs: n.IPs, Releasing: n.Releasing}
 	}
+	if u := s.Update; u != nil {
+		c.Update = &Update{Phase: string(u.Phase),
+			FromImage: u.From.Config.Image, FromDigest: u.From.Config.ImageDigest, FromSnapshot: u.From.Snapshot,
+			ToImage: u.To.Config.Image, ToDigest: u.To.Config.ImageDigest, ToSnapshot: u.To.Snapshot,
+			Grace: u.Grace, GraceUntil: u.GraceUntil, Rollback: u.Rollback}
+	}
+	if p := s.Previous; p != nil {
+		c.Previous = &PreviousImage{Image: p.Config.Image, Digest: p.Config.ImageDigest}
+	}
+	c.Snapshot, c.Updates = s.Snapshot, s.Updates
 	return c
 }
 

@@ -365,3 +365,23 @@ func (c *Client) Events(ctx context.Context, q url.Values, fn func(raw []byte, e
 		return fn(line, e)
 	})
 }
+
+// Update moves a running container made from an image to another image
+// (POST /v1/containers/{id}/update); it answers once the new image runs
+// (in its grace period) or the update ended (its state says why).
+func (c *Client) Update(ctx context.Context, id string, req api.UpdateRequest) (api.Container, error) {
+	var st api.Container
+	err := c.Do(ctx, http.MethodPost, ContainerPath(id, "/update"), nil, req, &st)
+	return st, err
+}
+
+// Rollback brings back the image a container ran before its last update
+// (POST /v1/containers/{id}/rollback); grace is the grace period of a
+// rollback after the update's ("" the default).
+func (c *Client) Rollback(ctx context.Context, id, grace string) (api.Container, error) {
+	q := url.Values{}
+	if grace != "" {
+		q.Set("grace", grace)
+	}
+	return c.post(ctx, id, "rollback", q)
+}

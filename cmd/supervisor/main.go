@@ -55,6 +55,8 @@ func init() {
 		eventsCommand,
 		startCommand,
 		checkpointCommand,
+		updateCommand,
+		rollbackCommand,
 		pauseCommand,
 		unpauseCommand,
 		psCommand,

@@ -257,6 +257,7 @@ func OpenWith(ctx context.Context, cfg Config, rt c8dbridge.Runtime) (_ *Supervi
 		Networks:      s.networks,                 // network.go
 		LogDefaults:   cfg.LogRotation,
 	}
+	deps.Updater, _ = s.runtime.(c8dbridge.Updater) // update.go
 	s.bootID = deps.BootID
 	s.sup, err = s.system.Root.SpawnNamed(actors.NewSupervisorProps(deps), "containers")
 	if err != nil {

@@ -98,7 +98,11 @@ func (s *Supervisor) Update(ctx context.Context, id string, o UpdateOptions) (li
 	if err != nil {
 		return cur, err
 	}
-	return s.sendUpdate(ctx, id, actors.Update{Config: cfg, Grace: grace})
+	st, err := s.sendUpdate(ctx, id, actors.Update{Config: cfg, Grace: grace})
+	if err != nil && st.Update == nil && st.Status == lifecycle.StatusRunning && st.Config.ImageDigest == cur.Config.ImageDigest {
+		err = fmt.Errorf("vigil: the update of container %q to %s was rolled back, its old image runs again: %w", id, img.Name, err)
+	}
+	return st, err
 }
 
 // Rollback brings back the image a container ran before its last update:
