@@ -256,11 +256,25 @@ func TestReadmeImages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("mkimage.sh: %v\n%s", err, out)
 	}
+	archive2 := filepath.Join(t.TempDir(), "app2.tar")
+	out, err = exec.Command("bash", "../../testdata/mkimage.sh", archive2, "vigil.local/demo/app:2", rootfs).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mkimage.sh: %v\n%s", err, out)
+	}
 	steps := []struct {
 		args []string
 		want string
 	}{
 		{[]string{"image", "load", "-i", archive}, "Loaded image: vigil.local/demo/app:1"},
+		// The update of the README's appliance section.
+		{[]string{"image", "load", "-i", archive2}, "Loaded image: vigil.local/demo/app:2"},
+		{[]string{"run", "-d", "--name", "svc", "vigil.local/demo/app:1", "/bin/sh", "-c", "echo started; sleep 1000"}, "svc\n"},
+		{[]string{"update", "--image", "vigil.local/demo/app:2", "--grace", "30s", "svc"}, "svc\n"},
+		{[]string{"inspect", "svc"}, `"to_image": "vigil.local/demo/app:2"`},
+		{[]string{"rollback", "svc"}, "svc\n"},
+		{[]string{"inspect", "svc"}, `"image": "vigil.local/demo/app:1"`},
+		{[]string{"logs", "svc"}, "started\n"},
+		{[]string{"rm", "-f", "svc"}, "svc"},
 		{[]string{"image", "inspect", "vigil.local/demo/app:1"}, `"cmd": [`},
 		{[]string{"image", "tag", "vigil.local/demo/app:1", "vigil.local/demo/app:stable"}, "Tagged vigil.local/demo/app:stable"},
 		{[]string{"run", "-d", "--name", "app", "--pull", "never", "--entrypoint", "/bin/echo", "vigil.local/demo/app:stable", "hello"}, "app\n"},
@@ -270,7 +284,7 @@ func TestReadmeImages(t *testing.T) {
 		{[]string{"run", "--name", "plain", "--rootfs", rootfs, "--", "sh", "-c", "echo from a rootfs"}, "from a rootfs\n"},
 		{[]string{"image", "rm", "-f", "vigil.local/demo/app:1"}, "Removed"},
 		{[]string{"rm", "app", "web2", "plain"}, ""},
-		{[]string{"image", "prune"}, "1 image(s) removed"},
+		{[]string{"image", "prune"}, "2 image(s) removed"},
 	}
 	for _, s := range steps {
 		stdout, stderr, code := d.CLI(t, s.args...)
