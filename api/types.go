@@ -105,6 +105,10 @@ type Container struct {
 	Previous *PreviousImage `json:"previous,omitempty"`
 	Snapshot string         `json:"snapshot,omitempty"`
 	Updates  int            `json:"updates,omitempty"`
+	// ReleaseSnapshot is a snapshot an update left (the old one once it
+	// stood, the new one once it was rolled back) whose removal is not
+	// journaled yet.
+	ReleaseSnapshot string `json:"release_snapshot,omitempty"`
 }
 
 // Update is an update to another image under way: its phase (preparing,
@@ -226,7 +230,7 @@ func ContainerOf(s lifecycle.State) Container {
 	if p := s.Previous; p != nil {
 		c.Previous = &PreviousImage{Image: p.Config.Image, Digest: p.Config.ImageDigest}
 	}
-	c.Snapshot, c.Updates = s.Snapshot, s.Updates
+	c.Snapshot, c.Updates, c.ReleaseSnapshot = s.Snapshot, s.Updates, s.ReleaseSnapshot
 	return c
 }
 

@@ -42,7 +42,18 @@ type State struct {
 			MaxRetries int    `json:"max_retries"`
 		} `json:"restart"`
 		Network string `json:"network"`
+		Image   string `json:"image"`
 	} `json:"config"`
+	// An update to another image: the one under way, the snapshot the
+	// container runs on once an update moved it, and the snapshot an
+	// update left that is still to be removed.
+	Update *struct {
+		Phase        string `json:"phase"`
+		FromSnapshot string `json:"from_snapshot"`
+		ToSnapshot   string `json:"to_snapshot"`
+	} `json:"update"`
+	Snapshot        string `json:"snapshot"`
+	ReleaseSnapshot string `json:"release_snapshot"`
 	// Net is the container's CNI attachment (nil: none).
 	Net *struct {
 		Up        bool     `json:"up"`
@@ -65,8 +76,9 @@ type State struct {
 
 // Task is containerd's view of one container of vigil's namespace.
 type Task struct {
-	State string // absent, created, running, paused, stopped
-	Pid   uint32
+	State    string // absent, created, running, paused, stopped
+	Pid      uint32
+	Snapshot string // the key of its snapshot ("" for a rootfs)
 }
 
 // Fault is something done to a container that may end its run with other
@@ -161,23 +173,73 @@ type View struct {
 	IncompleteImages []string
 }
 
-// checkImages checks the image invariants: no snapshot without its
-// container (a leak), no image container without its snapshot, no listed
-// image whose content is missing.
+// checkImages checks the image invariants: no snapshot that neither a
+// container nor an update owns (a leak), no image container without its
+// snapshot, no listed image whose content is missing; and, for updates to
+// another image, that a container with no update under way runs on the
+// snapshot its state names (the image it runs is the one its state says:
+// after a crash during an update, the old one or the new one, never
+// neither, and one task at most, containerd's).
 func checkImages(v View, bad func(string, ...any)) {
-	for _, id := range v.Snapshots {
-		if _, ok := v.Containerd[id]; !ok {
-			bad("snapshot %s leaked: no container owns it", id)
+	for _, key := range v.Snapshots {
+		id, _, update := strings.Cut(key, "@")
+		st, known := v.States[id]
+		_, inContainerd := v.Containerd[id]
+		switch {
+		case known && slices.Contains(namedSnapshots(st), key):
+		case !update && inContainerd && (!known || st.Snapshot == "" || st.Update != nil):
+			// A container's own snapshot, or one its state does not
+			// know yet (a create in flight).
+		default:
+			bad("snapshot %s leaked: no container owns it", key)
 		}
 	}
 	for _, id := range v.ImageContainers {
-		if !slices.Contains(v.Snapshots, id) {
+		key := id
+		if t := v.Containerd[id]; t.Snapshot != "" {
+			key = t.Snapshot
+		}
+		if !slices.Contains(v.Snapshots, key) {
 			bad("container %s was made from an image but its snapshot is gone", id)
+		}
+	}
+	for id, st := range v.States {
+		t, ok := v.Containerd[id]
+		if st.Config.Image == "" || st.Update != nil || !ok || t.Snapshot == "" {
+			continue
+		}
+		if want := snapshotOf(st); t.Snapshot != want {
+			bad("container %s runs on snapshot %s, but its state says %s: not the image its state names", id, t.Snapshot, want)
 		}
 	}
 	for _, s := range v.IncompleteImages {
 		bad("image listed with missing content: %s", s)
 	}
+}
+
+// snapshotOf is the key of the snapshot a container's state says it runs
+// on.
+func snapshotOf(st State) string {
+	if st.Snapshot != "" {
+		return st.Snapshot
+	}
+	return st.ID
+}
+
+// namedSnapshots are the snapshot keys a container's state names: the one
+// it runs on, both sides of an update under way, one still to release.
+func namedSnapshots(st State) []string {
+	var keys []string
+	if st.Config.Image != "" {
+		keys = append(keys, snapshotOf(st))
+	}
+	if u := st.Update; u != nil {
+		keys = append(keys, u.FromSnapshot, u.ToSnapshot)
+	}
+	if st.ReleaseSnapshot != "" {
+		keys = append(keys, st.ReleaseSnapshot)
+	}
+	return keys
 }
 
 // run is one start of a container, from its StartRequested on.

@@ -3,6 +3,7 @@ package crashtest
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -195,28 +196,51 @@ func TestExpectAllowed(t *testing.T) {
 }
 
 func TestCheckImages(t *testing.T) {
-	base := View{Containerd: map[string]Task{"a": {State: "running"}, "b": {State: "absent"}}}
+	base := View{Containerd: map[string]Task{"a": {State: "running"}, "b": {State: "absent"},
+		"u": {State: "running", Snapshot: "u@2"}, "g": {State: "running", Snapshot: "g@1"},
+		"r": {State: "running", Snapshot: "r@1"}, "w": {State: "running", Snapshot: "w"}}}
 	cases := []struct {
 		name                       string
 		snaps, imgCtrs, incomplete []string
 		want                       string
+		n                          int // violations; 0: one when want is set
 	}{
 		{name: "consistent", snaps: []string{"a"}, imgCtrs: []string{"a"}},
 		{name: "rootfs containers have none", imgCtrs: nil},
 		{name: "leak", snaps: []string{"a", "z"}, imgCtrs: []string{"a"}, want: "snapshot z leaked"},
 		{name: "snapshot gone", snaps: nil, imgCtrs: []string{"a"}, want: "container a was made from an image but its snapshot is gone"},
 		{name: "incomplete image", incomplete: []string{"x:1: 1 blob(s) missing"}, want: "image listed with missing content: x:1"},
+		{name: "updated", snaps: []string{"u@2"}, imgCtrs: []string{"u"}},
+		{name: "update in its grace period", snaps: []string{"g", "g@1"}, imgCtrs: []string{"g"}},
+		{name: "old snapshot to release", snaps: []string{"r", "r@1"}, imgCtrs: []string{"r"}},
+		{name: "update leak", snaps: []string{"u@1", "u@2"}, imgCtrs: []string{"u"}, want: "snapshot u@1 leaked"},
+		{name: "old snapshot left", snaps: []string{"u", "u@2"}, imgCtrs: []string{"u"}, want: "snapshot u leaked"},
+		{name: "update of a gone container", snaps: []string{"z@1"}, want: "snapshot z@1 leaked"},
+		{name: "updated snapshot gone", imgCtrs: []string{"u"}, want: "container u was made from an image but its snapshot is gone"},
+		// Its own snapshot is then one its state does not name: two.
+		{name: "runs another image than its state says", snaps: []string{"w", "w@1"}, imgCtrs: []string{"w"}, n: 2,
+			want: "container w runs on snapshot w, but its state says w@1"},
 	}
 	for _, tc := range cases {
 		v := base
+		v.States = map[string]State{
+			"u": state(t, `{"id":"u","status":"running","config":{"image":"x:2"},"snapshot":"u@2"}`),
+			"g": state(t, `{"id":"g","status":"running","config":{"image":"x:2"},"snapshot":"g@1","update":{"phase":"grace","from_snapshot":"g","to_snapshot":"g@1"}}`),
+			"r": state(t, `{"id":"r","status":"running","config":{"image":"x:2"},"snapshot":"r@1","release_snapshot":"r"}`),
+		}
+		if tc.n > 0 {
+			v.States["w"] = state(t, `{"id":"w","status":"running","config":{"image":"x:2"},"snapshot":"w@1"}`)
+		} else {
+			tc.n = 1
+		}
 		v.Snapshots, v.ImageContainers, v.IncompleteImages = tc.snaps, tc.imgCtrs, tc.incomplete
 		var got []string
 		checkImages(v, func(f string, a ...any) { got = append(got, fmt.Sprintf(f, a...)) })
 		switch {
 		case tc.want == "" && len(got) != 0:
 			t.Errorf("%s: violations %q, want none", tc.name, got)
-		case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
-			t.Errorf("%s: violations %q, want one with %q", tc.name, got, tc.want)
+		case tc.want != "" && (len(got) != tc.n || !slices.ContainsFunc(got, func(g string) bool { return strings.Contains(g, tc.want) })):
+			t.Errorf("%s: violations %q, want %d with %q", tc.name, got, tc.n, tc.want)
 		}
 	}
 }

@@ -95,20 +95,34 @@ func TestCrashDuringUpdate(t *testing.T) {
 	}
 	ctrd := testenv.PrivateContainerd(t)
 
+	// A scenario updates app from app:1 to app:to and, with rollback, rolls
+	// it back by the user during the grace period; the daemon dies at fp
+	// (term says at which of its hits).
 	type scenario struct {
 		name, fp, term, to string
+		rollback           bool
 	}
 	var runs []scenario
 	for _, fp := range updateFailpoints {
-		runs = append(runs, scenario{"update/" + fp, fp, fp + "=return", "2"})
+		runs = append(runs, scenario{name: "update/" + fp, fp: fp, term: fp + "=return", to: "2"})
 	}
 	for _, fp := range swapFailpoints {
-		// The first swap (to the broken image) passes; the swap back dies.
+		// The swap to the broken image passes (its start fails, so the
+		// start's failpoint is not reached); the swap back dies.
+		term := fp + "=1*off->return"
+		if strings.Contains(fp, "Release") || fp == "actorAfterSwapStart" {
+			term = fp + "=return"
+		}
+		runs = append(runs, scenario{name: "revert/" + fp, fp: fp, term: term, to: "broken"})
+	}
+	for _, fp := range append([]string{"actorBeforeSwapStop"}, swapFailpoints...) {
+		// The update passes; the user's rollback during its grace
+		// period dies (it finds the new task running, and stops it).
 		term := fp + "=1*off->return"
 		if strings.Contains(fp, "Release") {
-			term = fp + "=return" // only the swap back releases
+			term = fp + "=return"
 		}
-		runs = append(runs, scenario{"revert/" + fp, fp, term, "broken"})
+		runs = append(runs, scenario{name: "rollback/" + fp, fp: fp, term: term, to: "2", rollback: true})
 	}
 	for _, sc := range runs {
 		t.Run(sc.name, func(t *testing.T) {
@@ -143,7 +157,15 @@ func TestCrashDuringUpdate(t *testing.T) {
 			h.waitOutput(t, "version 1", 1)
 			// The answer is lost with the daemon; a grace period of 1s
 			// lets the commit come soon.
-			h.cli(2*time.Minute, "update", "--image", "crash.example/app:"+sc.to, "--grace", "1s", "app")
+			if sc.rollback {
+				if _, stderr, err := h.cli(2*time.Minute, "update", "--image", "crash.example/app:"+sc.to, "--grace", "1h", "app"); err != nil {
+					t.Fatalf("update: %v: %s\n%s", err, stderr, tail(d.log(), 4000))
+				}
+				h.waitOutput(t, "version 2", 1)
+				h.cli(2*time.Minute, "rollback", "app")
+			} else {
+				h.cli(2*time.Minute, "update", "--image", "crash.example/app:"+sc.to, "--grace", "1s", "app")
+			}
 			select {
 			case <-d.done:
 			case <-time.After(15 * time.Second):
@@ -158,7 +180,11 @@ func TestCrashDuringUpdate(t *testing.T) {
 			if !serving {
 				t.Fatalf("the daemon after the crash does not serve:\n%s", h.d.log())
 			}
-			h.checkUpdate(t, sc.to)
+			want := ""
+			if sc.to == "broken" || sc.rollback {
+				want = "crash.example/app:1" // the swap back was journaled before the crash
+			}
+			h.checkUpdate(t, want)
 		})
 	}
 }
@@ -188,9 +214,9 @@ func (h *harness) output(t *testing.T) string {
 // checkUpdate waits until the update of app is over after recovery and
 // checks the invariants: app runs (status running, a live task in
 // containerd), on the snapshot its state names, with the old image or the
-// new one (to) as its state says, whose output came last; the snapshot it
-// runs on is the only one left.
-func (h *harness) checkUpdate(t *testing.T, to string) {
+// new one as its state says (must, when set, is the one it must be),
+// whose output came last; the snapshot it runs on is the only one left.
+func (h *harness) checkUpdate(t *testing.T, must string) {
 	t.Helper()
 	var st updState
 	deadline := time.Now().Add(60 * time.Second)
@@ -209,8 +235,8 @@ func (h *harness) checkUpdate(t *testing.T, to string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	want := map[string]string{"crash.example/app:1": "version 1", "crash.example/app:2": "version 2"}[st.Config.Image]
-	if want == "" || (to == "broken" && st.Config.Image != "crash.example/app:1") {
-		t.Fatalf("app runs %s after recovery (update to %s): %+v", st.Config.Image, to, st)
+	if want == "" || (must != "" && st.Config.Image != must) {
+		t.Fatalf("app runs %s after recovery (want %q): %+v", st.Config.Image, must, st)
 	}
 	key := st.Snapshot
 	if key == "" {
