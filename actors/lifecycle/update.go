@@ -526,6 +526,9 @@ func UpdateConfig(cur Config, old, img ImageDefaults) (Config, error) {
 	var entrypoint *[]string
 	oldArgs := append(slices.Clone(old.Entrypoint), old.Cmd...)
 	switch {
+	case old.Digest == "": // unknown: the process is kept as it is
+		ep := slices.Clone(cur.Args)
+		entrypoint, user.Args = &ep, nil
 	case len(oldArgs) > 0 && slices.Equal(cur.Args, oldArgs):
 		user.Args = nil
 	case len(old.Entrypoint) > 0 && len(cur.Args) >= len(old.Entrypoint) && slices.Equal(cur.Args[:len(old.Entrypoint)], old.Entrypoint):

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -339,6 +340,8 @@ func TestUpdateRefusals(t *testing.T) {
 	paused := base
 	paused.Paused = true
 	under, _ := run(t, base, Update{Config: imageCfg("a", "new"), Grace: time.Second, At: at(10)})
+	rootfs, _ := run(t, State{}, Create{Config: cfg("a"), At: at(0)}, RecordCreated{At: at(1)},
+		Start{At: at(2)}, RecordStarted{Pid: 7, At: at(3)})
 	for _, tc := range []struct {
 		name string
 		s    State
@@ -347,6 +350,7 @@ func TestUpdateRefusals(t *testing.T) {
 	}{
 		{"exited", exited, Update{Config: imageCfg("a", "new"), Grace: time.Second}, ErrInvalidTransition},
 		{"paused", paused, Update{Config: imageCfg("a", "new"), Grace: time.Second}, ErrInvalidTransition},
+		{"rootfs", rootfs, Update{Config: imageCfg("a", "new"), Grace: time.Second}, ErrInvalidTransition},
 		{"no grace", base, Update{Config: imageCfg("a", "new")}, ErrInvalidArgument},
 		{"other id", base, Update{Config: imageCfg("b", "new"), Grace: time.Second}, ErrInvalidArgument},
 		{"no image", base, Update{Config: cfg("a"), Grace: time.Second}, ErrInvalidArgument},
@@ -487,5 +491,66 @@ func TestUpdateRebootDuringGrace(t *testing.T) {
 	d, _ = Decide(s, Reconcile{Observed: Observation{ContainerExists: true, Task: TaskRunning, Pid: 9, Snapshot: "a"}, Boot: "b2", At: at(22)})
 	if len(d.Events) != 0 || !reflect.DeepEqual(d.Effects, []Effect{ReleaseSnapshot{Key: "a@1"}}) {
 		t.Fatalf("after the rollback: %#v", d)
+	}
+}
+
+// TestUpdateConfig: an update keeps what the container set itself and
+// takes from the new image what the old one gave it.
+func TestUpdateConfig(t *testing.T) {
+	old := ImageDefaults{Name: "app:1", Digest: "sha256:1", Entrypoint: []string{"/entry"}, Cmd: []string{"serve"},
+		Env: []string{"PATH=/bin", "VERSION=1"}, WorkingDir: "/srv", User: "app", Labels: map[string]string{"v": "1", "keep": "image"},
+		StopSignal: 3, ExposedPorts: []string{"80/tcp"}, Healthcheck: &Healthcheck{Test: []string{"CMD", "true"}}}
+	img := ImageDefaults{Name: "app:2", Digest: "sha256:2", Entrypoint: []string{"/entry2"}, Cmd: []string{"serve2"},
+		Env: []string{"PATH=/usr/bin", "VERSION=2"}, WorkingDir: "/app", User: "app2", Labels: map[string]string{"v": "2"},
+		StopSignal: 2, ExposedPorts: []string{"8080/tcp"}}
+	base := Config{ID: "a", Memory: 64 << 20, Restart: RestartPolicy{Name: "always"}, Network: "bridge"}
+	mk := func(user Config, ep *[]string) Config {
+		c, err := ApplyImage(user, old, ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	user := base
+	user.Env, user.Labels = []string{"MINE=1", "VERSION=mine"}, map[string]string{"owner": "me"}
+	withCmd := base
+	withCmd.Args = []string{"debug"}
+	ep := []string{"/bin/sh", "-c", "x"}
+	for _, tc := range []struct {
+		name string
+		cur  Config
+		old  ImageDefaults
+		want func(Config) bool
+	}{
+		{"the image's all", mk(base, nil), old, func(c Config) bool {
+			return reflect.DeepEqual(c.Args, []string{"/entry2", "serve2"}) && reflect.DeepEqual(c.Env, img.Env) &&
+				c.Cwd == "/app" && c.User == "app2" && reflect.DeepEqual(c.Labels, img.Labels) && c.StopSignal == 2 &&
+				c.Healthcheck == nil && reflect.DeepEqual(c.ExposedPorts, img.ExposedPorts) &&
+				c.Memory == 64<<20 && c.Restart.Name == "always" && c.Network == "bridge" && c.Image == "app:2" && c.ImageDigest == "sha256:2"
+		}},
+		{"the container's own env and labels", mk(user, nil), old, func(c Config) bool {
+			return reflect.DeepEqual(c.Env, []string{"PATH=/usr/bin", "VERSION=mine", "MINE=1"}) &&
+				reflect.DeepEqual(c.Labels, map[string]string{"v": "2", "owner": "me"})
+		}},
+		{"a command after the entrypoint", mk(withCmd, nil), old, func(c Config) bool {
+			return reflect.DeepEqual(c.Args, []string{"/entry2", "debug"})
+		}},
+		{"a replaced entrypoint", mk(base, &ep), old, func(c Config) bool {
+			return reflect.DeepEqual(c.Args, ep)
+		}},
+		{"the old image unknown", mk(withCmd, nil), ImageDefaults{}, func(c Config) bool {
+			return reflect.DeepEqual(c.Args, []string{"/entry", "debug"}) && c.Cwd == "/srv" && c.User == "app" &&
+				slices.Contains(c.Env, "VERSION=1") && c.Image == "app:2"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := UpdateConfig(tc.cur, tc.old, img)
+			if err != nil || !tc.want(got) {
+				t.Fatalf("UpdateConfig: %+v, %v", got, err)
+			}
+			if err := ValidateConfig(got); err != nil {
+				t.Fatalf("the updated config does not validate: %v", err)
+			}
+		})
 	}
 }
