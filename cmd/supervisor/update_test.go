@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/vigilhq/vigil/api"
 	"github.com/vigilhq/vigil/c8dbridge"
+	"github.com/vigilhq/vigil/internal/testenv"
 	"github.com/vigilhq/vigil/internal/testimage"
 )
 
@@ -237,5 +239,46 @@ func TestUpdateRefused(t *testing.T) {
 	}
 	if st := inspect(t, d, "app"); st.Config.Image != "example.com/t/app:1" || st.Status != api.StatusRunning || st.Updates != 0 {
 		t.Errorf("app after refused updates: %s, %s, %d updates", st.Config.Image, st.Status, st.Updates)
+	}
+}
+
+// TestUpdatePublishedPort: a container on the bridge with a published
+// port keeps its network through an update and a rollback: the port
+// answers with the new image's page, then the old one's again.
+func TestUpdatePublishedPort(t *testing.T) {
+	state, ns := t.TempDir(), testenv.Namespace(t)
+	testenv.Networks(t, state, ns)
+	d := startDaemon(t, state, ns)
+	pruneAtEnd(t, d)
+	dir := t.TempDir()
+	for _, v := range []string{"1", "2"} {
+		script := "/bin/busybox mkdir -p /tmp/www && echo v" + v + " > /tmp/www/index.html && exec /bin/busybox httpd -f -p 80 -h /tmp/www"
+		archive := filepath.Join(dir, v+".tar")
+		testimage.OCIArchive(t, archive, "example.com/t/web:"+v, testimage.Image(t, testimage.Options{
+			Config: v1.Config{Cmd: []string{"/bin/sh", "-c", script}}}), nil)
+		if _, stderr, code := d.CLI(t, "image", "load", "-q", "-i", archive); code != 0 {
+			t.Fatalf("image load: %s", stderr)
+		}
+	}
+	port := testenv.FreeTCPPort(t)
+	if _, stderr, code := d.CLI(t, "run", "-d", "--name", "web", "--network", "bridge", "-p", fmt.Sprintf("127.0.0.1:%d:80", port),
+		"example.com/t/web:1"); code != 0 {
+		t.Fatalf("run: %s", stderr)
+	}
+	t.Cleanup(func() { d.CLI(t, "rm", "-f", "web") })
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	if got := testenv.HTTPGet(t, url); got != "v1\n" {
+		t.Fatalf("GET before the update: %q", got)
+	}
+	if _, stderr, code := d.CLI(t, "update", "--image", "example.com/t/web:2", "--grace", "1h", "web"); code != 0 {
+		t.Fatalf("update: %s", stderr)
+	}
+	eventually(t, 20*time.Second, "the new image's page", func() bool { return testenv.HTTPGet(t, url) == "v2\n" })
+	if _, stderr, code := d.CLI(t, "rollback", "web"); code != 0 {
+		t.Fatalf("rollback: %s", stderr)
+	}
+	eventually(t, 20*time.Second, "the old image's page", func() bool { return testenv.HTTPGet(t, url) == "v1\n" })
+	if st := inspect(t, d, "web"); st.Net == nil || !st.Net.Up || st.Update != nil {
+		t.Fatalf("after the rollback: net %+v, update %+v", st.Net, st.Update)
 	}
 }
