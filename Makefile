@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/supervisor
 PKGS    := ./...
 
-.PHONY: help build cross test unit verify demo demo-stop bench bench-network fuzz crashtest crashtest-broken clean
+.PHONY: help build cross test unit verify demo demo-stop bench bench-network fuzz crashtest crashtest-broken crashtest-update clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ BROKEN_CYCLES ?= 20
 
 crashtest: ## kill -9 the daemon at random and at failpoints; check the invariants (SEED=, CYCLES=)
 	VIGIL_TEST_RACE=0 bash scripts/test.sh -tags crashtest -v -timeout 180m -run '^TestCrash$$' ./crashtest/ -args -seed=$(SEED) -cycles=$(CYCLES)
+
+crashtest-update: ## kill -9 the daemon at every failpoint of an update to another image; one of the two images runs after recovery
+	VIGIL_TEST_RACE=0 bash scripts/test.sh -tags crashtest -v -timeout 30m -run '^TestCrashDuringUpdate$$' ./crashtest/
 
 crashtest-broken: ## the harness on a build that acts without journaling; passes only if it reports violations
 	VIGIL_TEST_RACE=0 bash scripts/test.sh -tags crashtest -v -timeout 60m -run '^TestCrash$$' ./crashtest/ -args -seed=$(SEED) -cycles=$(BROKEN_CYCLES) -broken

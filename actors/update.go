@@ -125,6 +125,20 @@ func (c *container) swapTask(ctx actor.Context, e lifecycle.SwapTask) error {
 	sctx, scancel := c.callCtx()
 	defer scancel()
 	pid, err := c.deps.Runtime.StartTask(sctx, c.id, c.stdioOf(e.Config)) // attach.go
+	if errdefs.IsAlreadyExists(err) {
+		// A task is there that is not the image's failure (containerd
+		// still tearing down the one replaced, or one a crash left
+		// running): adopt it if it runs on the new snapshot, else try
+		// again at a reconcile.
+		st, serr := c.deps.Runtime.TaskStatus(sctx, c.id)
+		key, kerr := up.ContainerSnapshot(sctx, c.id)
+		if serr == nil && kerr == nil && key == e.Snapshot && (st.State == c8dbridge.TaskRunning || st.State == c8dbridge.TaskPaused) {
+			return c.handle(ctx, lifecycle.RecordStarted{Pid: st.Pid, At: c.deps.now()})
+		}
+		c.log().Warn("the swapped task could not be created: containerd has a task; trying again", "err", err,
+			"task", st.State.String(), "pid", st.Pid, "snapshot", key, "status_err", serr)
+		return c.outcomeUnknown(ctx, fmt.Errorf("swap container %q to another image: %w", c.id, err))
+	}
 	if err != nil {
 		return c.swapFailed(ctx, err)
 	}

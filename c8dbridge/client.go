@@ -381,6 +381,13 @@ func (c *Client) ioCreator(st Stdio) (cio.Creator, error) {
 func (c *Client) clearOldTask(ctx context.Context, ctr client.Container) error {
 	task, err := ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
+		// containerd may still list a task whose shim is gone (a create
+		// whose client died in the middle of it): its Get finds none,
+		// yet a create says it exists. A delete by ID removes it.
+		_, err = c.c.TaskService().Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: ctr.ID()})
+		if err = classify(err); err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
 		return nil
 	} else if err != nil {
 		return err

@@ -53,8 +53,9 @@ if [[ "$*" == "./..." ]]; then
 fi
 
 # The whole suite also runs a short crash harness (crashtest/, docs/RELIABILITY.md):
-# VIGIL_CRASHTEST_CYCLES cycles of kill -9 and failpoints (0 leaves it out).
+# VIGIL_CRASHTEST_CYCLES cycles of kill -9 and failpoints (0 leaves it out), and
+# a kill -9 at every failpoint of an update to another image.
 if [[ "$*" == "./..." ]] && ((${VIGIL_CRASHTEST_CYCLES:-30} > 0)); then
-	go test -count=1 -timeout 15m -tags crashtest -v -run '^TestCrash$' ./crashtest/ \
+	go test -count=1 -timeout 20m -tags crashtest -v -run '^(TestCrash|TestCrashDuringUpdate)$' ./crashtest/ \
 		-args -cycles="${VIGIL_CRASHTEST_CYCLES:-30}"
 fi

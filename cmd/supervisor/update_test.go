@@ -66,11 +66,16 @@ func snapshotsOf(t *testing.T, d *daemon) []string {
 func settled(t *testing.T, d *daemon, id string) api.Container {
 	t.Helper()
 	var st api.Container
-	eventually(t, 30*time.Second, id+"'s update to end", func() bool {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		st = inspect(t, d, id)
-		return st.Update == nil && st.Status == api.StatusRunning
-	})
-	return st
+		if st.Update == nil && st.Status == api.StatusRunning {
+			return st
+		}
+		if time.Now().After(deadline) {
+			evs, _, _ := d.CLI(t, "events", "--json", "--container", id, "--until", "0s")
+			t.Fatalf("%s's update did not end with it running within 30s: %+v, update %+v, error %q\njournal:\n%s", id, st.Status, st.Update, st.Error, evs)
+		}
+	}
 }
 
 // logHas waits until the output of id holds want n times.
@@ -280,5 +285,62 @@ func TestUpdatePublishedPort(t *testing.T) {
 	eventually(t, 20*time.Second, "the old image's page", func() bool { return testenv.HTTPGet(t, url) == "v1\n" })
 	if st := inspect(t, d, "web"); st.Net == nil || !st.Net.Up || st.Update != nil {
 		t.Fatalf("after the rollback: net %+v, update %+v", st.Net, st.Update)
+	}
+}
+
+// TestKill9DuringUpdate kills the daemon (SIGKILL) at moments spread
+// over an update, and starts a new one: the container runs one of the
+// two images, the one its state names, on the snapshot its state names
+// (its output says which image runs), and no other snapshot is left.
+func TestKill9DuringUpdate(t *testing.T) {
+	for _, delay := range []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond, 800 * time.Millisecond} {
+		t.Run(delay.String(), func(t *testing.T) {
+			state, ns := t.TempDir(), testenv.Namespace(t)
+			d := startDaemon(t, state, ns)
+			loadUpdateImages(t, d)
+			if _, stderr, code := d.CLI(t, "run", "-d", "--name", "app", "example.com/t/app:1"); code != 0 {
+				t.Fatalf("run: %s", stderr)
+			}
+			logHas(t, d, "app", "version 1", 1)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				d.CLI(t, "update", "--image", "example.com/t/app:2", "--grace", "500ms", "app")
+			}()
+			time.Sleep(delay)
+			d.Kill9()
+			<-done
+			d2 := startDaemonAt(t, d.Socket, state, ns)
+			pruneAtEnd(t, d2)
+			t.Cleanup(func() { d2.CLI(t, "rm", "-f", "app") })
+			st := settled(t, d2, "app")
+			want := map[string]string{"example.com/t/app:1": "version 1", "example.com/t/app:2": "version 2"}[st.Config.Image]
+			if want == "" {
+				t.Fatalf("app runs %q after the crash", st.Config.Image)
+			}
+			logHas(t, d2, "app", want, 1)
+			if out := output(t, state, "app"); !strings.HasPrefix(out[strings.LastIndex(out, "version "):], want) {
+				t.Errorf("the last output is not %q: %q", want, out)
+			}
+			key := st.Snapshot
+			if key == "" {
+				key = "app"
+			}
+			eventually(t, 20*time.Second, "only the snapshot app runs on", func() bool {
+				return slices.Equal(snapshotsOf(t, d2), []string{key})
+			})
+			c, err := c8dbridge.New(c8dbridge.Config{Address: d2.Address, Namespace: ns, BundleRoot: filepath.Join(state, "containers")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			ts, err := c.TaskStatus(ctx, "app")
+			on, serr := c.ContainerSnapshot(ctx, "app")
+			if err != nil || serr != nil || ts.State != c8dbridge.TaskRunning || ts.Pid != st.Pid || on != key {
+				t.Fatalf("containerd: task %+v (%v), snapshot %q (%v); the state: pid %d, snapshot %q", ts, err, on, serr, st.Pid, key)
+			}
+		})
 	}
 }
