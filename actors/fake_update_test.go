@@ -72,10 +72,14 @@ func (u *fakeUpdater) ContainerSnapshot(ctx context.Context, id string) (string,
 	return u.key(id), nil
 }
 
-func (u *fakeUpdater) RemoveSnapshot(_ context.Context, key string) error {
+func (u *fakeUpdater) RemoveSnapshot(ctx context.Context, key string) error {
+	ids, err := u.rt.Containers(ctx)
+	if err != nil {
+		return err
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	for id := range u.rt.containers {
+	for _, id := range ids {
 		if u.key(id) == key {
 			return fmt.Errorf("fake: snapshot %s in use: %w", key, errdefs.ErrFailedPrecondition)
 		}
@@ -112,7 +116,9 @@ func updHarness(t *testing.T) (*harness, *fakeUpdater, lifecycle.Config) {
 	if _, err := h.cmd(pid, Create{Config: cfg}); err != nil {
 		t.Fatal(err)
 	}
+	up.mu.Lock()
 	up.snaps["a"] = true
+	up.mu.Unlock()
 	if s, err := h.cmd(pid, Start{}); err != nil || s.Status != lifecycle.StatusRunning {
 		t.Fatalf("start: %v %+v", err, s)
 	}
@@ -157,8 +163,8 @@ func TestActorUpdateCommits(t *testing.T) {
 	if got := up.keys(); !slices.Equal(got, []string{"a@1"}) {
 		t.Fatalf("snapshots %v, want the new one only", got)
 	}
-	if !slices.Contains(h.rt.sent(), 15) {
-		t.Errorf("the old task got no SIGTERM: %v", h.rt.sent())
+	if !slices.Contains(h.rt.Sent(), 15) {
+		t.Errorf("the old task got no SIGTERM: %v", h.rt.Sent())
 	}
 	if got := h.replayed("a"); got.Snapshot != "a@1" || got.Update != nil || got.ReleaseSnapshot != "" {
 		t.Errorf("the journal's state: %+v", got)
@@ -170,8 +176,8 @@ func TestActorUpdateCommits(t *testing.T) {
 // is the start's error.
 func TestActorUpdateRollsBackAFailedStart(t *testing.T) {
 	h, up, cfg := updHarness(t)
-	h.rt.onStart = func(id string) error {
-		if up.key(id) == "a@1" {
+	h.rt.OnStart = func(id string) error {
+		if k, _ := up.ContainerSnapshot(context.Background(), id); k == "a@1" {
 			return fmt.Errorf("fake: exec failed: %w", errdefs.ErrInvalidArgument)
 		}
 		return nil

@@ -124,7 +124,15 @@ func (c *container) swapTask(ctx actor.Context, e lifecycle.SwapTask) error {
 	// failpointCrash("actorAfterSwapSnapshot")
 	sctx, scancel := c.callCtx()
 	defer scancel()
-	pid, err := c.deps.Runtime.StartTask(sctx, c.id, c.stdioOf(e.Config)) // attach.go
+	stdio := c.stdioOf(e.Config) // attach.go
+	var run *ioRun
+	if stdio.Stdout != "" {
+		// An interactive container's Hub first, as for any start.
+		if run, err = c.openRun(stdio); err != nil {
+			return c.swapFailed(ctx, fmt.Errorf("%w: %w", errdefs.ErrFailedPrecondition, err))
+		}
+	}
+	pid, err := c.deps.Runtime.StartTask(sctx, c.id, stdio)
 	if errdefs.IsAlreadyExists(err) {
 		// A task is there that is not the image's failure (containerd
 		// still tearing down the one replaced, or one a crash left
@@ -141,6 +149,9 @@ func (c *container) swapTask(ctx actor.Context, e lifecycle.SwapTask) error {
 	}
 	if err != nil {
 		return c.swapFailed(ctx, err)
+	}
+	if run != nil {
+		run.pid = pid
 	}
 	// gofail: var actorAfterSwapStart struct{}
 	// failpointCrash("actorAfterSwapStart")
