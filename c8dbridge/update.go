@@ -35,6 +35,10 @@ import (
 // labelGCRoot keeps a snapshot from containerd's garbage collector.
 const labelGCRoot = "containerd.io/gc.root"
 
+// labelGCPrevious on a container makes containerd's garbage collector keep
+// the content of the image it ran before its last swap.
+const labelGCPrevious = "containerd.io/gc.ref.content.vigil.previous"
+
 // snapshotKeyMark is the file of a bundle dir that names the snapshot the
 // container runs on after an update moved it off the one keyed by its ID.
 const snapshotKeyMark = "snapshot"
@@ -199,10 +203,16 @@ func (c *Client) SwapSnapshot(ctx context.Context, spec ContainerSpec, key strin
 	if err != nil {
 		return wrap(op, spec.ID, err)
 	}
+	prev := rec.Labels[labelGCContent]
 	rec.Spec = anySpec
 	rec.SnapshotKey = key
 	rec.Image = spec.Image
 	rec.Labels = c.containerLabels(spec, dir)
+	if prev != "" && prev != spec.ImageDigest {
+		// The image it leaves stays stored while the container exists,
+		// for a rollback after the update stood.
+		rec.Labels[labelGCPrevious] = prev
+	}
 	if owner := rec.Labels[LabelOwner]; owner == "" {
 		delete(rec.Labels, LabelOwner)
 	}

@@ -126,6 +126,17 @@ func TestUpdateSnapshots(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(e.bundle, "up", "config.json")); err != nil || !strings.Contains(string(b), "version 2") {
 		t.Errorf("the bundle's config.json is not the new spec: %v", err)
 	}
+	// The image it left stays stored while the container exists, its
+	// name removed or not (for a rollback after the update stood).
+	if _, err := e.c.RemoveImage(ctx, imgs[0].Name, true); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := e.c.c.LeasesService().Create(e.c.ns(ctx), leases.WithRandomID()); err == nil {
+		e.c.c.LeasesService().Delete(e.c.ns(ctx), l, leases.SynchronousDelete)
+	}
+	if cfg, err := e.c.ImageDefaults(ctx, imgs[0].Name, imgs[0].Digest); err != nil || !slices.Equal(cfg.Cmd, []string{"sh", "-c", "echo version 1"}) {
+		t.Errorf("ImageDefaults of the image left, its name removed: %+v, %v", cfg, err)
+	}
 	if err := e.c.DeleteContainer(ctx, "up"); err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +146,8 @@ func TestUpdateSnapshots(t *testing.T) {
 	if _, err := e.c.ContainerSnapshot(ctx, "up"); !errdefs.IsNotFound(err) {
 		t.Errorf("ContainerSnapshot of a deleted container: %v, want NotFound", err)
 	}
-	cfg, err := e.c.ImageDefaults(ctx, imgs[0].Name, imgs[0].Digest)
-	if err != nil || !slices.Equal(cfg.Cmd, []string{"sh", "-c", "echo version 1"}) {
+	cfg, err := e.c.ImageDefaults(ctx, imgs[1].Name, imgs[1].Digest)
+	if err != nil || !slices.Equal(cfg.Cmd, []string{"sh", "-c", "echo version 2"}) {
 		t.Errorf("ImageDefaults: %+v, %v", cfg, err)
 	}
 }

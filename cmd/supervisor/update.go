@@ -162,7 +162,8 @@ var rollbackCommand = &command{
 	details: `
 During an update's grace period, stops the new image and starts the old one
 again at once, on the snapshot that was kept. After the update stood, updates
-the container back to its previous image (its content must still be stored),
+the container back to its previous image (the container keeps that image's
+content stored, even when its name is removed),
 with a grace period of --grace (default 10s).`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		grace := fs.Duration("grace", 0, "the grace period of a rollback after the update stood (default 10s)")

@@ -107,9 +107,9 @@ func (s *Supervisor) Update(ctx context.Context, id string, o UpdateOptions) (li
 
 // Rollback brings back the image a container ran before its last update:
 // during the update's grace period at once (the old snapshot is still
-// there), after it by an update to the previous image's settings (its
-// content must still be stored: the container holds it until then only
-// through its snapshot), whose grace period is grace (0:
+// there), after it by an update to the previous image's settings (the
+// container keeps that image's content stored while it exists, even when
+// its name is removed), whose grace period is grace (0:
 // DefaultUpdateGrace). A container with no previous image is refused with
 // ErrInvalidTransition.
 func (s *Supervisor) Rollback(ctx context.Context, id string, grace time.Duration) (lifecycle.State, error) {
