@@ -108,6 +108,10 @@ type StateAt struct {
 // errPastTime ends a replay at the first record after the time asked for.
 var errPastTime = errors.New("past the time")
 
+// errCompacted says a state asked for is older than what a compacted
+// history keeps.
+var errCompacted = errors.New("history compacted")
+
 // StatesAt replays the records of container only (every container when
 // empty) journaled at or before at. Without only, containers not created
 // by then are left out, and removed ones unless withRemoved. A container
@@ -123,7 +127,16 @@ func (j *JournalFileReader) StatesAt(only string, at time.Time, withRemoved bool
 		// order: the replay stops at the first one after at.
 		st := StateAt{Container: name}
 		var state any
-		err := j.s.Replay(name, func(r journal.Record) error {
+		// A history compacted behind the container's snapshots starts
+		// at its base: a time before the base is no longer known.
+		err := j.s.History(name, func(b journal.Snapshot) error {
+			if b.Time.After(at) {
+				return fmt.Errorf("%w: the records up to %d (%s) were compacted into a snapshot", errCompacted, b.Seq, b.Time.UTC().Format(time.RFC3339Nano))
+			}
+			state = b.State
+			st.Seq, st.Time = b.Seq, b.Time.UTC()
+			return nil
+		}, func(r journal.Record) error {
 			if r.Time.After(at) {
 				return errPastTime
 			}

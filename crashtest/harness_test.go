@@ -352,7 +352,9 @@ func (h *harness) cycle(n int, crashPoints []string) {
 // reports false when the daemon died first (a failpoint in recovery).
 func (h *harness) startDaemon(failpoints []string) (*proc, bool) {
 	p := &proc{done: make(chan struct{})}
-	p.cmd = exec.Command(h.bin, h.global("--log-format", "json", "--log-level", "info", "daemon")...)
+	// The checks read each container's whole history (exits once,
+	// records durable across restarts): the journal keeps it.
+	p.cmd = exec.Command(h.bin, append(h.global("--log-format", "json", "--log-level", "info", "daemon"), "--journal-keep-history")...)
 	p.cmd.Env = slices.Clone(h.env)
 	if len(failpoints) > 0 {
 		p.cmd.Env = append(p.cmd.Env, "GOFAIL_FAILPOINTS="+strings.Join(failpoints, ";"))

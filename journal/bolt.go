@@ -24,6 +24,11 @@ var (
 	bucketContainers = []byte("containers")
 	// bucketSnapshots maps a container to its newest snapshot.
 	bucketSnapshots = []byte("snapshots")
+	// bucketBases maps a container compacted behind its snapshots to its
+	// base: the snapshot that replaced its records 1 to the base's Seq,
+	// which were deleted (see "Compaction of live containers" in the
+	// package documentation).
+	bucketBases = []byte("bases")
 	// bucketRetired maps a retired container to its retirement mark.
 	bucketRetired = []byte("retired")
 	// bucketRetiredIndex has a key per retirement mark, the 8-byte
@@ -66,6 +71,14 @@ type Options struct {
 	// Retention bounds the history of retired containers; the zero value
 	// keeps all of it. Ignored when ReadOnly.
 	Retention Retention
+	// CompactLive compacts the history of live containers behind their
+	// snapshots: the transaction of each SaveSnapshot deletes the records
+	// the container's previous snapshot covered and keeps that snapshot
+	// as the container's base. A container then keeps at most the
+	// records since its previous snapshot, however long it lives. Without
+	// it every record is kept until the container is retired. Ignored
+	// when ReadOnly.
+	CompactLive bool
 }
 
 // Bolt is the durable Store: a bbolt file, with group commit. Appends,
@@ -80,6 +93,7 @@ type Bolt struct {
 	clock     func() time.Time
 	readOnly  bool
 	retention Retention
+	live      bool // Options.CompactLive
 
 	mu        sync.Mutex
 	cond      *sync.Cond // signalled when queue grows or closed is set
@@ -183,7 +197,7 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*Bolt, error) {
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}
 	b := &Bolt{
-		db: db, path: path, clock: clock, readOnly: opts.ReadOnly, retention: opts.Retention,
+		db: db, path: path, clock: clock, readOnly: opts.ReadOnly, retention: opts.Retention, live: opts.CompactLive,
 		replaying: make(map[string]int),
 	}
 	b.cond = sync.NewCond(&b.mu)
@@ -275,7 +289,9 @@ func (b *Bolt) prepare() error {
 		if err != nil {
 			return err
 		}
-		if meta.Get(keyFormat) == nil {
+		// An older layout is upgraded: each adds buckets only. (A newer
+		// one was refused by checkFile.)
+		if v := meta.Get(keyFormat); len(v) != 4 || binary.BigEndian.Uint32(v) < FileFormat {
 			if err := meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, FileFormat)); err != nil {
 				return err
 			}
@@ -321,7 +337,7 @@ func (b *Bolt) Identity() string {
 
 // buckets are the top-level buckets of a write transaction.
 type buckets struct {
-	containers, snapshots, retired, index *bolt.Bucket
+	containers, snapshots, bases, retired, index *bolt.Bucket
 }
 
 func openBuckets(tx *bolt.Tx) (buckets, error) {
@@ -332,6 +348,7 @@ func openBuckets(tx *bolt.Tx) (buckets, error) {
 	}{
 		{bucketContainers, &bk.containers},
 		{bucketSnapshots, &bk.snapshots},
+		{bucketBases, &bk.bases},
 		{bucketRetired, &bk.retired},
 		{bucketRetiredIndex, &bk.index},
 	} {
@@ -542,6 +559,10 @@ func (b *Bolt) write(group []*request, nanos int64) error {
 			return err
 		}
 		retired := false
+		var busy map[string]bool
+		if b.live {
+			busy = b.busy()
+		}
 		for _, r := range group {
 			if r.err != nil {
 				continue
@@ -551,7 +572,7 @@ func (b *Bolt) write(group []*request, nanos int64) error {
 			case kindAppend:
 				refused, err = writeAppend(bk, r, nanos)
 			case kindSnapshot:
-				refused, err = writeSnapshot(bk, r, nanos)
+				refused, err = writeSnapshot(bk, r, nanos, b.live && !busy[r.container])
 			case kindRetire:
 				refused, err = writeRetire(bk, r, nanos)
 				retired = retired || refused == nil
@@ -614,25 +635,66 @@ func lastSeq(containers *bolt.Bucket, container string) (*bolt.Bucket, uint64, e
 }
 
 // writeSnapshot stores a snapshot, replacing the container's older one.
-func writeSnapshot(bk buckets, r *request, nanos int64) (refused, err error) {
-	_, last, err := lastSeq(bk.containers, r.container)
+// With compactLive, the older one becomes the container's base and the
+// records it covers are deleted, in the same transaction.
+func writeSnapshot(bk buckets, r *request, nanos int64, compactLive bool) (refused, err error) {
+	bkt, last, err := lastSeq(bk.containers, r.container)
 	if err != nil {
 		return err, nil
 	}
 	if r.seq == 0 || r.seq > last {
 		return fmt.Errorf("%w: a snapshot covering record %d, but the last record is %d", ErrSeqRange, r.seq, last), nil
 	}
-	if old := bk.snapshots.Get([]byte(r.container)); old != nil {
+	var old []byte
+	if old = bk.snapshots.Get([]byte(r.container)); old != nil {
 		// A damaged old snapshot is replaced: it holds nothing the
 		// records do not.
-		if o, err := decodeRecord(old); err == nil && o.seq > r.seq {
+		if o, err := decodeRecord(old); err != nil {
+			old = nil
+		} else if o.seq > r.seq {
 			return fmt.Errorf("%w: a snapshot covering record %d would replace a newer one covering %d", ErrSeqRange, r.seq, o.seq), nil
+		}
+	}
+	if compactLive && old != nil {
+		if err := compactBehind(bk, bkt, r.container, append([]byte(nil), old...)); err != nil {
+			return nil, err
 		}
 	}
 	if err := bk.snapshots.Put([]byte(r.container), encodeSnapshot(r.seq, nanos, r.enc[0])); err != nil {
 		return nil, fmt.Errorf("put snapshot: %w", err)
 	}
 	return nil, nil
+}
+
+// compactBehind makes snap (the stored form of an intact snapshot of
+// container, about to be replaced by a newer one) the container's base and
+// deletes the records it covers that are still stored. It leaves
+// everything as it is when the current base cannot be read or is not
+// older: compaction never deletes a record no intact base covers.
+func compactBehind(bk buckets, bkt *bolt.Bucket, container string, snap []byte) error {
+	s, _ := decodeRecord(snap) // intact: checked by the caller
+	from := uint64(1)
+	if cur := bk.bases.Get([]byte(container)); cur != nil {
+		b, err := decodeRecord(cur)
+		if err != nil || b.seq >= s.seq {
+			return nil
+		}
+		from = b.seq + 1
+	}
+	var keys [][]byte
+	c := bkt.Cursor()
+	for k, _ := c.Seek(storedKey(from)); k != nil && len(k) == 8 && binary.BigEndian.Uint64(k) <= s.seq; k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := bkt.Delete(k); err != nil {
+			return fmt.Errorf("compact behind the snapshot: delete seq %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+	}
+	if err := bk.bases.Put([]byte(container), snap); err != nil {
+		return fmt.Errorf("compact behind the snapshot: put base: %w", err)
+	}
+	return nil
 }
 
 // nextSeq returns the bucket of container, created if needed, and the
@@ -664,8 +726,23 @@ func nextSeq(top *bolt.Bucket, container string) (*bolt.Bucket, uint64, error) {
 
 // Replay implements Store. It visits the records up to the container's last
 // one when Replay began, in chunks, with no transaction open while fn runs.
+// Of a container compacted behind its snapshots (Options.CompactLive) it
+// visits the records after its base, the ones still stored; a compaction
+// during a long replay moves it on to the first record still stored.
 func (b *Bolt) Replay(container string, fn func(Record) error) error {
-	return b.replay(container, nil, fn)
+	return b.replay(container, nil, nil, fn)
+}
+
+// History is Replay for readers of the whole history: it first calls base
+// with the container's base (the snapshot that replaced the records
+// compaction deleted), if it has one, then fn with each record after it.
+// Folding the base's state and then the records gives the state a replay
+// of every record ever appended would give.
+func (b *Bolt) History(container string, base func(Snapshot) error, fn func(Record) error) error {
+	if base == nil {
+		base = func(Snapshot) error { return nil }
+	}
+	return b.replay(container, nil, base, fn)
 }
 
 // Recover implements Store. The snapshot is read in the same transaction
@@ -674,18 +751,22 @@ func (b *Bolt) Recover(container string, snap func(Snapshot) error, fn func(Reco
 	if snap == nil {
 		snap = func(Snapshot) error { return nil }
 	}
-	return b.replay(container, snap, fn)
+	return b.replay(container, snap, nil, fn)
 }
 
-// replay is Replay (snap nil) and Recover. While it runs, compaction
-// leaves the container alone. (A compaction whose transaction began before
-// the replay can still delete it; a replay that spans several chunks may
-// then end early. Only a retired container past its retention, replayed
-// at that moment, is exposed to this.)
-func (b *Bolt) replay(container string, snap func(Snapshot) error, fn func(Record) error) error {
+// replay is Replay (snap and base nil), History (base set) and Recover
+// (snap set). While it runs, compaction leaves the container alone. (A
+// compaction whose transaction began before the replay can still delete
+// it; a replay that spans several chunks may then end early. Only a
+// retired container past its retention, replayed at that moment, is
+// exposed to this.)
+func (b *Bolt) replay(container string, snap, base func(Snapshot) error, fn func(Record) error) error {
 	op := "replay"
-	if snap != nil {
+	switch {
+	case snap != nil:
 		op = "recover"
+	case base != nil:
+		op = "read the history of"
 	}
 	if err := checkContainer(container); err != nil {
 		return fmt.Errorf("journal: %s %q: %w", op, container, err)
@@ -710,7 +791,7 @@ func (b *Bolt) replay(container string, snap func(Snapshot) error, fn func(Recor
 		last uint64 = math.MaxUint64 // the last seq to visit, fixed by the first chunk
 	)
 	for first := true; ; first = false {
-		chunk, snapBytes, err := b.readChunk(container, next, &last, first, snap != nil)
+		chunk, snapBytes, baseBytes, err := b.readChunk(container, &next, &last, first, snap != nil)
 		var corrupt *CorruptError
 		switch {
 		case errors.As(err, &corrupt):
@@ -733,6 +814,19 @@ func (b *Bolt) replay(container string, snap func(Snapshot) error, fn func(Recor
 				return err
 			}
 			next = s.Seq + 1
+		}
+		if first && baseBytes != nil && base != nil {
+			s, err := decodeSnapshot(container, baseBytes)
+			if err != nil {
+				return &CorruptError{Container: container, Err: fmt.Errorf("base: %w", err)}
+			}
+			if s.Seq > last {
+				return &CorruptError{Container: container, Seq: s.Seq,
+					Err: fmt.Errorf("base: %w: it covers record %d, but the last record is %d", ErrCorrupt, s.Seq, last)}
+			}
+			if err := base(s); err != nil {
+				return err
+			}
 		}
 		// The keys first: the records up to the first bad key are decoded
 		// (in parallel) and handed out in order, then the bad key is
@@ -811,11 +905,14 @@ func decodeChunk(container string, first uint64, chunk []keyValue) ([]Record, []
 	return recs, errs
 }
 
-// readChunk copies records of container from seq next on, up to *last. The
-// first call sets *last to the container's last key and, with withSnap,
-// returns the stored snapshot (nil if none) and starts right after it. A
-// nil value marks a nested bucket, which a container bucket must not hold.
-func (b *Bolt) readChunk(container string, next uint64, last *uint64, first, withSnap bool) (chunk []keyValue, snap []byte, err error) {
+// readChunk copies records of container from seq *next on, up to *last.
+// The first call sets *last to the container's last key and, with
+// withSnap, returns the stored snapshot (nil if none) and starts right
+// after it; without, it returns the container's base (nil if none) and
+// starts right after that. A later call whose *next a compaction has
+// deleted since moves *next past the base. A nil value marks a nested
+// bucket, which a container bucket must not hold.
+func (b *Bolt) readChunk(container string, next, last *uint64, first, withSnap bool) (chunk []keyValue, snap, base []byte, err error) {
 	err = guard(func() error {
 		return b.db.View(func(tx *bolt.Tx) error {
 			top := tx.Bucket(bucketContainers)
@@ -828,6 +925,15 @@ func (b *Bolt) readChunk(container string, next uint64, last *uint64, first, wit
 					return &CorruptError{Container: container, Err: fmt.Errorf("%w: container key holds a value, not a bucket", ErrCorrupt)}
 				}
 				return nil
+			}
+			var baseSeq uint64
+			if bb := tx.Bucket(bucketBases); bb != nil {
+				if v := bb.Get([]byte(container)); v != nil {
+					base = append([]byte(nil), v...)
+					if r, err := decodeRecord(v); err == nil {
+						baseSeq = r.seq
+					}
+				}
 			}
 			c := bkt.Cursor()
 			var k, v []byte
@@ -844,20 +950,30 @@ func (b *Bolt) readChunk(container string, next uint64, last *uint64, first, wit
 						if s := sb.Get([]byte(container)); s != nil {
 							snap = append([]byte(nil), s...)
 							if r, err := decodeRecord(s); err == nil {
-								next = r.seq + 1
+								*next = r.seq + 1
 							}
 						}
 					}
+					if snap == nil && base != nil {
+						// No snapshot (never so after a compaction, which
+						// replaces one): the base is the newest state.
+						snap, *next = base, baseSeq+1
+					}
+				} else if baseSeq > 0 {
+					*next = baseSeq + 1
 				}
-				if snap != nil {
-					k, v = c.Seek(storedKey(next))
+				if snap != nil || baseSeq > 0 {
+					k, v = c.Seek(storedKey(*next))
 				} else {
 					// From the very first key, so that a stray key sorting
 					// before seq 1 is reported too.
 					k, v = c.First()
 				}
 			} else {
-				k, v = c.Seek(storedKey(next))
+				if baseSeq >= *next {
+					*next = baseSeq + 1 // compacted while the replay ran
+				}
+				k, v = c.Seek(storedKey(*next))
 			}
 			size := 0
 			for ; k != nil; k, v = c.Next() {
@@ -877,7 +993,7 @@ func (b *Bolt) readChunk(container string, next uint64, last *uint64, first, wit
 			return nil
 		})
 	})
-	return chunk, snap, err
+	return chunk, snap, base, err
 }
 
 // Containers implements Store.

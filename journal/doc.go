@@ -28,9 +28,11 @@
 //     number, and leaves the decision to the caller.
 //   - It never acknowledges an append before it is durable, and never stores
 //     part of an append: an Append either stores all its events or none.
-//   - It never deletes a record of a container that was not retired, and
-//     deletes a retired container's history only as a whole (records,
-//     snapshot, mark), never a part of it.
+//   - It never deletes a record of a container that was not retired, except
+//     behind its snapshots when asked to (Options.CompactLive: the records
+//     an intact snapshot covers, which that snapshot then replaces as the
+//     container's base), and deletes a retired container's history only as
+//     a whole (records, snapshot, base, mark), never a part of it.
 //   - It never interprets a snapshot: what goes in, and when, is the
 //     caller's; Verify compares one with the replay only through the
 //     caller's fold.
@@ -93,12 +95,15 @@
 //
 // # File format
 //
-// FileFormat 2, written by this code, has five top-level buckets:
+// FileFormat 3, written by this code, has six top-level buckets:
 //
 //	containers      one nested bucket per container; keys: the 8-byte
 //	                big-endian sequence numbers, from 1, without gaps;
 //	                values: records
 //	snapshots       container -> its newest snapshot
+//	bases           container -> its base, the snapshot that replaced its
+//	                records 1 to the base's Seq (compacted behind its
+//	                snapshots); its records then begin at Seq+1
 //	retired         container -> its retirement mark
 //	retired-index   8-byte big-endian time of retirement + container -> "",
 //	                in the order compaction visits them; its bbolt sequence
@@ -108,8 +113,9 @@
 //	                32 hex digits, made with the file and never changed (a
 //	                file without one gets one at its next open for writing)
 //
-// FileFormat 1 (testdata/v1.journal) has the containers bucket only. Opened
-// for writing, it is upgraded to 2 by adding the others; a file of a format
+// FileFormat 1 (testdata/v1.journal) has the containers bucket only; 2
+// (testdata/v2.journal) has no bases. Opened for writing, an older file is
+// upgraded to 3 by adding the missing buckets; a file of a format
 // above FileFormat is refused by Open with ErrNewerFormat. Open also
 // refuses a file shorter than bbolt's pages reach (it reads bbolt's meta
 // pages itself first: bbolt would fault on it) or one bbolt cannot read,
@@ -140,4 +146,23 @@
 // (records were appended since) is not deleted. bbolt reuses the freed
 // pages, so under create/remove churn the file stops growing. A container
 // being replayed is left for a later compaction.
+//
+// # Compaction of live containers
+//
+// With Options.CompactLive, the transaction of each SaveSnapshot that
+// replaces an intact older snapshot makes that older snapshot the
+// container's base and deletes the records it covers (those after the
+// previous base). A container therefore keeps its newest snapshot, its
+// base, and the records since the base: at most the records of two
+// snapshot intervals, however long it lives. Because snapshot, base and
+// deletion are one bbolt transaction, a crash leaves either the old
+// snapshot with every record it covers or the new one with the old as the
+// base: Recover (the snapshot, then the records after it) and History (the
+// base, then every record kept) fold to the same state as a replay of the
+// whole history would, and Verify folds from the base. Replay visits the
+// records kept. A snapshot saved while its container is being replayed
+// compacts nothing (the next one does), so a reader never finds the
+// records it is reading gone; a compaction between two chunks of a long
+// replay that began just before it moves the reader on to the first
+// record kept.
 package journal

@@ -16,10 +16,13 @@ const FormatVersion = 1
 
 // FileFormat is the layout of the buckets of a journal file this code
 // writes: 1 is a file with records only (no "meta" bucket); 2 adds
-// snapshots, retirement marks and the "meta" bucket that names the layout.
-// A file of layout 1 is upgraded to 2 when it is opened for writing, which
-// only adds buckets. A file of a later layout is refused by Open.
-const FileFormat = 2
+// snapshots, retirement marks and the "meta" bucket that names the layout;
+// 3 adds the bases of containers compacted behind their snapshots, whose
+// records then begin after their base. A file of an older layout is
+// upgraded when it is opened for writing, which only adds buckets. A file
+// of a later layout is refused by Open (so a vigil that does not know
+// bases never mistakes a compacted history for a damaged one).
+const FileFormat = 3
 
 // Sentinel errors. Callers test them with errors.Is; each carries an
 // errdefs class.

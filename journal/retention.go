@@ -149,6 +149,9 @@ func deleteRetired(bk buckets, container string, nanos int64) error {
 	if err := bk.snapshots.Delete([]byte(container)); err != nil {
 		return fmt.Errorf("delete snapshot of %q: %w", container, err)
 	}
+	if err := bk.bases.Delete([]byte(container)); err != nil {
+		return fmt.Errorf("delete base of %q: %w", container, err)
+	}
 	return bk.retired.Delete([]byte(container))
 }
 

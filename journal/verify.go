@@ -35,8 +35,10 @@ func (p Problem) Unwrap() error { return p.Err }
 type VerifyOptions struct {
 	// Fold, if set, checks each snapshot against the records it covers:
 	// Verify folds the container's records 1 to the snapshot's Seq with
-	// Fold, starting from a nil state, and the result must encode to the
-	// same bytes as the snapshot's state. The journal does not know what
+	// Fold, starting from a nil state (from the base's state, for a
+	// container compacted behind its snapshots, and its records after
+	// the base), and the result must encode to the same bytes as the
+	// snapshot's state. The journal does not know what
 	// the states mean; its caller does.
 	Fold func(state any, r Record) (any, error)
 	// OnProblem, if set, is called with each problem as it is found,
@@ -49,6 +51,7 @@ type Report struct {
 	Containers int // containers with records
 	Records    int // records read, damaged ones included
 	Snapshots  int
+	Bases      int // containers compacted behind their snapshots
 	Retired    int // retirement marks
 	Problems   []Problem
 }
@@ -136,7 +139,7 @@ func (v *verifier) file() {
 			v.add("", 0, err)
 		}
 		known := map[string]bool{
-			string(bucketContainers): true, string(bucketSnapshots): true, string(bucketRetired): true,
+			string(bucketContainers): true, string(bucketSnapshots): true, string(bucketBases): true, string(bucketRetired): true,
 			string(bucketRetiredIndex): true, string(bucketMeta): true,
 		}
 		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
@@ -145,6 +148,8 @@ func (v *verifier) file() {
 				v.add("", 0, fmt.Errorf("%w: unknown top-level bucket %q", ErrCorrupt, name))
 			case format == 1 && !bytes.Equal(name, bucketContainers):
 				v.add("", 0, fmt.Errorf("%w: bucket %q in a file without the format key", ErrCorrupt, name))
+			case format < 3 && bytes.Equal(name, bucketBases):
+				v.add("", 0, fmt.Errorf("%w: bucket %q in a file of format %d", ErrCorrupt, name, format))
 			}
 			return nil
 		})
@@ -203,6 +208,24 @@ func (v *verifier) container(name string) {
 			}
 		}
 		foldOK = foldOK && snap != nil
+		// A base: the records it covers were compacted away, and the
+		// fold starts from its state.
+		if bb := tx.Bucket(bucketBases); bb != nil {
+			if raw := bb.Get([]byte(name)); raw != nil {
+				v.report.Bases++
+				b, err := decodeSnapshot(name, raw)
+				switch {
+				case err != nil:
+					v.add(name, 0, fmt.Errorf("base: %w", err))
+					foldOK = false
+				case snap != nil && b.Seq > snap.Seq:
+					v.add(name, 0, fmt.Errorf("base: %w: it covers record %d, beyond the snapshot's %d", ErrCorrupt, b.Seq, snap.Seq))
+					foldOK = false
+				default:
+					expected, state = b.Seq+1, b.State
+				}
+			}
+		}
 
 		c := bkt.Cursor()
 		for k, val := c.First(); k != nil; k, val = c.Next() {
@@ -227,7 +250,7 @@ func (v *verifier) container(name string) {
 				}
 				foldOK = foldOK && snap.Seq < expected
 			}
-			if seq < expected { // only key 0 sorts before 1
+			if seq < expected { // key 0, or a record a base covers
 				v.add(name, seq, fmt.Errorf("%w: record %d is out of sequence", ErrCorrupt, seq))
 				continue
 			}
@@ -286,25 +309,35 @@ func (v *verifier) record(name string, seq uint64, val []byte) (Record, error) {
 	return Record{Version: r.version, Container: name, Seq: seq, Time: time.Unix(0, r.nanos), Event: ev}, nil
 }
 
-// snapshotsWithoutRecords reports snapshots of containers that have no
-// bucket.
+// snapshotsWithoutRecords reports snapshots and bases of containers that
+// have no bucket.
 func (v *verifier) snapshotsWithoutRecords(names []string) {
 	have := make(map[string]bool, len(names))
 	for _, n := range names {
 		have[n] = true
 	}
 	v.view("", func(tx *bolt.Tx) error {
-		sb := tx.Bucket(bucketSnapshots)
-		if sb == nil {
-			return nil
-		}
-		return sb.ForEach(func(k, _ []byte) error {
-			if !have[string(k)] {
-				v.report.Snapshots++
-				v.add(string(k), 0, fmt.Errorf("snapshot: %w: the container has no records", ErrCorrupt))
+		for _, x := range []struct {
+			bucket []byte
+			what   string
+			count  *int
+		}{{bucketSnapshots, "snapshot", &v.report.Snapshots}, {bucketBases, "base", &v.report.Bases}} {
+			b := tx.Bucket(x.bucket)
+			if b == nil {
+				continue
 			}
-			return nil
-		})
+			err := b.ForEach(func(k, _ []byte) error {
+				if !have[string(k)] {
+					*x.count++
+					v.add(string(k), 0, fmt.Errorf("%s: %w: the container has no records", x.what, ErrCorrupt))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

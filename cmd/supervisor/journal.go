@@ -315,6 +315,7 @@ type daemonJournalFlags struct {
 	snapshotEvery int
 	retainFor     time.Duration
 	retainCount   int
+	keepHistory   bool
 	takeOver      bool
 }
 
@@ -327,6 +328,9 @@ func (f *daemonJournalFlags) define(fs *flag.FlagSet) {
 		"how long the journal keeps the history of removed containers (0: the default, 24h; negative: no limit)")
 	fs.IntVar(&f.retainCount, "retain-removed", 0,
 		"how many removed containers' histories the journal keeps (0: the default, 1000; negative: no limit)")
+	fs.BoolVar(&f.keepHistory, "journal-keep-history", false,
+		"keep every journal record of live containers (by default a container's records are compacted behind its snapshots, "+
+			"so its journal stays bounded however often it restarts)")
 	fs.BoolVar(&f.takeOver, "take-over-namespace", false,
 		"make this journal the owner of the namespace even if another journal (another state dir) owns it; "+
 			"that journal's containers are left as they are, neither adopted nor removed")
@@ -338,6 +342,7 @@ func (f daemonJournalFlags) apply(cfg *vigil.Config) {
 	cfg.SnapshotEvery = f.snapshotEvery
 	cfg.RetainRemovedFor = f.retainFor
 	cfg.RetainRemovedCount = f.retainCount
+	cfg.KeepHistory = f.keepHistory
 	cfg.TakeOverNamespace = f.takeOver
 }
 

@@ -84,6 +84,15 @@ type Config struct {
 	// limit of that kind.
 	RetainRemovedFor   time.Duration
 	RetainRemovedCount int
+	// KeepHistory keeps every journal record of a live container. Without
+	// it (the default) a container's history is compacted behind its
+	// snapshots: each snapshot deletes the records the one before it
+	// covered, so that a container keeps at most about 2 × SnapshotEvery
+	// records however often it restarts (`supervisor journal dump` then
+	// shows those, and `journal state --at` knows the states since the
+	// oldest kept snapshot). Ignored when SnapshotEvery is negative
+	// (no snapshots: nothing is compacted).
+	KeepHistory bool
 	// RecoverIntact starts the supervisor even when the journal of some
 	// containers cannot be replayed: those are kept as they are and
 	// refuse commands. Without it, Open fails with ErrJournalDamaged.
@@ -207,7 +216,8 @@ func OpenWith(ctx context.Context, cfg Config, rt c8dbridge.Runtime) (_ *Supervi
 			s.Close()
 		}
 	}()
-	s.journal, err = journal.Open(filepath.Join(cfg.StateDir, JournalFile), journal.Options{Clock: cfg.Clock, Retention: cfg.retention()})
+	s.journal, err = journal.Open(filepath.Join(cfg.StateDir, JournalFile), journal.Options{Clock: cfg.Clock, Retention: cfg.retention(),
+		CompactLive: !cfg.KeepHistory})
 	if err != nil {
 		return nil, fmt.Errorf("vigil: %w", err)
 	}
