@@ -114,6 +114,15 @@ func (c *Client) Exec(ctx context.Context, id string, spec ExecSpec, stdio ExecS
 	if err != nil {
 		return nil, wrap(op, id, err)
 	}
+	if spec.User != "" && s.Root != nil && !filepath.IsAbs(s.Root.Path) {
+		// A container made from an image: its rootfs, as the task sees
+		// it now, is the task's root.
+		root := *s.Root
+		root.Path = fmt.Sprintf("/proc/%d/root", task.Pid())
+		cp := *s
+		cp.Root = &root
+		s = &cp
+	}
 	pspec, err := execProcessSpec(ctx, id, s, spec)
 	if err != nil {
 		return nil, wrap(op, id, err)
@@ -157,8 +166,9 @@ func validateExec(spec ExecSpec) error {
 }
 
 // execProcessSpec is the container's process with what spec sets changed;
-// the user is looked up in the rootfs by the same oci helper as the
-// container's own user.
+// the user is looked up in s's rootfs (an absolute path: a container made
+// from an image is looked up in its task's root) as the container's own
+// user is.
 func execProcessSpec(ctx context.Context, id string, s *oci.Spec, spec ExecSpec) (*specs.Process, error) {
 	if s.Process == nil {
 		return nil, fmt.Errorf("%w: the container's spec has no process", errdefs.ErrFailedPrecondition)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/moby/sys/user"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -98,6 +99,33 @@ func lookup[T any](ctx context.Context, rootfs string, fn func(passwd, group []b
 	}
 }
 
+// lookupIn is lookup in the rootfs of s: a directory (an absolute path),
+// or the snapshot of a container made from an image, mounted read-only
+// for the lookup (containerd's own helper would open a FIFO there and
+// block for ever). The deadline covers the mount too.
+func lookupIn[T any](ctx context.Context, cl oci.Client, c *containers.Container, s *specs.Spec, fn func(passwd, group []byte) (T, error)) (T, error) {
+	var zero T
+	if filepath.IsAbs(s.Root.Path) {
+		return lookup(ctx, s.Root.Path, fn)
+	}
+	if cl == nil || c == nil || c.Snapshotter == "" || c.SnapshotKey == "" {
+		return zero, fmt.Errorf("the container's rootfs is a snapshot that cannot be read here")
+	}
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	mounts, err := cl.SnapshotService(c.Snapshotter).Mounts(ctx, c.SnapshotKey)
+	if err != nil {
+		return zero, fmt.Errorf("the container's snapshot: %w", err)
+	}
+	var v T
+	err = mount.WithReadonlyTempMount(ctx, mounts, func(root string) error {
+		var err error
+		v, err = lookup(ctx, root, fn)
+		return err
+	})
+	return v, err
+}
+
 // notFound is an error of the lookup itself, not of reading the files.
 type notFound struct{ error }
 
@@ -124,16 +152,11 @@ func reader(b []byte) io.Reader {
 // /etc/passwd, 0 when it is not listed.
 func withUser(userSpec string) oci.SpecOpts {
 	return func(ctx context.Context, cl oci.Client, c *containers.Container, s *specs.Spec) error {
-		if !filepath.IsAbs(s.Root.Path) {
-			// A container made from an image: its rootfs is a snapshot,
-			// which containerd's helper mounts to read.
-			return oci.WithUser(userSpec)(ctx, cl, c, s)
-		}
 		if uid, gid, ok := numericUser(userSpec); ok {
 			s.Process.User.UID, s.Process.User.GID = uid, gid
 			return nil // nothing to look up
 		}
-		u, err := lookup(ctx, s.Root.Path, func(passwd, group []byte) (*user.ExecUser, error) {
+		u, err := lookupIn(ctx, cl, c, s, func(passwd, group []byte) (*user.ExecUser, error) {
 			return user.GetExecUser(userSpec, &user.ExecUser{}, reader(passwd), reader(group))
 		})
 		if err != nil {
@@ -159,10 +182,7 @@ func numericUser(spec string) (uid, gid uint32, ok bool) {
 // GIDs) to the process's additional groups.
 func withGroups(groups []string) oci.SpecOpts {
 	return func(ctx context.Context, cl oci.Client, c *containers.Container, s *specs.Spec) error {
-		if !filepath.IsAbs(s.Root.Path) {
-			return oci.WithAppendAdditionalGroups(groups...)(ctx, cl, c, s) // an image's snapshot
-		}
-		gids, err := lookup(ctx, s.Root.Path, func(_, group []byte) ([]int, error) {
+		gids, err := lookupIn(ctx, cl, c, s, func(_, group []byte) ([]int, error) {
 			return user.GetAdditionalGroups(groups, reader(group))
 		})
 		if err != nil {

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/vigilhq/vigil/api"
+	"github.com/vigilhq/vigil/internal/testimage"
 )
 
 // A table of bad requests against the real daemon: each is answered 4xx
@@ -118,4 +120,53 @@ func TestExecUserWithFIFOPasswd(t *testing.T) {
 	if st := inspect(t, d, "fifo"); st.Status.String() != "running" {
 		t.Errorf("inspect after the exec: %s", st.Status)
 	}
+}
+
+// The same with a container made from an image: an image whose /etc/passwd
+// is a FIFO makes `run -u NAME` fail with an error at once (the snapshot is
+// mounted and read by vigil, with a deadline, refusing anything but a
+// regular file), and a running image container that replaces its own
+// /etc/passwd with a FIFO makes `exec -u NAME` fail the same way; ps keeps
+// working through both.
+func TestImageUserWithFIFOPasswd(t *testing.T) {
+	d, _ := setup(t)
+	pruneAtEnd(t, d)
+	dir := t.TempDir()
+	cfg := v1.Config{Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{"true"}, Env: []string{"PATH=/bin"}}
+	fifo, plain := filepath.Join(dir, "fifo.tar"), filepath.Join(dir, "plain.tar")
+	testimage.OCIArchive(t, fifo, "example.com/t/fifo-passwd:latest", testimage.Image(t, testimage.Options{Config: cfg, FIFOPasswd: true}), nil)
+	testimage.OCIArchive(t, plain, "example.com/t/plain:latest", testimage.Image(t, testimage.Options{Config: cfg}), nil)
+	for _, a := range []string{fifo, plain} {
+		if _, stderr, code := d.CLI(t, "image", "load", "-q", "-i", a); code != 0 {
+			t.Fatalf("load %s: %s", a, stderr)
+		}
+	}
+
+	start := time.Now()
+	_, stderr, code := d.CLI(t, "run", "-d", "--name", "hostile", "-u", "nobody", "example.com/t/fifo-passwd")
+	if took := time.Since(start); code == 0 || !strings.Contains(stderr, "not a regular file") || took > 10*time.Second {
+		t.Errorf("run -u nobody with a FIFO /etc/passwd in the image: exit %d after %v, %q; want a refusal naming the FIFO, at once", code, took, stderr)
+	}
+	if _, stderr, code := d.CLI(t, "ps", "-a"); code != 0 {
+		t.Errorf("ps after the run: %s", stderr)
+	}
+
+	if _, stderr, code := d.CLI(t, "run", "-d", "--name", "turns", "example.com/t/plain",
+		"rm -f /etc/passwd; mkfifo /etc/passwd; echo ready; exec sleep 1000"); code != 0 {
+		t.Fatalf("run: %s", stderr)
+	}
+	t.Cleanup(func() { d.CLI(t, "rm", "-f", "turns") })
+	eventually(t, 10*time.Second, "the FIFO in place", func() bool {
+		out, _, _ := d.CLI(t, "logs", "turns")
+		return strings.Contains(out, "ready")
+	})
+	start = time.Now()
+	_, stderr, code = d.CLI(t, "exec", "-u", "nobody", "turns", "true")
+	if took := time.Since(start); code == 0 || !strings.Contains(stderr, "not a regular file") || took > 10*time.Second {
+		t.Errorf("exec -u nobody in an image container with a FIFO /etc/passwd: exit %d after %v, %q; want a refusal naming the FIFO, at once", code, took, stderr)
+	}
+	if rows := psRows(t, d); len(rows) != 1 || rows[0][0] != "turns" {
+		t.Errorf("ps after the exec: %q", rows)
+	}
+	// (Any exec now blocks in runc, as in TestExecUserWithFIFOPasswd.)
 }

@@ -38,6 +38,7 @@ func (f *resourceFlags) define(fs *flag.FlagSet) {
 	fs.Int64Var(&f.cpuShares, "cpu-shares", 0, "relative CPU `WEIGHT` (default 1024)")
 	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "most `PROCESSES` the container may have (default no limit)")
 	fs.StringVar(&f.user, "user", "", "run as `UID[:GID]` or NAME[:GROUP] (names from the rootfs's /etc/passwd)")
+	fs.StringVar(&f.user, "u", "", "run as `UID[:GID]` or NAME[:GROUP] (the same as --user)")
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount the rootfs read-only")
 	fs.Var(&f.mounts, "mount", "bind mount `type=bind,source=ABS,target=ABS[,readonly]` (repeatable)")
 	fs.Var(&f.volumes, "v", "bind mount `SRC:DST[:ro]`, SRC on the host (repeatable)")

@@ -52,6 +52,9 @@ type Options struct {
 	// Applets are more busybox applets linked in bin/ (awk, grep, nc,
 	// httpd...) besides the usual ones.
 	Applets []string
+	// FIFOPasswd makes /etc/passwd a FIFO (a hostile image) instead of
+	// the regular file.
+	FIFOPasswd bool
 }
 
 // Image builds a one-layer image: /bin/busybox, a few applets, /etc/passwd
@@ -133,7 +136,11 @@ func layerTar(busybox []byte, o Options) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if err := file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")); err != nil {
+	if o.FIFOPasswd {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeFifo, Name: "etc/passwd", Mode: 0o644, ModTime: mtime}); err != nil {
+			return nil, err
+		}
+	} else if err := file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")); err != nil {
 		return nil, err
 	}
 	if err := file("etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n")); err != nil {
