@@ -158,6 +158,14 @@ func TestCheckpointWithoutCriu(t *testing.T) {
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the checkpoint dir was left behind: %v", err)
 	}
+	// By name, the same, and no directory is left under the state dir.
+	if _, err := s.Checkpoint(ctx, "nocriu", "cp1", vigil.CheckpointOptions{}); !errors.Is(err, vigil.ErrCriuUnusable) {
+		t.Fatalf("checkpoint by name without criu: %v, want ErrCriuUnusable", err)
+	}
+	byName, _ := s.CheckpointDir("nocriu", "cp1")
+	if _, err := os.Stat(byName); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the checkpoint dir %s was left behind: %v", byName, err)
+	}
 	// A restore fails the same way, before anything happens.
 	fake := t.TempDir()
 	if err := os.WriteFile(filepath.Join(fake, "inventory.img"), nil, 0o600); err != nil {
@@ -201,6 +209,20 @@ func TestCheckpointBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(t.TempDir(), "missing")
+	// A directory others may write, and a link to a good one: criu would
+	// write there, or a restore read what another user put there.
+	open := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(open, 0o777)
+	os.WriteFile(filepath.Join(open, "inventory.img"), nil, 0o600)
+	good := t.TempDir()
+	os.WriteFile(filepath.Join(good, "inventory.img"), nil, 0o600)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(good, link); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		call func() error
@@ -208,9 +230,37 @@ func TestCheckpointBadInput(t *testing.T) {
 		text string
 	}{
 		{"relative dir", func() error {
-			_, err := s.Checkpoint(ctx, "bad", "cp", vigil.CheckpointOptions{})
+			_, err := s.Checkpoint(ctx, "bad", "rel/cp", vigil.CheckpointOptions{})
 			return err
-		}, vigil.ErrInvalidArgument, "must be an absolute path"},
+		}, vigil.ErrInvalidArgument, "neither a name"},
+		{"bad name", func() error {
+			_, err := s.Checkpoint(ctx, "bad", "..", vigil.CheckpointOptions{})
+			return err
+		}, vigil.ErrInvalidArgument, "neither a name"},
+		{"no name", func() error {
+			_, err := s.Checkpoint(ctx, "bad", "", vigil.CheckpointOptions{})
+			return err
+		}, vigil.ErrInvalidArgument, "name or the absolute path"},
+		{"dir others may write", func() error {
+			_, err := s.Checkpoint(ctx, "bad", filepath.Join(open, "cp"), vigil.CheckpointOptions{})
+			return err
+		}, vigil.ErrInvalidArgument, "writable by group or others"},
+		{"dir through a symbolic link", func() error {
+			_, err := s.Checkpoint(ctx, "bad", filepath.Join(link, "cp"), vigil.CheckpointOptions{})
+			return err
+		}, vigil.ErrInvalidArgument, "is a symbolic link"},
+		{"start from a dir others may write", func() error {
+			_, err := s.StartFromCheckpoint(ctx, "idle", open)
+			return err
+		}, vigil.ErrInvalidArgument, "writable by group or others"},
+		{"start from a dir through a symbolic link", func() error {
+			_, err := s.StartFromCheckpoint(ctx, "idle", link)
+			return err
+		}, vigil.ErrInvalidArgument, "is a symbolic link"},
+		{"start from a name never written", func() error {
+			_, err := s.StartFromCheckpoint(ctx, "idle", "never")
+			return err
+		}, vigil.ErrInvalidArgument, "does not exist"},
 		{"dir under a file", func() error {
 			_, err := s.Checkpoint(ctx, "bad", filepath.Join(file, "cp"), vigil.CheckpointOptions{})
 			return err
@@ -240,9 +290,9 @@ func TestCheckpointBadInput(t *testing.T) {
 			return err
 		}, vigil.ErrInvalidArgument, "holds no checkpoint"},
 		{"start from a relative dir", func() error {
-			_, err := s.StartFromCheckpoint(ctx, "idle", "cp")
+			_, err := s.StartFromCheckpoint(ctx, "idle", "rel/cp")
 			return err
-		}, vigil.ErrInvalidArgument, "must be an absolute path"},
+		}, vigil.ErrInvalidArgument, "neither a name"},
 	} {
 		err := tc.call()
 		if !errors.Is(err, tc.want) || !strings.Contains(fmtErr(err), tc.text) {
@@ -251,6 +301,17 @@ func TestCheckpointBadInput(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused checkpoint made its dir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(open, "cp")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused checkpoint made its dir: %v", err)
+	}
+	// A name is a directory of the container's under the state dir.
+	want := filepath.Join(e.cfg.StateDir, "containers", "bad", "checkpoints", "cp1")
+	if dir, err := s.CheckpointDir("bad", "cp1"); err != nil || dir != want {
+		t.Errorf("CheckpointDir(bad, cp1) = %q, %v; want %q", dir, err, want)
+	}
+	if dir, err := s.CheckpointDir("bad", good); err != nil || dir != good {
+		t.Errorf("CheckpointDir(bad, %s) = %q, %v; want it as is", good, dir, err)
 	}
 	if st, _ := s.Inspect(ctx, "bad"); st.Status != lifecycle.StatusRunning || st.Error != "" {
 		t.Errorf("after the bad requests: %+v", st)

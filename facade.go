@@ -135,16 +135,23 @@ func (s *Supervisor) PID(ctx context.Context, id string) (*actor.PID, error) { r
 func (s *Supervisor) Start(ctx context.Context, id string) (State, error) { return s.e.Start(ctx, id) }
 
 // StartFromCheckpoint starts a container's task restored from the
-// checkpoint in dir.
+// checkpoint in dir: a name or an absolute path (see CheckpointDir).
 func (s *Supervisor) StartFromCheckpoint(ctx context.Context, id, dir string) (State, error) {
 	return s.e.StartFromCheckpoint(ctx, id, dir)
 }
 
 // Checkpoint writes a criu checkpoint of a container's running task into
-// dir.
+// dir: a name or an absolute path (see CheckpointDir).
 func (s *Supervisor) Checkpoint(ctx context.Context, id, dir string, opts CheckpointOptions) (State, error) {
 	return s.e.Checkpoint(ctx, id, dir, opts)
 }
+
+// CheckpointDir is the directory a checkpoint of container id named dir
+// is in: STATE/containers/ID/checkpoints/NAME for a name, dir itself for
+// an absolute path. Either must be a trusted directory (owned by root,
+// not writable by group or others, no symbolic link on the way), or it is
+// ErrInvalidArgument.
+func (s *Supervisor) CheckpointDir(id, dir string) (string, error) { return s.e.CheckpointDir(id, dir) }
 
 // Stop sends SIGTERM to a container's task, SIGKILL after timeout, and
 // waits until the task is no longer running.

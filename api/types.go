@@ -313,9 +313,15 @@ type ExecStarted struct {
 
 // CheckpointRequest is the body of POST /v1/containers/{id}/checkpoint.
 type CheckpointRequest struct {
+	// Name names the checkpoint: it is written to
+	// STATE/containers/ID/checkpoints/NAME, the default place, and
+	// removed with the container. Either Name or Dir.
+	Name string `json:"name,omitempty"`
 	// Dir is the absolute path of the directory the checkpoint is written
-	// to; it is created if missing.
-	Dir string `json:"dir"`
+	// to; it is created if missing. It, and each of its parents, must be
+	// owned by root and not writable by group or others, with no symbolic
+	// link on the way.
+	Dir string `json:"dir,omitempty"`
 	// LeaveRunning keeps the task running; by default it stops.
 	LeaveRunning bool `json:"leave_running,omitempty"`
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/vigilhq/vigil"
@@ -39,14 +40,25 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	if req.Dir == "" {
-		return badRequest("request body: dir is required: the absolute path of the checkpoint directory")
+	dir := req.Dir
+	switch {
+	case req.Name != "" && req.Dir != "":
+		return badRequest("request body: name and dir are exclusive: name a checkpoint (kept under the state dir) or give a directory")
+	case req.Name != "":
+		if strings.Contains(req.Name, "/") {
+			return badRequest("request body: name %q: a checkpoint name has no '/'; give a directory in dir", req.Name)
+		}
+		dir = req.Name
+	case req.Dir == "":
+		return badRequest("request body: name or dir is required: the checkpoint's name, or the absolute path of its directory")
+	case !filepath.IsAbs(req.Dir):
+		return badRequest("request body: dir %q must be an absolute path", req.Dir)
 	}
 	cp, err := s.checkpointer()
 	if err != nil {
 		return err
 	}
-	st, err := cp.Checkpoint(r.Context(), r.PathValue("id"), req.Dir, vigil.CheckpointOptions{LeaveRunning: req.LeaveRunning})
+	st, err := cp.Checkpoint(r.Context(), r.PathValue("id"), dir, vigil.CheckpointOptions{LeaveRunning: req.LeaveRunning})
 	if err != nil {
 		return err
 	}
@@ -54,8 +66,9 @@ func (s *server) checkpoint(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// start starts a container, restored from the checkpoint in the directory
-// of the query parameter checkpoint when it is given.
+// start starts a container, restored from the checkpoint the query
+// parameter checkpoint names (a name, or an absolute directory) when it
+// is given.
 func (s *server) start(w http.ResponseWriter, r *http.Request) error {
 	id, dir := r.PathValue("id"), r.URL.Query().Get("checkpoint")
 	var (
@@ -85,20 +98,38 @@ Checkpoints are written and restored by criu through containerd's runc
 shim: criu must be installed on the daemon's host and ` + "`criu check`" + ` must pass
 there; otherwise the command fails with criu's reason and changes nothing.`
 
-const checkpointSynopsis = "create [--leave-running] ID DIR"
+const checkpointSynopsis = "create [--leave-running] ID NAME|DIR"
 
 var checkpointCommand = &command{
 	name:     "checkpoint",
 	synopsis: checkpointSynopsis,
 	summary:  "write a criu checkpoint of a running container",
 	details: `
-checkpoint create writes a checkpoint of the container's running task into
-DIR (created if missing; a relative DIR is taken from the current
-directory) and prints DIR. The task stops after the checkpoint, as
-docker's does, unless --leave-running; that stop is a user's stop, so no
-restart policy restarts it. 'supervisor start --checkpoint DIR ID' starts
-the task again from the checkpoint.` + criuHelp,
+checkpoint create writes a checkpoint of the container's running task and
+prints its NAME or DIR. A NAME (no '/') keeps it under the daemon's state
+dir, in containers/ID/checkpoints/NAME, removed with the container; a
+DIR (with a '/'; a relative one is taken from the current directory) is
+created if missing, and it and each of its parents must be owned by root
+and not writable by group or others, with no symbolic link on the way
+(criu writes the task's memory there, and a restore runs what it reads).
+The task stops after the checkpoint, as docker's does, unless
+--leave-running; that stop is a user's stop, so no restart policy
+restarts it. 'supervisor start --checkpoint NAME|DIR ID' starts the task
+again from the checkpoint.` + criuHelp,
 	setup: func(*flag.FlagSet) runFunc { return runCheckpoint },
+}
+
+// checkpointArg is a checkpoint's NAME, or a DIR (with a '/') made
+// absolute.
+func checkpointArg(arg string) (api.CheckpointRequest, string, error) {
+	if !strings.Contains(arg, "/") {
+		return api.CheckpointRequest{Name: arg}, arg, nil
+	}
+	dir, err := filepath.Abs(arg)
+	if err != nil {
+		return api.CheckpointRequest{}, "", fmt.Errorf("checkpoint directory: %w", err)
+	}
+	return api.CheckpointRequest{Dir: dir}, dir, nil
 }
 
 func runCheckpoint(ctx context.Context, a *app, args []string) error {
@@ -121,33 +152,35 @@ func runCheckpoint(ctx context.Context, a *app, args []string) error {
 		return usageErrorf("%v", err)
 	}
 	if fs.NArg() != 2 {
-		return usageErrorf("checkpoint create takes a container ID and a directory")
+		return usageErrorf("checkpoint create takes a container ID and a checkpoint name or directory")
 	}
 	id := fs.Arg(0)
 	if err := checkIDs([]string{id}); err != nil {
 		return err
 	}
-	dir, err := filepath.Abs(fs.Arg(1))
+	req, shown, err := checkpointArg(fs.Arg(1))
 	if err != nil {
-		return fmt.Errorf("checkpoint directory: %w", err)
+		return err
 	}
-	if _, err := a.client().Checkpoint(ctx, id, api.CheckpointRequest{Dir: dir, LeaveRunning: *leave}); err != nil {
+	req.LeaveRunning = *leave
+	if _, err := a.client().Checkpoint(ctx, id, req); err != nil {
 		return fmt.Errorf("%s", errorFor(id, err))
 	}
-	fmt.Fprintln(a.stdout, dir)
+	fmt.Fprintln(a.stdout, shown)
 	return nil
 }
 
 var startCommand = &command{
 	name:     "start",
-	synopsis: "[--checkpoint DIR] ID...",
+	synopsis: "[--checkpoint NAME|DIR] ID...",
 	summary:  "start created or exited containers",
 	details: `
 With --checkpoint, start restores the task of one container from the
-checkpoint in DIR (written by 'supervisor checkpoint create') instead of
-starting it afresh.` + criuHelp,
+checkpoint NAME or DIR (written by 'supervisor checkpoint create', and
+only from a directory as trusted as it requires) instead of starting it
+afresh.` + criuHelp,
 	setup: func(fs *flag.FlagSet) runFunc {
-		checkpoint := fs.String("checkpoint", "", "restore from the checkpoint in `DIR`")
+		checkpoint := fs.String("checkpoint", "", "restore from the checkpoint `NAME` (or DIR, with a '/')")
 		return func(ctx context.Context, a *app, ids []string) error {
 			c := a.client()
 			if *checkpoint == "" {
@@ -159,10 +192,11 @@ starting it afresh.` + criuHelp,
 			if len(ids) != 1 {
 				return usageErrorf("start --checkpoint takes one container ID")
 			}
-			dir, err := filepath.Abs(*checkpoint)
+			req, _, err := checkpointArg(*checkpoint)
 			if err != nil {
 				return fmt.Errorf("--checkpoint: %w", err)
 			}
+			dir := req.Dir + req.Name
 			return a.forEachID(ids, func(id string) error {
 				_, err := c.StartFromCheckpoint(ctx, id, dir)
 				return err

@@ -62,6 +62,10 @@ func TestCheckpointCommandWithoutCriu(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "criu is not usable on this host") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Fatalf("checkpoint create without criu: exit %d, stderr %q; want one line saying criu is not usable", code, errOut)
 	}
+	_, errOut, code = d.CLI(t, "checkpoint", "create", "nocriu", "cp1")
+	if code != 1 || !strings.Contains(errOut, "criu is not usable on this host") {
+		t.Fatalf("checkpoint create NAME without criu: exit %d, stderr %q; want criu's refusal", code, errOut)
+	}
 	_, err := client.New(d.Socket).Checkpoint(context.Background(), "nocriu", api.CheckpointRequest{Dir: dir})
 	var apiErr *api.StatusError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotImplemented {
@@ -97,6 +101,11 @@ func TestCheckpointCommandBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(t.TempDir(), "missing")
+	open := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(open, 0o777)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -105,7 +114,11 @@ func TestCheckpointCommandBadInput(t *testing.T) {
 		{[]string{"checkpoint", "create", "done", missing}, 1, `cannot checkpoint container "done": it is exited`},
 		{[]string{"checkpoint", "create", "nosuch", missing}, 1, "nosuch"},
 		{[]string{"checkpoint", "create", "../x", missing}, 1, "invalid container ID"},
-		{[]string{"checkpoint", "create", "done"}, 2, "takes a container ID and a directory"},
+		{[]string{"checkpoint", "create", "done"}, 2, "takes a container ID and a checkpoint name or directory"},
+		{[]string{"checkpoint", "create", "done", ".."}, 1, "neither a name"},
+		{[]string{"checkpoint", "create", "done", filepath.Join(open, "cp")}, 1, "writable by group or others"},
+		{[]string{"start", "--checkpoint", open, "done"}, 1, "writable by group or others"},
+		{[]string{"start", "--checkpoint", "never", "done"}, 1, "does not exist"},
 		{[]string{"checkpoint", "remove", "done", missing}, 2, "unknown checkpoint subcommand"},
 		{[]string{"checkpoint"}, 2, "needs a subcommand"},
 		{[]string{"start", "--checkpoint", missing, "done"}, 1, "does not exist"},
@@ -122,11 +135,11 @@ func TestCheckpointCommandBadInput(t *testing.T) {
 	}
 	// Through the API, a relative or missing dir is a bad request.
 	c := client.New(d.Socket)
-	for _, dir := range []string{"rel/dir", ""} {
-		_, err := c.Checkpoint(context.Background(), "done", api.CheckpointRequest{Dir: dir})
+	for _, req := range []api.CheckpointRequest{{Dir: "rel/dir"}, {}, {Name: "a/b"}, {Name: "cp", Dir: missing}, {Name: ".."}} {
+		_, err := c.Checkpoint(context.Background(), "done", req)
 		var apiErr *api.StatusError
 		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
-			t.Errorf("POST checkpoint with dir %q: %v, want 400", dir, err)
+			t.Errorf("POST checkpoint %+v: %v, want 400", req, err)
 		}
 	}
 	if st := inspectOne(t, d, "done"); st.Status != lifecycle.StatusExited || st.Error != "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/vigilhq/vigil/actors"
 	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/c8dbridge"
+	"github.com/vigilhq/vigil/internal/containerid"
 )
 
 // ErrCriuUnusable is returned by Checkpoint and StartFromCheckpoint on a
@@ -32,8 +33,9 @@ type CheckpointOptions struct {
 const criuImage = "inventory.img"
 
 // Checkpoint writes a criu checkpoint of a container's running task into
-// dir, an absolute path that is created if missing, through containerd's
-// runc shim. Unless opts.LeaveRunning, the task stops after the
+// dir, a name (STATE/containers/ID/checkpoints/NAME) or an absolute path
+// (see CheckpointDir), created if missing, through containerd's runc
+// shim. Unless opts.LeaveRunning, the task stops after the
 // checkpoint and Checkpoint waits for its exit, as Stop does; the state
 // returned is then the exited one.
 //
@@ -43,11 +45,8 @@ const criuImage = "inventory.img"
 // that does not run, ErrCriuUnusable when criu cannot run on this host
 // (checked first: then nothing is journaled).
 func (s *Supervisor) Checkpoint(ctx context.Context, id, dir string, opts CheckpointOptions) (lifecycle.State, error) {
-	if dir == "" || !filepath.IsAbs(dir) {
-		return lifecycle.State{}, fmt.Errorf("%w: checkpoint directory %q must be an absolute path", ErrInvalidArgument, dir)
-	}
-	dir = filepath.Clean(dir)
-	if err := checkTrustedDir(dir); err != nil { // trusteddir.go
+	dir, err := s.CheckpointDir(id, dir)
+	if err != nil {
 		return lifecycle.State{}, err
 	}
 	pid, err := s.PID(ctx, id)
@@ -96,6 +95,41 @@ func (s *Supervisor) Checkpoint(ctx context.Context, id, dir string, opts Checkp
 	return s.Wait(ctx, id, actors.WaitNotRunning)
 }
 
+// CheckpointsDir is the directory, under a container's bundle dir in
+// Config.StateDir, that holds its checkpoints by name. It goes with the
+// container: removing the container removes them.
+const CheckpointsDir = "checkpoints"
+
+// CheckpointDir resolves where the checkpoint dir of container id is: a
+// name (a container ID's syntax: letters, digits, '_', '.', '-') is
+// STATE/containers/ID/checkpoints/NAME, the default place; an absolute
+// path is the directory the user named. Either must be trusted: it and
+// every existing parent, looked at without following symbolic links, is
+// a directory owned by the daemon's user (root) that group and others
+// cannot write (a parent with the sticky bit aside), since criu writes a
+// task's memory there and a restore runs what it reads from there.
+// Anything else (a relative path, a name that is not one) is
+// ErrInvalidArgument, as is an untrusted directory.
+func (s *Supervisor) CheckpointDir(id, dir string) (string, error) {
+	if err := containerid.Validate(id); err != nil {
+		return "", err
+	}
+	switch {
+	case dir == "":
+		return "", fmt.Errorf("%w: a checkpoint name or the absolute path of a checkpoint directory is required", ErrInvalidArgument)
+	case filepath.IsAbs(dir):
+		dir = filepath.Clean(dir)
+	case containerid.Validate(dir) != nil:
+		return "", fmt.Errorf("%w: checkpoint %q is neither a name (letters, digits, '_', '.', '-') nor an absolute path", ErrInvalidArgument, dir)
+	default:
+		dir = filepath.Join(s.bundleRoot(), id, CheckpointsDir, dir)
+	}
+	if err := checkTrustedDir(dir); err != nil { // trusteddir.go
+		return "", err
+	}
+	return dir, nil
+}
+
 // makeCheckpointDir creates dir (and its parents) unless it exists, and
 // reports whether it did.
 func makeCheckpointDir(dir string) (bool, error) {
@@ -115,17 +149,15 @@ func makeCheckpointDir(dir string) (bool, error) {
 }
 
 // StartFromCheckpoint starts a created or exited container's task
-// restored from the criu checkpoint in dir (written by Checkpoint), as
-// `docker start --checkpoint` does. Errors: ErrInvalidArgument when dir
-// is not an absolute path to a checkpoint, ErrCriuUnusable when criu
+// restored from the criu checkpoint in dir (written by Checkpoint; a name
+// or an absolute path, see CheckpointDir), as `docker start --checkpoint`
+// does. Errors: ErrInvalidArgument when dir is not a checkpoint's name or
+// the absolute path of a trusted directory holding one, ErrCriuUnusable when criu
 // cannot run on this host (nothing is journaled then); a restore that
 // containerd refuses is a failed start (exit code 128, as Start's).
 func (s *Supervisor) StartFromCheckpoint(ctx context.Context, id, dir string) (lifecycle.State, error) {
-	if dir == "" || !filepath.IsAbs(dir) {
-		return lifecycle.State{}, fmt.Errorf("%w: checkpoint directory %q must be an absolute path", ErrInvalidArgument, dir)
-	}
-	dir = filepath.Clean(dir)
-	if err := checkTrustedDir(dir); err != nil {
+	dir, err := s.CheckpointDir(id, dir)
+	if err != nil {
 		return lifecycle.State{}, err
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
