@@ -63,6 +63,7 @@ var (
 	ErrCommandNotExecutable = engine.ErrCommandNotExecutable // Exec: the program cannot run (InvalidArgument)
 	ErrCriuUnusable         = engine.ErrCriuUnusable         // Checkpoint: criu cannot run here (NotImplemented)
 	ErrNamespaceOwned       = engine.ErrNamespaceOwned       // Open: another journal owns the namespace (FailedPrecondition)
+	ErrJournalNoSpace       = engine.ErrJournalNoSpace       // a command could not be journaled: the disk is full, the journal's reserve used up (ResourceExhausted)
 )
 
 // The types of the facade, defined by the engine.

@@ -79,6 +79,11 @@ type Options struct {
 	// it every record is kept until the container is retired. Ignored
 	// when ReadOnly.
 	CompactLive bool
+	// Reserve is how many bytes beyond its pages the journal file keeps
+	// allocated on its device, so that the journal can commit when
+	// something else filled the device (reserve.go); 0: none. Ignored
+	// when ReadOnly.
+	Reserve int64
 }
 
 // Bolt is the durable Store: a bbolt file, with group commit. Appends,
@@ -94,6 +99,11 @@ type Bolt struct {
 	readOnly  bool
 	retention Retention
 	live      bool // Options.CompactLive
+
+	reserve      int64       // Options.Reserve
+	file         *os.File    // the file again, to allocate its reserve; nil without one
+	reserveShort atomic.Bool // the device could not give the whole reserve at the last top-up
+	allocatedTo  int64       // the end of the last allocation of the reserve (the committer's)
 
 	mu        sync.Mutex
 	cond      *sync.Cond // signalled when queue grows or closed is set
@@ -198,6 +208,7 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*Bolt, error) {
 	}
 	b := &Bolt{
 		db: db, path: path, clock: clock, readOnly: opts.ReadOnly, retention: opts.Retention, live: opts.CompactLive,
+		reserve: opts.Reserve,
 		replaying: make(map[string]int),
 	}
 	b.cond = sync.NewCond(&b.mu)
@@ -209,6 +220,9 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*Bolt, error) {
 		if err := b.prepare(); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("journal: open %s: %w", path, err)
+		}
+		if b.reserve > 0 {
+			b.openReserve() // reserve.go
 		}
 		b.stopped = make(chan struct{})
 		go b.commitLoop()
@@ -359,6 +373,11 @@ func openBuckets(tx *bolt.Tx) (buckets, error) {
 	}
 	return bk, nil
 }
+
+// ReserveShort reports whether the journal's reserve (Options.Reserve)
+// could not be allocated in full at the last commit: its device is full,
+// and the journal is committing from what is left of it.
+func (b *Bolt) ReserveShort() bool { return b.reserveShort.Load() }
 
 // Path returns the path of the journal file.
 func (b *Bolt) Path() string { return b.path }
@@ -518,7 +537,7 @@ func (b *Bolt) commitGroup(group []*request) {
 	if err := b.write(group, nanos); err != nil {
 		if len(group) == 1 {
 			if group[0].err == nil {
-				group[0].fail(err)
+				group[0].fail(b.noSpace(err))
 			}
 		} else {
 			for _, r := range group {
@@ -527,11 +546,12 @@ func (b *Bolt) commitGroup(group []*request) {
 				}
 				r.recs = nil
 				if err := b.write([]*request{r}, nanos); err != nil {
-					r.fail(err)
+					r.fail(b.noSpace(err))
 				}
 			}
 		}
 	}
+	b.reserveShort.Store(b.reserveTopUp()) // reserve.go
 	// gofail: var journalAfterCommit struct{}
 	// failpointCrash("journalAfterCommit")
 	for _, r := range group {
@@ -1045,6 +1065,9 @@ func (b *Bolt) Close() error {
 	b.mu.Unlock()
 	if b.stopped != nil {
 		<-b.stopped
+	}
+	if b.file != nil {
+		b.file.Close()
 	}
 	if err := b.db.Close(); err != nil {
 		return fmt.Errorf("journal: close %s: %w", b.path, err)

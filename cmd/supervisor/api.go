@@ -118,10 +118,11 @@ type serverInfo struct {
 
 // server is the HTTP API over a Backend.
 type server struct {
-	b    Backend
-	info serverInfo
-	log  *slog.Logger
-	mux  *http.ServeMux
+	b       Backend
+	info    serverInfo
+	log     *slog.Logger
+	mux     *http.ServeMux
+	streams *streamSlots // limits.go
 }
 
 // route is one endpoint of the API.
@@ -155,7 +156,7 @@ var routes = []route{
 // newServer returns the API's handler. Every answer, errors included, is
 // JSON; a panic in a handler is logged and answered with 500.
 func newServer(b Backend, info serverInfo, log *slog.Logger) *server {
-	s := &server{b: b, info: info, log: log, mux: http.NewServeMux()}
+	s := &server{b: b, info: info, log: log, mux: http.NewServeMux(), streams: newStreamSlots(maxStreams)}
 	allowed := map[string][]string{}
 	var paths []string
 	for _, rt := range append(routes, networkRoutes...) { // network.go

@@ -58,6 +58,14 @@ func (s *server) attach(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
+	// A stream slot before anything happens (Attach may start the
+	// container).
+	release, err := s.streams.take() // limits.go
+	if err != nil {
+		return err
+	}
+	defer release()
+
 	out := &lateConn{ready: make(chan struct{})}
 	opts := vigil.AttachOptions{Stdout: out.writer(stream.Stdout), Stderr: out.writer(stream.Stderr), Start: q.start}
 	var stdinW *io.PipeWriter
@@ -76,14 +84,14 @@ func (s *server) attach(w http.ResponseWriter, r *http.Request) error {
 		out.set(nil)
 		return err
 	}
-	conn, err := stream.Upgrade(w, r)
+	conn, err := upgradeStream(w, r) // limits.go
 	if err != nil {
 		at.Detach()
 		if stdinW != nil {
 			stdinW.CloseWithError(err)
 		}
 		out.set(nil)
-		return badRequest("%v", err)
+		return err
 	}
 	defer conn.Close()
 	out.set(conn)

@@ -74,7 +74,11 @@ owner's containers as they are (neither adopted nor removed).
 
 Each container's log is rotated: by default 5 files of 20 MiB, the complete
 ones compressed (docker's "local" driver); --log-opt changes that default,
-and run's --log-opt a container's own.`,
+and run's --log-opt a container's own.
+
+The daemon serves at most --max-connections clients at once and at most
+--max-streams exec and attach streams; one more is refused at once with a
+message (503, 429) rather than left waiting.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		mode := fs.String("socket-mode", "0600", "permissions of the socket file, in octal")
 		var jf daemonJournalFlags // journal.go
@@ -85,10 +89,16 @@ and run's --log-opt a container's own.`,
 		var lf daemonLogFlags // logopts.go
 		lf.define(fs)
 		dockerSocket := fs.String("docker-socket", "", "also serve the Docker Engine API (docs/DOCKER-API.md) on the unix socket `PATH`, with --socket-mode")
+		conns := fs.Int("max-connections", maxConns, "most client `CONNECTIONS` served at once; one more is answered 503")
+		streams := fs.Int("max-streams", maxStreams, "most exec and attach `STREAMS` open at once; one more is answered 429")
 		return func(ctx context.Context, a *app, args []string) error {
 			if len(args) > 0 {
 				return usageErrorf("daemon takes no arguments; got %q", args)
 			}
+			if *conns < 1 || *streams < 1 {
+				return usageErrorf("--max-connections and --max-streams must be at least 1")
+			}
+			maxConns, maxStreams = *conns, *streams
 			perm, err := parseMode(*mode)
 			if err != nil {
 				return usageErrorf("%v", err)
@@ -149,7 +159,9 @@ func (a *app) daemon(ctx context.Context, perm os.FileMode, jf daemonJournalFlag
 		// kernel's.
 		BootIDFile: os.Getenv(envTestBootIDFile),
 	}
-	jf.apply(&cfg)
+	if err := jf.apply(&cfg); err != nil {
+		return err
+	}
 	imageSettings(a.cfg, &cfg) // images.go
 	lf.apply(&cfg)
 	sup, err := vigil.Open(ctx, cfg)

@@ -117,9 +117,14 @@ func (s *server) execProcess(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 
-	conn, err := stream.Upgrade(w, r)
+	release, err := s.streams.take() // limits.go
 	if err != nil {
-		return badRequest("%v", err)
+		return err
+	}
+	defer release()
+	conn, err := upgradeStream(w, r)
+	if err != nil {
+		return err
 	}
 	defer conn.Close()
 	s.streamExec(r.Context(), conn, eb, id, req, cfg)

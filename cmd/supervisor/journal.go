@@ -316,6 +316,7 @@ type daemonJournalFlags struct {
 	retainFor     time.Duration
 	retainCount   int
 	keepHistory   bool
+	reserve       string
 	takeOver      bool
 }
 
@@ -331,19 +332,30 @@ func (f *daemonJournalFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.keepHistory, "journal-keep-history", false,
 		"keep every journal record of live containers (by default a container's records are compacted behind its snapshots, "+
 			"so its journal stays bounded however often it restarts)")
+	fs.StringVar(&f.reserve, "journal-reserve", "8m",
+		"space the journal keeps allocated on its device, `SIZE` as 8m, so that stop, kill and rm work when the disk is full (0: none)")
 	fs.BoolVar(&f.takeOver, "take-over-namespace", false,
 		"make this journal the owner of the namespace even if another journal (another state dir) owns it; "+
 			"that journal's containers are left as they are, neither adopted nor removed")
 }
 
 // apply sets the journal settings of cfg.
-func (f daemonJournalFlags) apply(cfg *vigil.Config) {
+func (f daemonJournalFlags) apply(cfg *vigil.Config) error {
+	n, err := parseSize(f.reserve)
+	if err != nil {
+		return usageErrorf("--journal-reserve: %v", err)
+	}
+	cfg.JournalReserve = n
+	if n == 0 {
+		cfg.JournalReserve = -1 // none
+	}
 	cfg.RecoverIntact = f.recoverIntact
 	cfg.SnapshotEvery = f.snapshotEvery
 	cfg.RetainRemovedFor = f.retainFor
 	cfg.RetainRemovedCount = f.retainCount
 	cfg.KeepHistory = f.keepHistory
 	cfg.TakeOverNamespace = f.takeOver
+	return nil
 }
 
 // withJournalAdvice adds to an error of vigil.Open what to do about a

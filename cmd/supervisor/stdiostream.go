@@ -311,16 +311,43 @@ func (t *terminal) watchSize(fn func(width, height uint32)) (stop func()) {
 
 // stdinQueue is how many Stdin frames (up to 32 KiB each) wait for a
 // process that does not read its stdin, while the client's frames go on
-// being read: a client that hangs up is noticed even then.
-const stdinQueue = 64
+// being read: a client that hangs up is noticed even then. Beyond it, the
+// client's frames wait (back pressure), and its socket is polled for a
+// hang-up every hangUpPoll.
+const (
+	stdinQueue = 64
+	hangUpPoll = 200 * time.Millisecond
+)
+
+// enqueue queues p for the stdin pump, waiting while the queue is full;
+// it reports false when the client hung up meanwhile.
+func enqueue(conn *stream.Conn, queue chan<- []byte, p []byte) bool {
+	select {
+	case queue <- p:
+		return true
+	default:
+	}
+	tick := time.NewTicker(hangUpPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case queue <- p:
+			return true
+		case <-tick.C:
+			if conn.PeerClosed() {
+				return false
+			}
+		}
+	}
+}
 
 // readClientFrames passes a client's frames on until its connection ends:
 // Stdin to stdin (nil: dropped; dropped too once a write failed, as nothing
 // reads it any more), StdinClose closes stdin (end of file), and a Resize
 // of a usable size goes to resize. Stdin is written by a goroutine of its
 // own from a queue, so that a process that never reads its stdin does not
-// keep the connection from being read (and its end from being seen) until
-// stdinQueue frames wait. The caller decides what the end of the
+// keep the connection from being read (and its end from being seen); once
+// stdinQueue frames wait, the socket is polled for the client's hang-up. The caller decides what the end of the
 // connection means for the process.
 func readClientFrames(conn *stream.Conn, stdin *io.PipeWriter, resize func(stream.Size), log *slog.Logger) {
 	var queue chan []byte // nil: the end of stdin was queued, or no stdin
@@ -353,8 +380,8 @@ func readClientFrames(conn *stream.Conn, stdin *io.PipeWriter, resize func(strea
 		}
 		switch k {
 		case stream.Stdin:
-			if queue != nil && len(p) > 0 {
-				queue <- bytes.Clone(p)
+			if queue != nil && len(p) > 0 && !enqueue(conn, queue, bytes.Clone(p)) {
+				return // the client hung up while the queue was full
 			}
 		case stream.StdinClose:
 			if queue != nil {

@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -208,6 +210,57 @@ func TestReadClientFramesSeesHangUpWhileStdinIsNotRead(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("readClientFrames did not see the client hang up while stdin was not read")
+	}
+}
+
+// unixStreamPair is streamPair over a unix socket, whose hang-up the
+// daemon's end can see without reading.
+func unixStreamPair(t *testing.T) (client, daemon *stream.Conn) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make([]net.Conn, 2)
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "socketpair")
+		if conns[i], err = net.FileConn(f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	client, daemon = stream.New(conns[0], nil), stream.New(conns[1], nil)
+	t.Cleanup(func() { client.Close(); daemon.Close() })
+	return client, daemon
+}
+
+// Even once more input waits than the queue holds (the frames then wait
+// in the socket), a client that hangs up is seen: the socket is polled.
+func TestReadClientFramesSeesHangUpWithAFullQueue(t *testing.T) {
+	cc, dc := unixStreamPair(t)
+	stdinR, stdinW := io.Pipe() // nothing ever reads stdinR
+	defer stdinR.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		readClientFrames(dc, stdinW, func(stream.Size) {}, slog.New(slog.DiscardHandler))
+	}()
+	for range 4 * stdinQueue {
+		if err := cc.WriteFrame(stream.Stdin, []byte("typed but never read\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the queue fills
+	select {
+	case <-done:
+		t.Fatal("readClientFrames ended before the client hung up")
+	default:
+	}
+	cc.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("readClientFrames did not see the client hang up while its queue was full")
 	}
 }
 

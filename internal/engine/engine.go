@@ -39,6 +39,7 @@ var (
 	ErrInvalidArgument         = lifecycle.ErrInvalidArgument   // a bad value in a request
 	ErrInvalidTransition       = lifecycle.ErrInvalidTransition // the request does not fit the container's state
 	ErrInvalidID               = containerid.ErrInvalid         // a malformed container ID
+	ErrJournalNoSpace          = journal.ErrNoSpace             // the journal's device is full and its reserve used up
 	ErrTimeout           error = timeoutError{}                 // no answer in time: DeadlineExceeded class
 )
 
@@ -93,6 +94,11 @@ type Config struct {
 	// oldest kept snapshot). Ignored when SnapshotEvery is negative
 	// (no snapshots: nothing is compacted).
 	KeepHistory bool
+	// JournalReserve is how many bytes the journal file keeps allocated
+	// beyond its pages, so that the journal can commit when something
+	// else (container logs, most often) filled its device: stop, kill and
+	// rm then still work. 0 is DefaultJournalReserve; negative, none.
+	JournalReserve int64
 	// RecoverIntact starts the supervisor even when the journal of some
 	// containers cannot be replayed: those are kept as they are and
 	// refuse commands. Without it, Open fails with ErrJournalDamaged.
@@ -217,7 +223,7 @@ func OpenWith(ctx context.Context, cfg Config, rt c8dbridge.Runtime) (_ *Supervi
 		}
 	}()
 	s.journal, err = journal.Open(filepath.Join(cfg.StateDir, JournalFile), journal.Options{Clock: cfg.Clock, Retention: cfg.retention(),
-		CompactLive: !cfg.KeepHistory})
+		CompactLive: !cfg.KeepHistory, Reserve: cfg.journalReserve()})
 	if err != nil {
 		return nil, fmt.Errorf("vigil: %w", err)
 	}

@@ -31,6 +31,21 @@ const (
 	DefaultRetainRemovedCount = 1000
 )
 
+// DefaultJournalReserve is Config.JournalReserve's default: thousands of
+// records' worth.
+const DefaultJournalReserve = 8 << 20
+
+// journalReserve is the journal reserve Config asks for.
+func (cfg Config) journalReserve() int64 {
+	switch {
+	case cfg.JournalReserve == 0:
+		return DefaultJournalReserve
+	case cfg.JournalReserve < 0:
+		return 0
+	}
+	return cfg.JournalReserve
+}
+
 // retention is the journal retention Config asks for.
 func (cfg Config) retention() journal.Retention {
 	r := journal.Retention{KeepFor: cfg.RetainRemovedFor, KeepCount: cfg.RetainRemovedCount}

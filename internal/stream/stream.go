@@ -17,6 +17,8 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Protocol is the name in the Upgrade header.
@@ -73,6 +75,29 @@ type Conn struct {
 	rw io.ReadWriteCloser
 	r  *bufio.Reader
 	mu sync.Mutex // serializes writes
+
+	// Deadlines, for a connection that has them (a net.Conn); zero: none.
+	writeTimeout atomic.Int64 // each frame is written within it (a time.Duration)
+	frameTimeout atomic.Int64 // a frame begun is read whole within it (a time.Duration)
+}
+
+// deadliner is a connection with deadlines (a net.Conn).
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+// SetTimeouts bounds, on a connection with deadlines, the write of each
+// frame (a peer that stops reading cannot hold a writer, and so a
+// process's output, for ever: the write fails and the connection is
+// closed) and the read of a frame once its first byte arrived (a frame
+// trickled in byte by byte fails). Between frames, reads wait as long as
+// the stream lasts: a stream may rightly be quiet for hours, and a peer
+// that hangs up is seen at once on a local socket. Zero leaves a bound
+// off.
+func (c *Conn) SetTimeouts(write, frame time.Duration) {
+	c.writeTimeout.Store(int64(write))
+	c.frameTimeout.Store(int64(frame))
 }
 
 // New wraps a connection. r, when not nil, reads from rw with bytes
@@ -94,7 +119,16 @@ func (c *Conn) WriteFrame(k Kind, p []byte) error {
 		var hdr [5]byte
 		hdr[0] = byte(k)
 		binary.BigEndian.PutUint32(hdr[1:], uint32(n))
+		timeout := time.Duration(c.writeTimeout.Load())
+		if d, ok := c.rw.(deadliner); ok && timeout > 0 {
+			_ = d.SetWriteDeadline(time.Now().Add(timeout))
+		}
 		if _, err := c.rw.Write(append(hdr[:], p[:n]...)); err != nil {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.rw.Close() // the peer does not read: end the stream
+				return fmt.Errorf("stream: the peer read nothing for %v: %w", timeout, err)
+			}
 			return err
 		}
 		p = p[n:]
@@ -120,11 +154,21 @@ var ErrFrame = errors.New("stream: malformed frame")
 // connection between frames.
 func (c *Conn) ReadFrame() (Kind, []byte, error) {
 	var hdr [5]byte
-	if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+	// The first byte may take as long as it takes; the rest of the frame
+	// comes within frameTimeout.
+	if _, err := io.ReadFull(c.r, hdr[:1]); err != nil {
+		return 0, nil, err
+	}
+	timeout := time.Duration(c.frameTimeout.Load())
+	if d, ok := c.rw.(deadliner); ok && timeout > 0 {
+		_ = d.SetReadDeadline(time.Now().Add(timeout))
+		defer d.SetReadDeadline(time.Time{})
+	}
+	if _, err := io.ReadFull(c.r, hdr[1:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return 0, nil, fmt.Errorf("%w: cut short in its header", ErrFrame)
 		}
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("%w: header: %w", ErrFrame, err)
 	}
 	k, n := Kind(hdr[0]), binary.BigEndian.Uint32(hdr[1:])
 	if k < Stdin || k > Exit {
@@ -166,6 +210,12 @@ func (c *Conn) CloseWrite() error {
 
 // Close closes the connection.
 func (c *Conn) Close() error { return c.rw.Close() }
+
+// PeerClosed reports, without reading, whether the peer has closed its
+// end of the connection (or shut down its writing half): the next reads
+// would give what is buffered and then the end. False when it cannot
+// tell (a connection that is not a socket).
+func (c *Conn) PeerClosed() bool { return peerClosed(c.rw) }
 
 // Upgrade answers r with 101 Switching Protocols and takes over its
 // connection. Call it only once nothing else was written to w; an error
