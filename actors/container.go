@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigilhq/vigil/actors/lifecycle"
 	"github.com/vigilhq/vigil/c8dbridge"
+	"github.com/vigilhq/vigil/journal"
 )
 
 // ErrReplay wraps a journal that could not be replayed: the actor refuses
@@ -209,6 +210,9 @@ func (c *container) Receive(ctx actor.Context) {
 		c.retry = nil
 		if err := c.reconcile(ctx, nil); err != nil {
 			c.log().Debug("reconcile failed; retrying", "err", err)
+			if errors.Is(err, journal.ErrNoSpace) {
+				defer c.armReconcile(ctx) // until the disk has room again
+			}
 		}
 		c.afterCommand(ctx)
 		switch c.state.Status {
@@ -227,7 +231,14 @@ func (c *container) Receive(ctx actor.Context) {
 		if m.ProcessID != "" && m.ProcessID != c.id {
 			return // an exec process: not the task's init
 		}
-		c.handle(ctx, lifecycle.ObserveExit{Pid: m.Pid, Code: int(m.ExitCode), ExitedAt: m.ExitedAt, At: c.deps.now()})
+		if err := c.handle(ctx, lifecycle.ObserveExit{Pid: m.Pid, Code: int(m.ExitCode), ExitedAt: m.ExitedAt, At: c.deps.now()}); err != nil {
+			// The exit could not be journaled (a full disk, most often):
+			// those waiting for it (a stop) are told why rather than left
+			// waiting, and a reconcile records it from containerd later.
+			c.log().Warn("cannot record the task's exit; it is reconciled later", "err", err)
+			c.failWaiters(ctx, fmt.Errorf("the task exited, but its exit cannot be journaled yet: %w", err))
+			c.armReconcile(ctx)
+		}
 	case c8dbridge.Event:
 		c.log().Debug("containerd event", "event", fmt.Sprintf("%T", m))
 	}
@@ -774,6 +785,14 @@ func (c *container) satisfied(w waiter) bool {
 		return gone || c.healthSettled()
 	}
 	return true
+}
+
+// failWaiters answers every waiter with err.
+func (c *container) failWaiters(ctx actor.Context, err error) {
+	for _, w := range c.waiters {
+		ctx.Send(w.sender, Reply{State: c.state, Err: err})
+	}
+	c.waiters = nil
 }
 
 func (c *container) notifyWaiters(ctx actor.Context) {
