@@ -70,6 +70,9 @@ type (
 	HostConfig = lifecycle.HostConfig
 	// Device is a host device made available in a container.
 	Device = lifecycle.Device
+	// UsernsMap is the host range a container's user namespace maps its
+	// root to (HostConfig.Userns).
+	UsernsMap = lifecycle.UsernsMap
 	// Tmpfs is a tmpfs mount of a container.
 	Tmpfs = lifecycle.Tmpfs
 	// Ulimit is a resource limit of a container's process.

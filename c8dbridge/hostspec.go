@@ -54,6 +54,10 @@ func hostOpts(spec ContainerSpec) ([]oci.SpecOpts, error) {
 	if h.NoNewPrivileges {
 		opts = append(opts, oci.WithNoNewPrivileges)
 	}
+	if u := h.Userns; u != nil {
+		m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: u.UID, Size: u.Size}}
+		opts = append(opts, oci.WithUserNamespace(m, m), withUsernsMounts)
+	}
 	for _, d := range h.Devices {
 		target, perms := d.Container, d.Perms
 		if target == "" {
@@ -248,4 +252,23 @@ func withUlimits(us []lifecycle.Ulimit) oci.SpecOpts {
 		}
 		return nil
 	}
+}
+
+// withUsernsMounts adjusts the default mounts for a user namespace: the
+// kernel lets a user namespace mount a sysfs only in a network namespace
+// it owns, so a container in the host's network namespace gets the host's
+// /sys bound read-only instead, as rootless runtimes do.
+func withUsernsMounts(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			return nil
+		}
+	}
+	for i, m := range s.Mounts {
+		if m.Destination == "/sys" && m.Type == "sysfs" {
+			s.Mounts[i] = specs.Mount{Destination: "/sys", Type: "none", Source: "/sys",
+				Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
+		}
+	}
+	return nil
 }

@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
@@ -85,6 +88,17 @@ func (c *Client) imageRoot(ctx context.Context, spec ContainerSpec) (context.Con
 	if err != nil {
 		done()
 		return nil, nil, nil, nil, fmt.Errorf("prepare snapshot: %w", err)
+	}
+	if u := spec.Host.Userns; u != nil {
+		// The container's root is u.UID on the host: its snapshot (a copy
+		// of its own, through the snapshotter) is chowned into the range.
+		if err = chownSnapshot(ctx, ss, spec.ID, u.UID, u.Size); err != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
+			ss.Remove(rctx, spec.ID)
+			cancel()
+			done()
+			return nil, nil, nil, nil, fmt.Errorf("the snapshot of a container with a user namespace: %w", err)
+		}
 	}
 	release := func(kept bool) {
 		if !kept {
@@ -309,4 +323,41 @@ func (c *Client) IncompleteImages(ctx context.Context) ([]string, error) {
 		}
 	}
 	return bad, nil
+}
+
+// chownSnapshot shifts the owners of every file of the snapshot key into
+// the range of a user namespace: ID n becomes base+n (IDs beyond the
+// range keep the range's last). On overlayfs each file is copied up into
+// the container's own layer; the image's layers are not touched.
+func chownSnapshot(ctx context.Context, ss snapshots.Snapshotter, key string, base, size uint32) error {
+	mounts, err := ss.Mounts(ctx, key)
+	if err != nil {
+		return err
+	}
+	shift := func(id uint32) int {
+		return int(base + min(id, size-1))
+	}
+	return mount.WithTempMount(ctx, mounts, func(root string) error {
+		return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			st, ok := info.Sys().(*syscall.Stat_t)
+			if !ok {
+				return nil
+			}
+			if err := os.Lchown(path, shift(st.Uid), shift(st.Gid)); err != nil {
+				return err
+			}
+			// chown clears setuid and setgid bits: put them back.
+			if m := info.Mode(); d.Type()&fs.ModeSymlink == 0 && m&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+				return os.Chmod(path, m)
+			}
+			return nil
+		})
+	})
 }

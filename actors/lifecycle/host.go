@@ -61,7 +61,23 @@ type HostConfig struct {
 	// AutoRemove removes the container once its task exited and no
 	// restart follows (docker's --rm); it takes no restart policy.
 	AutoRemove bool `json:"auto_remove,omitempty"`
+	// Userns runs the container in a user namespace of its own that maps
+	// its UIDs and GIDs 0 to Size-1 to the host's UID and GID to UID+Size-1
+	// (an unprivileged range): its root is not the host's. The snapshot
+	// of a container made from an image is chowned into the range; a
+	// --rootfs directory is used as it is (see docs/SECURITY.md). Nil:
+	// none (the host's users).
+	Userns *UsernsMap `json:"userns,omitempty"`
 }
+
+// UsernsMap is the range of host IDs a user namespace maps 0 to.
+type UsernsMap struct {
+	UID  uint32 `json:"uid"`  // the host UID (and GID) of the container's 0
+	Size uint32 `json:"size"` // how many IDs are mapped
+}
+
+// MaxUsernsID bounds the host IDs a user namespace may map to.
+const MaxUsernsID = 1<<32 - 2
 
 // String is the settings that are set, for scenario files and logs.
 func (h HostConfig) String() string {
@@ -90,6 +106,9 @@ func (h HostConfig) String() string {
 	}
 	add("GroupAdd", len(h.GroupAdd) > 0, h.GroupAdd)
 	add("AutoRemove", h.AutoRemove, true)
+	if h.Userns != nil {
+		add("Userns", true, *h.Userns)
+	}
 	if len(parts) == 0 {
 		return ""
 	}
@@ -254,6 +273,18 @@ func validateHost(h HostConfig) error {
 		}
 		if n, err := strconv.ParseUint(g, 10, 32); err == nil && n > 1<<31 {
 			return bad("group %q: GID out of range", g)
+		}
+	}
+	if u := h.Userns; u != nil {
+		switch {
+		case u.UID == 0:
+			return bad("userns: host UID 0 would map the container's root to the host's: want an unprivileged range such as 100000")
+		case u.Size == 0:
+			return bad("userns: a range of 0 IDs")
+		case uint64(u.UID)+uint64(u.Size)-1 > MaxUsernsID:
+			return bad("userns: the range %d-%d goes past the largest ID %d", u.UID, uint64(u.UID)+uint64(u.Size)-1, uint64(MaxUsernsID))
+		case h.Privileged:
+			return bad("userns: a privileged container is the host's root; it takes no user namespace")
 		}
 	}
 	return nil

@@ -20,7 +20,7 @@ type hostFlags struct {
 	securityOpts, capAdd, capDrop, devices, deviceRules listFlag
 	tmpfs, ulimits, sysctls, groupAdd, envFiles         listFlag
 	privileged, init, autoRemove                        bool
-	shmSize, stopSignal                                 string
+	shmSize, stopSignal, userns                         string
 	stopTimeout                                         int
 }
 
@@ -40,6 +40,7 @@ func (f *hostFlags) define(fs *flag.FlagSet) {
 	fs.IntVar(&f.stopTimeout, "stop-timeout", -1, "`SECONDS` stop waits before SIGKILL when stop -t does not say (default 10)")
 	fs.Var(&f.groupAdd, "group-add", "another `GROUP` of the process: a name in the rootfs's /etc/group or a GID (repeatable)")
 	fs.BoolVar(&f.autoRemove, "rm", false, "remove the container once it exited (no restart policy)")
+	fs.StringVar(&f.userns, "userns-remap", "", "run in a user namespace mapping the container's root to host `UID[:SIZE]` (SIZE 65536 by default), as 100000")
 	fs.Var(&f.envFiles, "env-file", "read environment variables from `FILE`: K=V lines, # comments (repeatable)")
 }
 
@@ -72,6 +73,18 @@ func (f *hostFlags) apply(req *api.CreateRequest, a *app) error {
 	}
 	h.CapAdd, h.CapDrop, h.Privileged, h.Init, h.AutoRemove = f.capAdd, f.capDrop, f.privileged, f.init, f.autoRemove
 	h.DeviceCgroupRules, h.GroupAdd = f.deviceRules, f.groupAdd
+	if f.userns != "" {
+		base, size, hasSize := strings.Cut(f.userns, ":")
+		uid, err := strconv.ParseUint(base, 10, 32)
+		n := uint64(65536)
+		if err == nil && hasSize {
+			n, err = strconv.ParseUint(size, 10, 32)
+		}
+		if err != nil {
+			return usageErrorf("--userns-remap %q: want UID[:SIZE] in numbers, as 100000:65536", f.userns)
+		}
+		h.Userns = &vigil.UsernsMap{UID: uint32(uid), Size: uint32(n)}
+	}
 	for _, d := range f.devices {
 		parts := strings.Split(d, ":")
 		dev := vigil.Device{Host: parts[0]}
