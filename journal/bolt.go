@@ -208,7 +208,7 @@ func open(path string, opts Options, tune func(*bolt.Options)) (*Bolt, error) {
 	}
 	b := &Bolt{
 		db: db, path: path, clock: clock, readOnly: opts.ReadOnly, retention: opts.Retention, live: opts.CompactLive,
-		reserve: opts.Reserve,
+		reserve:   opts.Reserve,
 		replaying: make(map[string]int),
 	}
 	b.cond = sync.NewCond(&b.mu)

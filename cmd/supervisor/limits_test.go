@@ -142,7 +142,7 @@ func TestDaemonLimits(t *testing.T) {
 	done := make(chan struct{})
 	go func() { first.Wait(); close(done) }()
 	defer func() { first.Process.Kill(); <-done }()
-	eventually(t, 10*time.Second, "the second stream refused", func() bool {
+	eventually(t, 30*time.Second, "the second stream refused", func() bool {
 		_, stderr, code := d.CLI(t, "exec", "lim", "true")
 		return code == 125 && strings.Contains(stderr, "1 exec and attach streams open")
 	})

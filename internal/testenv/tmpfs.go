@@ -60,4 +60,3 @@ func Fill(t testing.TB, path string) int64 {
 	}
 	return n
 }
-
