@@ -43,7 +43,11 @@ daemon locks it, and they give up after --wait saying so.
 A time T is RFC 3339 (2024-05-06T07:08:09Z, fractions allowed), a local
 "2006-01-02 15:04:05" or "2006-01-02", or a duration meaning that long ago
 (90m, 36h). The history of removed containers is kept for a while (see
-'supervisor daemon -h'), then deleted.`,
+'supervisor daemon -h'), then deleted. A live container's records are
+compacted behind its snapshots unless the daemon runs with
+--journal-keep-history: dump shows the records kept (those since its
+oldest kept snapshot), and state --at an earlier time says the history was
+compacted.`,
 	setup: func(fs *flag.FlagSet) runFunc { return runJournal },
 }
 
