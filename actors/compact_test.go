@@ -43,7 +43,7 @@ func TestRestartLoopKeepsTheJournalBounded(t *testing.T) {
 	pid := h.runningWith("c1", lifecycle.RestartPolicy{Name: lifecycle.RestartAlways, Delay: time.Hour, MaxDelay: time.Hour})
 	maxRecords := 0
 	for n := 1; n <= restarts; n++ {
-		h.rt.exit("c1", 1)
+		h.rt.Exit("c1", 1)
 		if s, err := h.cmd(pid, Wait{Condition: WaitNotRunning}); err != nil || s.NextRestart == nil {
 			t.Fatalf("restart %d: after the exit: %+v, %v; want a restart scheduled", n, s, err)
 		}
