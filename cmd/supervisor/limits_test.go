@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -130,22 +131,32 @@ func TestDaemonLimits(t *testing.T) {
 	d := startDaemonArgs(t, t.TempDir(), testenv.Namespace(t), "--max-streams", "1", "--max-connections", "3")
 	runDetached(t, d, rootfs, "lim", execScript)
 
-	// The first stream: an exec that waits for its stdin, which stays open.
+	// The first stream: an exec that says it runs, then waits for its
+	// stdin, which stays open.
 	pr, pw := io.Pipe()
-	defer pw.Close()
-	first := exec.Command(d.binary, d.globalArgs("exec", "-i", "lim", "cat")...)
+	first := exec.Command(d.binary, d.globalArgs("exec", "-i", "lim", "sh", "-c", "echo started; cat")...)
 	first.Env = testEnv()
 	first.Stdin = pr
+	out, err := first.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var firstErr bytes.Buffer
+	first.Stderr = &firstErr
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { first.Wait(); close(done) }()
-	defer func() { first.Process.Kill(); <-done }()
-	eventually(t, 30*time.Second, "the second stream refused", func() bool {
-		_, stderr, code := d.CLI(t, "exec", "lim", "true")
-		return code == 125 && strings.Contains(stderr, "1 exec and attach streams open")
-	})
+	defer func() { pw.Close(); first.Process.Kill(); <-done }()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if line != "started\n" {
+		t.Fatalf("the first exec stream: %q, %v, %s", line, err, firstErr.String())
+	}
+	_, stderr, code := d.CLI(t, "exec", "lim", "true")
+	if code != 125 || !strings.Contains(stderr, "1 exec and attach streams open") {
+		t.Errorf("a second exec while one streams: exit %d, %q; want a refusal naming the limit", code, stderr)
+	}
 	pw.Close() // cat ends, and with it the first stream
 	<-done
 	if _, stderr, code := d.CLI(t, "exec", "lim", "true"); code != 0 {
