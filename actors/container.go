@@ -59,6 +59,9 @@ type container struct {
 
 	retry      *time.Timer // a pending self-reconcile, after an unknown outcome
 	retryDelay time.Duration
+	// leftoverRetries counts the starts of the current intent that state
+	// of an earlier task refused (leftoverInTheWay).
+	leftoverRetries int
 
 	// execWaits are the execs whose exit a goroutine waits for, by exec
 	// ID (exec.go).
@@ -370,6 +373,8 @@ func (c *container) handle(ctx actor.Context, cmd lifecycle.Command) error {
 		for _, e := range d.Events {
 			c.state = lifecycle.Apply(c.state, e)
 			switch x := e.(type) {
+			case lifecycle.StartRequested, lifecycle.TaskStarted, lifecycle.StartFailed:
+				c.leftoverRetries = 0 // a new intent, or this one settled
 			case lifecycle.TaskExited:
 				c.exits++
 				c.log().Info("task exited", "pid", x.Pid, "code", x.Code, "reason", x.Reason)
@@ -444,6 +449,16 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 				return c.startFailed(ctx, fmt.Errorf("start container %q: %w: %w", c.id, errdefs.ErrFailedPrecondition, err))
 			}
 		}
+		launched := false
+		stdio.Launching = func(pid uint32) error {
+			// The task exists and may run from now on: journal its pid
+			// first, so that it is never started again unrecorded.
+			if err := c.handle(ctx, lifecycle.RecordLaunching{Pid: pid, At: c.deps.now()}); err != nil {
+				return err
+			}
+			launched = true
+			return nil
+		}
 		pid, err := c.deps.Runtime.StartTask(cctx, c.id, stdio)
 		if errdefs.IsNotFound(err) {
 			// The containerd container vanished (a host reboot wipes it):
@@ -458,7 +473,16 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 			}
 		}
 		if err != nil {
-			return c.startFailed(ctx, fmt.Errorf("start container %q: %w", c.id, err))
+			err = fmt.Errorf("start container %q: %w", c.id, err)
+			switch {
+			case launched:
+				// A task that was created may have run: reconciliation
+				// records what became of it.
+				return c.outcomeUnknown(ctx, err)
+			case !c8dbridge.IsTransient(err) && c8dbridge.IsLeftover(err) && c.leftoverRetries < maxLeftoverRetries:
+				return c.leftoverInTheWay(ctx, err)
+			}
+			return c.startFailed(ctx, err) // unknown outcome if containerd did not answer, else the container's own failure
 		}
 		if run != nil {
 			run.pid = pid
@@ -647,6 +671,27 @@ func (c *container) outcomeUnknown(ctx actor.Context, err error) error {
 	c.log().Warn("containerd did not answer; the outcome is reconciled later", "err", err)
 	c.armReconcile(ctx)
 	return fmt.Errorf("%w (the outcome is unknown until containerd answers; it is reconciled then)", err)
+}
+
+// maxLeftoverRetries bounds the starts of one intent that state left from
+// an earlier task (c8dbridge.ErrLeftover) may refuse before the start is
+// recorded as failed: with armReconcile's delays, about two minutes.
+var maxLeftoverRetries = 8
+
+// leftoverInTheWay handles a start that state left from an earlier task
+// refused (c8dbridge.IsLeftover): an old task containerd could not delete,
+// a shim's state dir not yet cleaned up. That is no failure of the
+// container, so nothing is journaled: the start's intent stays open and a
+// reconcile carries it out again soon, after it has looked at the task in
+// the way (a stopped task of the run before is deleted first, a running one
+// adopted). Only when the state stays in the way for maxLeftoverRetries
+// tries is the start recorded as failed.
+func (c *container) leftoverInTheWay(ctx actor.Context, err error) error {
+	c.leftoverRetries++
+	c.log().Warn("state of an earlier task is in the way of the start; the start is tried again at the next reconcile",
+		"try", c.leftoverRetries, "of", maxLeftoverRetries, "err", err)
+	c.armReconcile(ctx)
+	return fmt.Errorf("%w (the start is tried again at the next reconcile)", err)
 }
 
 // armReconcile schedules a reconcile of this container, with a delay that

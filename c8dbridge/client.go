@@ -327,12 +327,18 @@ func (c *Client) StartTask(ctx context.Context, id string, st Stdio) (uint32, er
 	task, err := ctr.NewTask(ctx, ioc, restoreOpts(st)...)
 	if errdefs.IsAlreadyExists(classify(err)) {
 		if err := c.clearOldTask(ctx, ctr); err != nil {
-			return 0, wrap(op, id, err)
+			// The old task could not be cleared: whatever the reason,
+			// it is not the container's failure.
+			err = classify(err)
+			if !IsLeftover(err) {
+				err = fmt.Errorf("%w: clearing the old task: %w", ErrLeftover, err)
+			}
+			return 0, fmt.Errorf("c8dbridge: %s %q: %w", op, id, err) // classified already
 		}
 		task, err = ctr.NewTask(ctx, ioc, restoreOpts(st)...)
 	}
 	if err != nil {
-		return 0, wrap(op, id, err)
+		return 0, wrapStart(id, err)
 	}
 	if st.LogPath != "" && st.Stdout == "" {
 		// The logger creates the log before it reports ready, and the shim
@@ -344,6 +350,12 @@ func (c *Client) StartTask(ctx context.Context, id string, st Stdio) (uint32, er
 			return 0, wrap(op, id, fmt.Errorf("%w: logging binary %s did not start, no log file at %s (a program that embeds vigil "+
 				"must call vigil.RunLoggerIfInvoked() first thing in main, or set Config.LoggerBinary)",
 				errdefs.ErrFailedPrecondition, c.cfg.LoggerBinary, st.LogPath))
+		}
+	}
+	if st.Launching != nil {
+		if err := st.Launching(task.Pid()); err != nil {
+			c.deleteFailed(ctx, task)
+			return 0, wrap(op, id, err)
 		}
 	}
 	// gofail: var c8dBeforeStartTask struct{}

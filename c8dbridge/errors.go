@@ -1,7 +1,9 @@
 package c8dbridge
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
@@ -22,6 +24,44 @@ func IsGone(err error) bool {
 // context is not transient: the caller gave up.
 func IsTransient(err error) bool {
 	return errdefs.IsUnavailable(err) || errdefs.IsDeadlineExceeded(err)
+}
+
+// ErrLeftover marks a start that failed on state left from before rather
+// than on the container: a task containerd still holds (an exited one it
+// could not delete, say while it restarted), or a shim's state dir still
+// there (a task's creation interrupted a moment ago, and not yet cleaned
+// up by containerd). Such a start may succeed once that state is cleaned
+// up; it is no failure of the container's own.
+var ErrLeftover = errors.New("state left from an earlier task is in the way")
+
+// IsLeftover reports whether err is a start refused by leftover state
+// (ErrLeftover).
+func IsLeftover(err error) bool { return errors.Is(err, ErrLeftover) }
+
+// leftover marks err with ErrLeftover when it says that containerd, or the
+// shim, found state of an earlier task of container id in the way: the
+// AlreadyExists class (containerd still has a task), or the shim's failure
+// to make the task's state dir, which ends in ".../<id>: file exists". The
+// errors of the container's own start (runc's "OCI runtime create failed":
+// a missing binary, a bad mount) are never marked.
+func leftover(id string, err error) error {
+	if err == nil || IsLeftover(err) {
+		return err
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "OCI runtime") {
+		return err
+	}
+	if errdefs.IsAlreadyExists(err) || strings.Contains(msg, "/"+id+": file exists") {
+		return fmt.Errorf("%w: %w", ErrLeftover, err)
+	}
+	return err
+}
+
+// wrapStart is wrap for the errors of a task's creation: it marks leftover
+// state (leftover) after classifying, so that the mark survives.
+func wrapStart(id string, err error) error {
+	return fmt.Errorf("c8dbridge: start task %q: %w", id, leftover(id, classify(err)))
 }
 
 // classify gives err an errdefs class. A gRPC status that containerd's

@@ -62,6 +62,13 @@ type Stdio struct {
 
 	// Log is how the logging binary (or the Hub) rotates the log.
 	Log stdio.Rotation
+
+	// Launching, when set, is called by StartTask with the pid of the
+	// task containerd created, before the task is started: the caller
+	// journals it, so that a task that runs and then vanishes before its
+	// start is recorded is still known. An error from it aborts the start
+	// (the created task is deleted).
+	Launching func(pid uint32) error
 }
 
 // TaskState is the state containerd reports for a container's task.

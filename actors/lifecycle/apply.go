@@ -44,6 +44,8 @@ func Apply(s State, e Event) State {
 		if e.Attempt == 0 {
 			s.BackoffStep = 0
 		}
+	case TaskLaunching:
+		s.Pid = e.Pid // still starting: the task may or may not run
 	case TaskStarted:
 		s.Status = StatusRunning
 		s.Pid = e.Pid

@@ -62,6 +62,13 @@ type RecordStarted struct {
 	At  time.Time
 }
 
+// RecordLaunching reports, during a StartTask effect, the pid of the task
+// containerd created, before the task is started.
+type RecordLaunching struct {
+	Pid uint32
+	At  time.Time
+}
+
 // RecordStartFailed is the outcome of a failed StartTask effect.
 type RecordStartFailed struct {
 	Err string
@@ -135,6 +142,7 @@ func (StopTimeout) commandName() string        { return "stop-timeout" }
 func (RecordCreated) commandName() string      { return "record-created" }
 func (RecordCreateFailed) commandName() string { return "record-create-failed" }
 func (RecordStarted) commandName() string      { return "record-started" }
+func (RecordLaunching) commandName() string    { return "record-launching" }
 func (RecordStartFailed) commandName() string  { return "record-start-failed" }
 func (RecordRemoved) commandName() string      { return "record-removed" }
 func (ObserveExit) commandName() string        { return "observe-exit" }

@@ -30,6 +30,10 @@ const (
 // be known.
 const ExitCodeUnknown = 255
 
+// LaunchLostReason is the reason of the exit recorded for a task that was
+// created (TaskLaunching) and vanished before its start was recorded.
+const LaunchLostReason = "the task vanished while it started, before its start was recorded (its shim or containerd stopped); its exit code is lost"
+
 // ExitCodeStartFailed is recorded when a task could not be started.
 const ExitCodeStartFailed = 128
 
@@ -180,6 +184,11 @@ func decide(s State, c Command) (Decision, error) {
 			return Decision{}, nil
 		}
 		return Decision{Events: []Event{TaskStarted{Pid: c.Pid, At: c.At}}}, nil
+	case RecordLaunching:
+		if s.Status != StatusStarting || s.Pid == c.Pid {
+			return Decision{}, nil
+		}
+		return Decision{Events: []Event{TaskLaunching{Pid: c.Pid, At: c.At}}}, nil
 	case RecordStartFailed:
 		if s.Status != StatusStarting {
 			return Decision{}, nil
@@ -330,11 +339,14 @@ func decideExit(s State, e TaskExited) Decision {
 			return Decision{}
 		}
 	case StatusStarting:
-		// The exit of a task whose start was not recorded yet (possible
-		// only after a crash): the start is recorded by reconciliation.
-		if s.Pid != 0 && e.Pid != s.Pid {
+		// The exit of a task whose start was not recorded yet (its shim
+		// died as it started, or the supervisor stopped meanwhile): the
+		// task ran, so its start is recorded with its exit. An exit of
+		// the run before (recorded already) or of another task is stale.
+		if e.Pid == 0 || (s.Pid != 0 && e.Pid != s.Pid) || (s.Exit != nil && s.Exit.Pid == e.Pid) {
 			return Decision{}
 		}
+		return Decision{Events: []Event{TaskStarted{Pid: e.Pid, At: e.ExitedAt}, e}, Effects: []Effect{DeleteTask{}}}
 	case StatusRemoving:
 		if s.Pid == 0 || e.Pid != s.Pid || (s.Exit != nil && s.Exit.Pid == e.Pid) {
 			return Decision{}
@@ -370,6 +382,12 @@ func decideReconcile(s State, c Reconcile) Decision {
 		case TaskPhasePaused:
 			return Decision{Events: []Event{TaskStarted{Pid: o.Pid, At: c.At}, TaskPaused{At: c.At}}}
 		case TaskStopped:
+			if s.Pid == 0 && s.Exit != nil && s.Exit.Pid != 0 && o.Pid == s.Exit.Pid {
+				// The task of the run before, whose exit is recorded and
+				// whose deletion failed (containerd was away): no run of
+				// this start. Delete it, then carry out the start.
+				return Decision{Effects: []Effect{DeleteTask{}, StartTask{Config: s.Config, Checkpoint: s.RestoredFrom}}}
+			}
 			return Decision{
 				Events: []Event{
 					TaskStarted{Pid: o.Pid, At: c.At},
@@ -378,6 +396,20 @@ func decideReconcile(s State, c Reconcile) Decision {
 				Effects: []Effect{DeleteTask{}},
 			}
 		default:
+			if s.Pid != 0 && (o.Task != TaskCreated || o.Pid != s.Pid) {
+				// The task journaled as launching is gone before its start
+				// was recorded: it may have run and printed, so it is
+				// recorded as a run whose exit was lost, and the restart
+				// policy decides, as for any run that vanished.
+				d := Decision{Events: []Event{
+					TaskStarted{Pid: s.Pid, At: c.At},
+					TaskExited{Pid: s.Pid, Code: ExitCodeUnknown, ExitedAt: c.At, Reason: LaunchLostReason},
+				}}
+				if o.Task == TaskCreated {
+					d.Effects = []Effect{DeleteTask{}}
+				}
+				return d
+			}
 			// The supervisor stopped (or lost containerd) before the task
 			// ran: no task, or one created and never started. That is no
 			// failure of the container: the journaled start is carried out

@@ -46,6 +46,17 @@ type TaskStarted struct {
 	At  time.Time `json:"at"`
 }
 
+// TaskLaunching records the pid of the task that containerd created for
+// the start under way, journaled before the task is started. From then on
+// the task may run (and print) at any moment, so a task that vanishes
+// before its TaskStarted is journaled (its shim killed, containerd gone,
+// the host rebooted) is recorded as a run with a lost exit, never started
+// again silently: the timeline holds every run that may have printed.
+type TaskLaunching struct {
+	Pid uint32    `json:"pid"`
+	At  time.Time `json:"at"`
+}
+
 // StartFailed records that the task could not be started. The container is
 // left exited with code 128 and the reason.
 type StartFailed struct {
@@ -152,6 +163,7 @@ func (ContainerCreated) eventName() string { return "ContainerCreated" }
 func (CreateFailed) eventName() string     { return "CreateFailed" }
 func (StartRequested) eventName() string   { return "StartRequested" }
 func (TaskStarted) eventName() string      { return "TaskStarted" }
+func (TaskLaunching) eventName() string    { return "TaskLaunching" }
 func (StartFailed) eventName() string      { return "StartFailed" }
 func (StopRequested) eventName() string    { return "StopRequested" }
 func (SignalSent) eventName() string       { return "SignalSent" }
@@ -171,7 +183,7 @@ func AllEvents() []Event {
 	return []Event{
 		TaskPaused{}, TaskUnpaused{},
 		CreateRequested{}, ContainerCreated{}, CreateFailed{},
-		StartRequested{}, TaskStarted{}, StartFailed{},
+		StartRequested{}, TaskLaunching{}, TaskStarted{}, StartFailed{},
 		StopRequested{}, SignalSent{}, TaskExited{},
 		RemoveRequested{}, ContainerRemoved{},
 		RestartScheduled{}, RestartCanceled{},

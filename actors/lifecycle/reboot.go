@@ -69,6 +69,10 @@ func decideReboot(s State, c Reconcile) Decision {
 	d := Decision{Events: []Event{HostRebooted{PreviousBoot: s.Boot, Boot: c.Boot, At: c.At}}}
 	switch s.Status {
 	case StatusRunning, StatusStarting:
+		if s.Status == StatusStarting && s.Pid != 0 {
+			// A task launched before the reboot may have run: a run.
+			d.Events = append(d.Events, TaskStarted{Pid: s.Pid, At: c.At})
+		}
 		d.Events = append(d.Events, TaskExited{Pid: s.Pid, Code: ExitCodeUnknown, ExitedAt: c.At, Reason: HostRebootedReason})
 		return withRestart(s, d, c.At)
 	case StatusExited:
