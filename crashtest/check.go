@@ -540,11 +540,11 @@ func checkPolicy(e *Expect, h *history, st State, bad func(string, ...any)) {
 				}
 			}
 			if ran != e.Max+1 || len(h.runs) != e.Max+1 {
-				// Open (docs/RELIABILITY.md, "Found", bug 3): a start
-				// that fails for a reason of containerd's or the
-				// supervisor's own is still recorded as a failed start.
-				bad("%s%s: on-failure:%d and a program that always fails (code %d): %d runs (%d starts journaled), want exactly %d",
-					Known, e.ID, e.Max, e.Code, ran, len(h.runs), e.Max+1)
+				// docs/RELIABILITY.md, "Found", bug 3: a start that
+				// failed for a reason of containerd's or the
+				// supervisor's own was recorded as a failed start.
+				bad("%s: on-failure:%d and a program that always fails (code %d): %d runs (%d starts journaled), want exactly %d",
+					e.ID, e.Max, e.Code, ran, len(h.runs), e.Max+1)
 			}
 		}
 	}
@@ -604,9 +604,9 @@ func checkLog(e *Expect, h *history, st State, lines []string, bad func(string, 
 		}
 	}
 	if len(segs) > started {
-		// Open (docs/RELIABILITY.md, "Found", bug 4): a task that ran
-		// before a crash and whose TaskStarted was never journaled.
-		bad("%s%s: the log holds %d runs' output, but %d tasks started", Known, e.ID, len(segs), started)
+		// docs/RELIABILITY.md, "Found", bug 4: a task that ran before
+		// a crash and whose start was never journaled.
+		bad("%s: the log holds %d runs' output, but %d tasks started", e.ID, len(segs), started)
 		return
 	}
 	// When every run started, ended on its own and was untouched, each
