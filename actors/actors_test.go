@@ -322,6 +322,34 @@ func TestExitFoundAfterTheWatcherLostContainerd(t *testing.T) {
 	})
 }
 
+// A task whose shim was killed: the watcher ends, and containerd fails the
+// task's query (the shim does not answer) before it has cleaned up and the
+// task is gone. The actor asks again until containerd answers, and records
+// the task's loss; it does not stay "running" with no task (the crash
+// harness's cycle 374).
+func TestTaskOfAKilledShimIsFoundGone(t *testing.T) {
+	h := newHarness(t, journal.NewMemory())
+	pid := h.running("c1")
+	var fails atomic.Int32
+	fails.Store(1)
+	h.rt.UpdateTask("c1", func(ts *c8dbridge.TaskStatus) { *ts = c8dbridge.TaskStatus{State: c8dbridge.TaskAbsent} })
+	h.rt.StatusErr = func(string) error {
+		if fails.Add(-1) < 0 {
+			fails.Store(0)
+			return nil
+		}
+		return errors.New("ttrpc: closed")
+	}
+	h.rt.BreakWaits() // no exit event, no exit from the watcher
+	eventually(t, "the task's loss recorded", func() bool {
+		s, err := h.cmd(pid, Inspect{})
+		return err == nil && s.Status == lifecycle.StatusExited && s.Exit != nil && s.Exit.Code == lifecycle.ExitCodeUnknown
+	})
+	if n := fails.Load(); n != 0 {
+		t.Fatalf("%d failed queries left; want every one asked", n)
+	}
+}
+
 func count(t *testing.T, store journal.Store, id string) int {
 	n := 0
 	if err := store.Replay(id, func(journal.Record) error { n++; return nil }); err != nil {

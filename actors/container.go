@@ -211,7 +211,8 @@ func (c *container) Receive(ctx actor.Context) {
 		}
 	case retryReconcile:
 		c.retry = nil
-		if err := c.reconcile(ctx, nil); err != nil {
+		err := c.reconcile(ctx, nil)
+		if err != nil {
 			c.log().Debug("reconcile failed; retrying", "err", err)
 			if errors.Is(err, journal.ErrNoSpace) {
 				defer c.armReconcile(ctx) // until the disk has room again
@@ -222,7 +223,9 @@ func (c *container) Receive(ctx actor.Context) {
 		case lifecycle.StatusCreating, lifecycle.StatusStarting, lifecycle.StatusRemoving:
 			c.armReconcile(ctx)
 		default:
-			c.retryDelay = 0
+			if c.retry == nil { // settled; a failed observe re-armed it
+				c.retryDelay = 0
+			}
 		}
 	case restartTimerFired:
 		if err := c.handle(ctx, lifecycle.RestartTimeout{Attempt: m.attempt, Due: m.due, At: c.deps.now()}); err != nil {
@@ -779,9 +782,14 @@ func (c *container) reconcile(ctx actor.Context, known *Known) error {
 	} else {
 		var err error
 		if o, err = c.observe(); err != nil {
-			if errors.Is(err, errTaskUnknown) {
-				c.armReconcile(ctx) // until the shim answers
-			}
+			// Until the shim answers (errTaskUnknown), or containerd does:
+			// a task whose shim was just killed makes containerd fail
+			// the query until it has cleaned up after the shim, and
+			// nothing else may come to ask again (the exit watcher
+			// ended, the router reconciles only after containerd comes
+			// back). Without this, the container stays "running" for
+			// good with its task gone.
+			c.armReconcile(ctx)
 			return err
 		}
 	}

@@ -29,6 +29,9 @@ type Fake struct {
 	OnKill   func(id string, sig syscall.Signal) // may panic, to test restarts
 	OnStart  func(id string) error
 	OnStatus func(id string) // may block, as a slow containerd call does
+	// StatusErr, when it returns an error, makes TaskStatus fail with it
+	// (containerd failing the query of a task whose shim just died).
+	StatusErr func(id string) error
 
 	mu         sync.Mutex
 	containers map[string]*fakeContainer
@@ -206,6 +209,11 @@ func (f *Fake) Sent() []syscall.Signal {
 func (f *Fake) TaskStatus(_ context.Context, id string) (c8dbridge.TaskStatus, error) {
 	if f.OnStatus != nil {
 		f.OnStatus(id)
+	}
+	if f.StatusErr != nil {
+		if err := f.StatusErr(id); err != nil {
+			return c8dbridge.TaskStatus{}, err
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
