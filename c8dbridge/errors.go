@@ -32,6 +32,10 @@ func IsTransient(err error) bool {
 // there (a task's creation interrupted a moment ago, and not yet cleaned
 // up by containerd). Such a start may succeed once that state is cleaned
 // up; it is no failure of the container's own.
+//
+// A shim that died while it created the task ("ttrpc: closed": it was
+// killed) is marked too: containerd cleans up after it, the program never
+// ran, and the start may succeed when tried again.
 var ErrLeftover = errors.New("state left from an earlier task is in the way")
 
 // IsLeftover reports whether err is a start refused by leftover state
@@ -40,8 +44,9 @@ func IsLeftover(err error) bool { return errors.Is(err, ErrLeftover) }
 
 // leftover marks err with ErrLeftover when it says that containerd, or the
 // shim, found state of an earlier task of container id in the way: the
-// AlreadyExists class (containerd still has a task), or the shim's failure
-// to make the task's state dir, which ends in ".../<id>: file exists". The
+// AlreadyExists class (containerd still has a task), the shim's failure to
+// make the task's state dir, which ends in ".../<id>: file exists", or a
+// shim that died while it created the task ("ttrpc: closed"). The
 // errors of the container's own start (runc's "OCI runtime create failed":
 // a missing binary, a bad mount) are never marked.
 func leftover(id string, err error) error {
@@ -52,7 +57,7 @@ func leftover(id string, err error) error {
 	if strings.Contains(msg, "OCI runtime") {
 		return err
 	}
-	if errdefs.IsAlreadyExists(err) || strings.Contains(msg, "/"+id+": file exists") {
+	if errdefs.IsAlreadyExists(err) || strings.Contains(msg, "/"+id+": file exists") || strings.Contains(msg, "ttrpc: closed") {
 		return fmt.Errorf("%w: %w", ErrLeftover, err)
 	}
 	return err

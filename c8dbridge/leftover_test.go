@@ -26,6 +26,7 @@ func TestLeftoverClassification(t *testing.T) {
 		{"an old task that could not be cleared", fmt.Errorf("%w: task is unknown", errdefs.ErrAlreadyExists), true, false},
 		{"the shim's state dir still there", status.Error(codes.Unknown,
 			"mkdir /run/containerd/io.containerd.runtime.v2.task/vigil/c00133: file exists"), true, false},
+		{"a shim killed while it created the task", status.Error(codes.Unknown, "failed to create shim task: ttrpc: closed: unknown"), true, false},
 		{"containerd away", status.Error(codes.Unavailable, "connection refused"), false, true},
 		{"containerd slow", status.Error(codes.DeadlineExceeded, "context deadline exceeded"), false, true},
 		{"a missing binary", status.Error(codes.Unknown, "failed to create shim task: OCI runtime create failed: runc create failed: "+
