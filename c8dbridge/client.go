@@ -392,21 +392,18 @@ func (c *Client) ioCreator(st Stdio) (cio.Creator, error) {
 // a live one.
 func (c *Client) clearOldTask(ctx context.Context, ctr client.Container) error {
 	task, err := ctr.Task(ctx, nil)
-	if errdefs.IsNotFound(err) {
+	if errdefs.IsNotFound(classify(err)) {
 		// containerd may still list a task whose shim is gone (a create
-		// whose client died in the middle of it): its Get finds none,
-		// yet a create says it exists. A delete by ID removes it.
-		_, err = c.c.TaskService().Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: ctr.ID()})
-		if err = classify(err); err != nil && !errdefs.IsNotFound(err) {
-			return err
-		}
-		return nil
+		// whose client died in the middle of it, a shim dead across a
+		// containerd restart): its Get finds none, yet a create says it
+		// exists. A delete by ID removes it.
+		return c.deleteDeadTask(ctx, ctr.ID())
 	} else if err != nil {
 		return err
 	}
 	s, err := task.Status(ctx)
-	if errdefs.IsNotFound(err) {
-		return nil
+	if errdefs.IsNotFound(classify(err)) {
+		return c.deleteDeadTask(ctx, ctr.ID())
 	} else if err != nil {
 		return err
 	}
@@ -419,6 +416,19 @@ func (c *Client) clearOldTask(ctx context.Context, ctr client.Container) error {
 		return fmt.Errorf("%w: task is %s", errdefs.ErrAlreadyExists, s.Status)
 	}
 	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// deleteDeadTask deletes the task of container id that containerd still
+// lists (its create says "already exists") but whose state it cannot tell
+// (NotFound: the task's shim is dead, after a containerd restart say, and
+// containerd has not cleaned up after it). The task service's delete does
+// that cleanup; a task that is gone meanwhile is no error.
+func (c *Client) deleteDeadTask(ctx context.Context, id string) error {
+	_, err := c.c.TaskService().Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: id})
+	if err = classify(err); errdefs.IsNotFound(err) {
 		return nil
 	}
 	return err
