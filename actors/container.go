@@ -678,8 +678,16 @@ func (c *container) outcomeUnknown(ctx actor.Context, err error) error {
 
 // maxLeftoverRetries bounds the starts of one intent that state left from
 // an earlier task (c8dbridge.ErrLeftover) may refuse before the start is
-// recorded as failed: with armReconcile's delays, about two minutes.
+// recorded as failed: with leftoverDelay's delays, about 50 s.
 var maxLeftoverRetries = 8
+
+// leftoverDelay is the wait before the next try of a start that leftover
+// state refused for the n-th time: 1 s doubling to 8 s. containerd cleans
+// up after a dead shim within seconds; a longer wait would only keep the
+// container "starting" once it has.
+func leftoverDelay(n int) time.Duration {
+	return min(time.Second<<min(max(n-1, 0), 3), 8*time.Second)
+}
 
 // leftoverInTheWay handles a start that state left from an earlier task
 // refused (c8dbridge.IsLeftover): an old task containerd could not delete,
@@ -693,7 +701,10 @@ func (c *container) leftoverInTheWay(ctx actor.Context, err error) error {
 	c.leftoverRetries++
 	c.log().Warn("state of an earlier task is in the way of the start; the start is tried again at the next reconcile",
 		"try", c.leftoverRetries, "of", maxLeftoverRetries, "err", err)
-	c.armReconcile(ctx)
+	c.stopRetry()
+	c.retryDelay = leftoverDelay(c.leftoverRetries)
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	c.retry = time.AfterFunc(c.retryDelay, func() { root.Send(self, retryReconcile{}) })
 	return fmt.Errorf("%w (the start is tried again at the next reconcile)", err)
 }
 

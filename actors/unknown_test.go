@@ -2,6 +2,8 @@ package actors
 
 import (
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,5 +59,75 @@ func TestReconcileDecidesNothingOnUnknownTask(t *testing.T) {
 	}
 	if s.Status != lifecycle.StatusExited || s.Exit == nil || s.Exit.Code != 42 {
 		t.Fatalf("after the shim answered: %s, exit %+v; want exited with 42", s.Status, s.Exit)
+	}
+}
+
+func TestLeftoverDelay(t *testing.T) {
+	var total time.Duration
+	for n := 1; n <= maxLeftoverRetries; n++ {
+		d := leftoverDelay(n)
+		if d < time.Second || d > 8*time.Second {
+			t.Fatalf("try %d: delay %v, want 1 s to 8 s", n, d)
+		}
+		total += d
+	}
+	if leftoverDelay(1) != time.Second || leftoverDelay(4) != 8*time.Second || total != 47*time.Second {
+		t.Fatalf("delays %v, %v, total %v; want 1 s, 8 s, 47 s", leftoverDelay(1), leftoverDelay(4), total)
+	}
+}
+
+// A start that leftover state refuses journals nothing and is tried again
+// by the actor's own reconcile; once the state is gone the start is carried
+// out. State that stays in the way makes a StartFailed after
+// maxLeftoverRetries tries (docs/RELIABILITY.md, bug 3).
+func TestLeftoverStartIsRetriedThenBounded(t *testing.T) {
+	defer func(n int) { maxLeftoverRetries = n }(maxLeftoverRetries)
+	maxLeftoverRetries = 2
+	for _, clears := range []bool{true, false} {
+		h := newHarness(t, journal.NewMemory())
+		var mu sync.Mutex
+		tries := 0
+		h.rt.onStart = func(string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			tries++
+			if clears && tries > 1 {
+				return nil
+			}
+			return fmt.Errorf("%w: task c1: already exists", c8dbridge.ErrLeftover)
+		}
+		pid := h.spawn("c1", true)
+		if _, err := h.cmd(pid, Create{Config: lifecycle.Config{ID: "c1", Rootfs: "/r", Args: []string{"sleep"}}}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := h.cmd(pid, Start{})
+		if !c8dbridge.IsLeftover(err) || s.Status != lifecycle.StatusStarting {
+			t.Fatalf("clears %v: start: %v, %s; want a leftover error and still starting", clears, err, s.Status)
+		}
+		want := lifecycle.StatusRunning
+		if !clears {
+			want = lifecycle.StatusExited
+		}
+		eventually(t, "the start settled", func() bool {
+			s, err := h.cmd(pid, Inspect{})
+			return err == nil && s.Status == want
+		})
+		failed := 0
+		h.journal.Replay("c1", func(r journal.Record) error {
+			if _, ok := r.Event.(lifecycle.StartFailed); ok {
+				failed++
+			}
+			return nil
+		})
+		mu.Lock()
+		n := tries
+		mu.Unlock()
+		switch {
+		case clears && (failed != 0 || n != 2):
+			t.Errorf("cleared: %d StartFailed, %d tries; want 0 and 2", failed, n)
+		case !clears && (failed != 1 || n != maxLeftoverRetries+1):
+			t.Errorf("stays: %d StartFailed, %d tries; want 1 and %d", failed, n, maxLeftoverRetries+1)
+		}
+		h.close()
 	}
 }
