@@ -87,7 +87,7 @@ func TestLeftoverStartIsRetriedThenBounded(t *testing.T) {
 		h := newHarness(t, journal.NewMemory())
 		var mu sync.Mutex
 		tries := 0
-		h.rt.onStart = func(string) error {
+		h.rt.OnStart = func(string) error {
 			mu.Lock()
 			defer mu.Unlock()
 			tries++
