@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"bufio"
 	"bytes"
 	"context"
@@ -159,7 +160,7 @@ func newServer(b Backend, info serverInfo, log *slog.Logger) *server {
 	s := &server{b: b, info: info, log: log, mux: http.NewServeMux(), streams: newStreamSlots(maxStreams)}
 	allowed := map[string][]string{}
 	var paths []string
-	for _, rt := range append(routes, networkRoutes...) { // network.go
+	for _, rt := range slices.Concat(routes, networkRoutes, projectRoutes) { // network.go, projects.go
 		s.mux.Handle(rt.method+" "+rt.path, s.endpoint(rt.handle))
 		if allowed[rt.path] == nil {
 			paths = append(paths, rt.path)
@@ -414,7 +415,21 @@ func (s *server) getInfo(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) list(w http.ResponseWriter, r *http.Request) error {
-	states, err := s.b.List(r.Context())
+	var states []vigil.State
+	var err error
+	if filters := r.URL.Query()["filter"]; len(filters) > 0 {
+		f, ferr := vigil.ParseContainerFilters(filters)
+		if ferr != nil {
+			return ferr
+		}
+		pb, perr := s.projectBackend() // projects.go
+		if perr != nil {
+			return perr
+		}
+		states, err = pb.ListFiltered(r.Context(), f)
+	} else {
+		states, err = s.b.List(r.Context())
+	}
 	if err != nil {
 		return err
 	}

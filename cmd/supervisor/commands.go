@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -536,27 +537,61 @@ func (a *app) printEntry(stamps bool) func(api.LogEntry) error {
 
 var psCommand = &command{
 	name:     "ps",
-	synopsis: "[-a] [--json]",
+	synopsis: "[-a] [--filter KIND=VALUE]... [--format TEMPLATE | --json]",
 	summary:  "list running containers (all with -a)",
+	details: `
+  --filter label=KEY[=VALUE] | status=STATUS | name=PART | id=PREFIX
+        lists only the containers that match (as docker: every kind given,
+        any value of a kind given twice, every label). A status filter
+        lists containers of any status, as -a.
+  --format TEMPLATE
+        prints each container with a Go template, as docker's: {{.ID}},
+        {{.Names}}, {{.Image}}, {{.Command}}, {{.Status}}, {{.State}},
+        {{.CreatedAt}}, {{.Ports}}, {{.Labels}}, {{.Label "KEY"}};
+        "table TEMPLATE" adds a header, "json" prints one JSON object a
+        line.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		all := fs.Bool("a", false, "list all containers, not only running ones")
 		asJSON := fs.Bool("json", false, "print a JSON array of states")
+		var filters stringsFlag
+		fs.Var(&filters, "filter", "KIND=VALUE: label=K[=V], status=S, name=N, id=PREFIX (repeat)")
+		format := fs.String("format", "", "a Go template for each container (table TEMPLATE; json)")
 		return func(ctx context.Context, a *app, args []string) error {
 			if len(args) > 0 {
 				return usageErrorf("ps takes no arguments")
 			}
-			sts, err := a.client().List(ctx)
+			if *asJSON && *format != "" {
+				return usageErrorf("--json and --format exclude each other")
+			}
+			var tmpl *psTemplate
+			if *format != "" {
+				var err error
+				if tmpl, err = parsePsFormat(*format); err != nil {
+					return usageErrorf("--format: %v", err)
+				}
+			}
+			var sts []api.Container
+			var err error
+			if len(filters) > 0 {
+				sts, err = a.client().ListFiltered(ctx, filters)
+			} else {
+				sts, err = a.client().List(ctx)
+			}
 			if err != nil {
 				return err
 			}
+			showAll := *all || slices.ContainsFunc(filters, func(f string) bool { return strings.HasPrefix(f, "status=") })
 			shown := []api.Container{}
 			for _, st := range sts {
-				if *all || isAlive(st) {
+				if showAll || isAlive(st) {
 					shown = append(shown, st)
 				}
 			}
-			if *asJSON {
+			switch {
+			case *asJSON:
 				return printJSON(a.stdout, shown)
+			case tmpl != nil:
+				return tmpl.print(a.stdout, shown, time.Now())
 			}
 			return printTable(a.stdout, shown, time.Now())
 		}

@@ -74,6 +74,7 @@ func init() {
 		journalCommand,
 		imageCommand,
 		networkCommand,
+		applyCommand,
 		{
 			name: "help", synopsis: "[COMMAND]", summary: "show the help of the program or of a command",
 			setup: func(*flag.FlagSet) runFunc { return runHelp },

@@ -160,6 +160,8 @@ type Supervisor struct {
 	closeErr  error
 
 	images imageState // images.go
+
+	projects projects // project.go
 }
 
 // Open starts a supervisor: it opens the journal, spawns one actor per
@@ -226,6 +228,9 @@ func OpenWith(ctx context.Context, cfg Config, rt c8dbridge.Runtime) (_ *Supervi
 		CompactLive: !cfg.KeepHistory, Reserve: cfg.journalReserve()})
 	if err != nil {
 		return nil, fmt.Errorf("vigil: %w", err)
+	}
+	if err := s.openProjects(); err != nil { // project.go
+		return nil, err
 	}
 	if err := s.openNetworks(); err != nil { // network.go
 		return nil, err
@@ -316,6 +321,7 @@ func OpenWith(ctx context.Context, cfg Config, rt c8dbridge.Runtime) (_ *Supervi
 		s.log.Warn("containerd is unavailable; serving the journal's view until it answers",
 			"containerd", cfg.ContainerdAddress)
 	}
+	s.resumeProjects() // project.go
 	return s, nil
 }
 
@@ -483,6 +489,7 @@ func (s *Supervisor) Close() error {
 }
 
 func (s *Supervisor) close() error {
+	errs := []error{s.closeProjects()} // project.go: before the containers' actors
 	if s.cancel != nil {
 		s.cancel()
 		<-s.routerDone
@@ -493,7 +500,6 @@ func (s *Supervisor) close() error {
 		}
 		s.system.Shutdown()
 	}
-	var errs []error
 	if s.runtime != nil {
 		errs = append(errs, s.runtime.Close())
 	}

@@ -320,23 +320,33 @@ type ImageRunOptions struct {
 // journaled with the container, which keeps running that content after
 // the name moves. cfg.Rootfs must be empty.
 func (s *Supervisor) CreateFromImage(ctx context.Context, cfg lifecycle.Config, o ImageRunOptions) (*actor.PID, error) {
-	img, err := s.imageFor(ctx, o)
+	cfg, err := s.configFromImage(ctx, cfg, o)
 	if err != nil {
 		return nil, err
+	}
+	return s.Create(ctx, cfg)
+}
+
+// configFromImage gets the image as o.Pull says and merges its config
+// into cfg, as CreateFromImage creates the container.
+func (s *Supervisor) configFromImage(ctx context.Context, cfg lifecycle.Config, o ImageRunOptions) (lifecycle.Config, error) {
+	img, err := s.imageFor(ctx, o)
+	if err != nil {
+		return lifecycle.Config{}, err
 	}
 	// The platform's manifest: the container runs that, whatever the
 	// index under the name becomes.
 	defs, err := imageDefaults(img.Name, img.ManifestDigest, img.Config)
 	if err != nil {
-		return nil, err
+		return lifecycle.Config{}, err
 	}
 	cfg, err = lifecycle.ApplyImage(cfg, defs, o.Entrypoint)
 	if err != nil {
-		return nil, err
+		return lifecycle.Config{}, err
 	}
 	// cfg.PublishAll (-P) now covers the image's exposed ports too: the
 	// actor resolves it when it admits the create.
-	return s.Create(ctx, cfg)
+	return cfg, nil
 }
 
 // imageDefaults is what an image's config says about running it, in the
