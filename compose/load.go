@@ -108,10 +108,10 @@ var healthKeys = keys{"test": leaf, "interval": leaf, "timeout": leaf, "retries"
 
 var serviceKeys = keys{
 	"image": leaf, "command": leaf, "entrypoint": leaf, "environment": leaf,
-	"env_file":    keys{"path": leaf, "required": leaf},
-	"ports":       keys{"target": leaf, "published": leaf, "host_ip": leaf, "protocol": leaf, "mode": leaf},
-	"volumes":     keys{"type": leaf, "source": leaf, "target": leaf, "read_only": leaf, "bind": keys{"create_host_path": leaf}, "volume": keys{}},
-	"networks":    keys{"*": keys{}},
+	"env_file":     keys{"path": leaf, "required": leaf},
+	"ports":        keys{"target": leaf, "published": leaf, "host_ip": leaf, "protocol": leaf, "mode": leaf},
+	"volumes":      keys{"type": leaf, "source": leaf, "target": leaf, "read_only": leaf, "bind": keys{"create_host_path": leaf}, "volume": keys{}},
+	"networks":     keys{"*": keys{}},
 	"network_mode": leaf, "restart": leaf,
 	"healthcheck": healthKeys,
 	"depends_on":  keys{"*": keys{"condition": leaf, "required": leaf}},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"slices"
 	"bufio"
 	"bytes"
 	"context"
@@ -15,6 +14,7 @@ import (
 	"net/http"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -325,6 +327,11 @@ func (a *projectActor) apply(m projectApply) (ApplyResult, error) {
 		res.Version, res.DryRun = 0, true
 		return res, nil
 	}
+	if !m.resume && hasLast && last.Status == "applied" && unchanged(plan) && sameDocument(last.Project, desired) {
+		// The same document again, and nothing to do: no new version.
+		res.Version = last.Version
+		return res, nil
+	}
 	if !m.resume {
 		// The intent: once journaled, the version is converged to, after
 		// any crash.
@@ -346,6 +353,22 @@ func (a *projectActor) apply(m projectApply) (ApplyResult, error) {
 		return res, errors.Join(err, jerr)
 	}
 	return res, err
+}
+
+// sameDocument says whether two documents say the same, as journaled.
+func sameDocument(a, b compose.Project) bool {
+	ja, erra := json.Marshal(a)
+	jb, errb := json.Marshal(b)
+	return erra == nil && errb == nil && bytes.Equal(ja, jb)
+}
+
+func unchanged(plan []compose.Step) bool {
+	for _, st := range plan {
+		if st.Action != compose.ActionUnchanged {
+			return false
+		}
+	}
+	return true
 }
 
 // errShutdown ends an apply the supervisor's Close interrupted.
