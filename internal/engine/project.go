@@ -587,7 +587,9 @@ func (s *Supervisor) removeService(ctx context.Context, id string) error {
 	if err := s.Remove(ctx, id, true); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	_, err = s.Wait(ctx, id, actors.WaitRemoved)
+	if _, err = s.Wait(ctx, id, actors.WaitRemoved); errors.Is(err, ErrNotFound) {
+		return nil // gone already: its actor too
+	}
 	return err
 }
 
