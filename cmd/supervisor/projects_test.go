@@ -398,3 +398,120 @@ func TestApplyKill9(t *testing.T) {
 		t.Fatalf("apply after the recovery: exit %d: %s%s", code, out, errOut)
 	}
 }
+
+// TestReadmeCompose runs the Compose example of README.md as it is
+// written: its file, then its commands through the CLI (the demo's image
+// loaded from a test archive, a free port for 8081, an HTTP client of the
+// test's own for wget).
+func TestReadmeCompose(t *testing.T) {
+	state, ns := t.TempDir(), testenv.Namespace(t)
+	testenv.Networks(t, state, ns)
+	d := startDaemon(t, state, ns)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "## Desired state from Compose files")
+	var file, block string
+	if ok {
+		_, file, ok = strings.Cut(section, "```yaml\n")
+		file, section, _ = strings.Cut(file, "```")
+		_, block, _ = strings.Cut(section, "```sh\n")
+		block, _, _ = strings.Cut(block, "```")
+	}
+	if !ok || file == "" || block == "" {
+		t.Fatal("README.md has no Compose example")
+	}
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "demo.tar")
+	testimage.OCIArchive(t, archive, "vigil.local/demo/busybox:1", testimage.Image(t, testimage.Options{}), nil)
+	if _, errOut, code := d.CLI(t, "image", "load", "-i", archive); code != 0 {
+		t.Fatalf("image load: %s", errOut)
+	}
+	port := strconv.Itoa(testenv.FreeTCPPort(t))
+	if err := os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(strings.ReplaceAll(file, "8081", port)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, id := range []string{"shop-store-1", "shop-app-1", "shop-web-1"} {
+			d.CLI(t, "rm", "-f", id)
+		}
+		d.CLI(t, "image", "prune")
+	})
+	ran := 0
+	var outputs []string
+	for _, line := range strings.Split(block, "\n") {
+		line, _, _ = strings.Cut(line, "  #")
+		line = strings.ReplaceAll(line, "8081", port)
+		f, err := shellFields(line)
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		var env []string
+		for len(f) > 0 && strings.Contains(f[0], "=") && !strings.HasPrefix(f[0], "-") {
+			env, f = append(env, f[0]), f[1:]
+		}
+		switch {
+		case len(f) == 0:
+			continue
+		case f[0] == "wget":
+			if got := testenv.HTTPGet(t, f[len(f)-1]); got != "shop-web-1\n" {
+				t.Fatalf("%s: %q", line, got)
+			}
+		case f[0] == "supervisor":
+			cmd := exec.Command(d.binary, d.globalArgs(f[1:]...)...)
+			cmd.Env, cmd.Dir = append(testEnv(), env...), dir
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s: %v: %s", line, err, out)
+			}
+			outputs = append(outputs, string(out))
+		default:
+			t.Fatalf("README line %q: not a command this test runs", line)
+		}
+		ran++
+	}
+	if ran != 8 {
+		t.Fatalf("ran %d README lines, want 8", ran)
+	}
+	if !regexpLine(outputs[0], "web", "create") || !regexpLine(outputs[2], "app", "unchanged") ||
+		!regexpLine(outputs[3], "app", "replace") || !regexpLine(outputs[3], "store", "unchanged") {
+		t.Errorf("the plans:\n%s", strings.Join(outputs, "\n"))
+	}
+	if got := outputs[len(outputs)-1]; got != "shop-app-1 running\nshop-store-1 running (healthy)\nshop-web-1 running\n" {
+		t.Errorf("ps --format: %q", got)
+	}
+}
+
+// shellFields splits a command line as sh would, for the quotes the
+// README uses: words, 'single' and "double" quoted parts.
+func shellFields(line string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	in, quote := false, rune(0)
+	for _, r := range line {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, in = r, true
+		case r == ' ' || r == '\t':
+			if in {
+				out, in = append(out, cur.String()), false
+				cur.Reset()
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unterminated quote")
+	}
+	if in {
+		out = append(out, cur.String())
+	}
+	return out, nil
+}

@@ -342,6 +342,22 @@ func (a *projectActor) apply(m projectApply) (ApplyResult, error) {
 		// failpointCrash("applyAfterVersion")
 	}
 	err = s.converge(ctx, desired, version, cfgs, plan, m.opts)
+	// containerd gone meanwhile (restarted, or a call's outcome unknown):
+	// no failure of the version; planned again and converged once it is
+	// back, as long as the supervisor runs.
+	for delay := 500 * time.Millisecond; err != nil && errdefs.IsUnavailable(err) && ctx.Err() == nil; delay = min(2*delay, 5*time.Second) {
+		s.log.Warn("projects: apply interrupted; trying again", "project", a.name, "version", version, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if plan, cfgs, err = s.planProject(ctx, desired, version); err == nil {
+			err = s.converge(ctx, desired, version, cfgs, plan, m.opts)
+		}
+	}
 	if ctx.Err() != nil {
 		return res, errShutdown // resumed when the supervisor opens again
 	}
