@@ -75,6 +75,10 @@ type harness struct {
 	image string
 	pulls []string
 
+	// The project the workload applies (project_harness_test.go).
+	projectVars [2]int
+	applyNext   bool // the cycle's failpoint is an apply's: apply first
+
 	expect  map[string]*Expect
 	order   []string // container IDs, in creation order
 	next    int
@@ -257,6 +261,9 @@ func (h *harness) cycle(n int, crashPoints []string) {
 		}
 		fpEnv = append(fpEnv, fp+"="+term)
 	}
+	// A failpoint of the applies is reached only by applies: the cycle's
+	// workload is then applies only.
+	h.applyNext = strings.HasPrefix(fp, "apply")
 	if *flagBroken {
 		fpEnv = append(fpEnv, "actorSkipAppend=25.0%return")
 	}
@@ -440,6 +447,8 @@ func (h *harness) op() bool {
 	pick := func() string { return live[h.rng.IntN(len(live))] }
 	r := h.rng.IntN(100)
 	switch {
+	case h.applyNext:
+		return h.apply()
 	case len(live) < 3 || (len(live) < 7 && r < 30):
 		return h.run()
 	case len(live) >= 7 && r < 40, r < 45:
@@ -456,6 +465,8 @@ func (h *harness) op() bool {
 		return h.stop(pick(), "kill", []int{137}, "-s", "KILL")
 	case r < 88 && len(h.pulls) > 0:
 		return h.imageOp()
+	case r < 89:
+		return h.apply()
 	case r < 90 && h.hasExec:
 		_, _, err := h.cli(10*time.Second, "exec", pick(), "true")
 		return err == nil
@@ -666,6 +677,7 @@ func (h *harness) checkAll() []string {
 		}
 	}
 	h.forgetRemoved(v.Records)
+	viols = append(viols, h.checkProject()...) // project_harness_test.go
 	return append(viols, last...)
 }
 
