@@ -322,6 +322,7 @@ func TestApplyBadInput(t *testing.T) {
 			if code == 0 {
 				t.Fatalf("apply succeeded: %s", out)
 			}
+			t.Logf("refused: %s", errOut)
 			for _, w := range tc.want {
 				if !strings.Contains(errOut, w) {
 					t.Errorf("error %q does not name %q", errOut, w)
@@ -401,7 +402,7 @@ func TestApplyKill9(t *testing.T) {
 
 // TestReadmeCompose runs the Compose example of README.md as it is
 // written: its file, then its commands through the CLI (the demo's image
-// loaded from a test archive, a free port for 8081, an HTTP client of the
+// built by testdata/mkimage.sh, a free port for 8081, an HTTP client of the
 // test's own for wget).
 func TestReadmeCompose(t *testing.T) {
 	state, ns := t.TempDir(), testenv.Namespace(t)
@@ -424,7 +425,10 @@ func TestReadmeCompose(t *testing.T) {
 	}
 	dir := t.TempDir()
 	archive := filepath.Join(dir, "demo.tar")
-	testimage.OCIArchive(t, archive, "vigil.local/demo/busybox:1", testimage.Image(t, testimage.Options{}), nil)
+	// The demo's image, as make demo builds it.
+	if out, err := exec.Command("bash", "../../testdata/mkimage.sh", archive, "vigil.local/demo/busybox:1", testenv.Rootfs(t)).CombinedOutput(); err != nil {
+		t.Fatalf("mkimage.sh: %v\n%s", err, out)
+	}
 	if _, errOut, code := d.CLI(t, "image", "load", "-i", archive); code != 0 {
 		t.Fatalf("image load: %s", errOut)
 	}
