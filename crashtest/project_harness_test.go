@@ -104,7 +104,7 @@ func (h *harness) checkProject() []string {
 	var sts []struct {
 		ID          string  `json:"id"`
 		Status      string  `json:"status"`
-		NextRestart *string `json:"next_restart"`
+		NextRestart *struct{} `json:"next_restart"`
 		Config      struct {
 			Labels map[string]string `json:"labels"`
 		} `json:"config"`
