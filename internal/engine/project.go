@@ -320,6 +320,13 @@ func (a *projectActor) apply(m projectApply) (ApplyResult, error) {
 	}
 	plan, cfgs, err := s.planProject(ctx, desired, version)
 	if err != nil {
+		if m.resume && !errdefs.IsUnavailable(err) && ctx.Err() == nil {
+			// A journaled version that can no longer be carried out (its
+			// port taken meanwhile...): failed, not resumed forever.
+			if _, jerr := s.projects.journal.Append(a.name, ProjectApplyDone{Version: version, Error: err.Error()}); jerr != nil {
+				err = errors.Join(err, jerr)
+			}
+		}
 		return ApplyResult{}, err
 	}
 	res := ApplyResult{Project: a.name, Plan: plan, Version: version}
