@@ -102,8 +102,8 @@ func (h *harness) checkProject() []string {
 		return []string{fmt.Sprintf("ps: %v: %s", err, stderr)}
 	}
 	var sts []struct {
-		ID          string  `json:"id"`
-		Status      string  `json:"status"`
+		ID          string    `json:"id"`
+		Status      string    `json:"status"`
 		NextRestart *struct{} `json:"next_restart"`
 		Config      struct {
 			Labels map[string]string `json:"labels"`
