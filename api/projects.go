@@ -48,7 +48,8 @@ type ProjectVersion struct {
 	RollbackOf int       `json:"rollback_of,omitempty"`
 	Services   []string  `json:"services"`
 	Files      []string  `json:"files,omitempty"`
-	// Status is applied, failed (Error says why) or applying.
+	// Status is applied, failed (Error says why), applying or
+	// superseded.
 	Status  string  `json:"status"`
 	Error   string  `json:"error,omitempty"`
 	Project Project `json:"project"`

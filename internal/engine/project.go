@@ -52,6 +52,9 @@ type (
 	ProjectApplyDone struct {
 		Version int    `json:"version"`
 		Error   string `json:"error,omitempty"`
+		// SupersededBy is the version applied before this one's apply,
+		// interrupted, was resumed.
+		SupersededBy int `json:"superseded_by,omitempty"`
 	}
 )
 
@@ -88,7 +91,9 @@ type ProjectVersion struct {
 	RollbackOf int       `json:"rollback_of,omitempty"`
 	Services   []string  `json:"services"`
 	Files      []string  `json:"files,omitempty"`
-	// Status is "applied", "failed" (Error says why) or "applying".
+	// Status is "applied", "failed" (Error says why), "applying", or
+	// "superseded" (interrupted, and a later version applied before it
+	// was resumed).
 	Status string `json:"status"`
 	Error  string `json:"error,omitempty"`
 	// Project is the version's document.
@@ -162,7 +167,10 @@ func (s *Supervisor) readProject(name string) (projectState, error) {
 			for i := range ps.versions {
 				if ps.versions[i].Version == e.Version {
 					ps.versions[i].Status, ps.versions[i].Error = "applied", e.Error
-					if e.Error != "" {
+					switch {
+					case e.SupersededBy != 0:
+						ps.versions[i].Status = "superseded"
+					case e.Error != "":
 						ps.versions[i].Status = "failed"
 					}
 				}
@@ -338,6 +346,13 @@ func (a *projectActor) apply(m projectApply) (ApplyResult, error) {
 		// The same document again, and nothing to do: no new version.
 		res.Version = last.Version
 		return res, nil
+	}
+	if !m.resume && hasLast && last.Status == "applying" {
+		// A version whose apply was interrupted and not resumed yet: this
+		// one takes its place.
+		if _, err := s.projects.journal.Append(a.name, ProjectApplyDone{Version: last.Version, SupersededBy: version}); err != nil {
+			return ApplyResult{}, fmt.Errorf("vigil: journal project %q version %d: %w", a.name, last.Version, err)
+		}
 	}
 	if !m.resume {
 		// The intent: once journaled, the version is converged to, after
