@@ -260,50 +260,51 @@ nothing.
 	},
 }
 
-var projectRollbackCommand = &command{
-	name:     "rollback",
-	synopsis: "--to VERSION [-p NAME | -f FILE] [--dry-run] [--timeout D]",
-	summary:  "apply an earlier version of a project again",
-	details: `
-Applies version VERSION of the project (see apply --history) again, as its
-next version: the plan is printed, then carried out as apply does.`,
-	setup: func(fs *flag.FlagSet) runFunc {
-		var pf projectFlags
-		pf.define(fs)
-		to := fs.Int("to", 0, "the version to apply again")
-		dryRun := fs.Bool("dry-run", false, "print the plan and change nothing")
-		timeout := fs.Duration("timeout", 0, "how long to wait for each dependency's condition (default 2m)")
-		return func(ctx context.Context, a *app, args []string) error {
-			if *to <= 0 {
-				return usageErrorf("rollback of a project needs --to VERSION (see apply --history)")
-			}
-			if len(args) > 0 {
-				return usageErrorf("rollback --to takes no arguments (the project comes with -p or -f)")
-			}
-			name, err := pf.projectName(ctx)
-			if err != nil {
-				return err
-			}
-			req := api.RollbackRequest{To: *to, DryRun: true}
-			if *timeout > 0 {
-				req.Timeout = timeout.String()
-			}
-			res, err := a.client().RollbackProject(ctx, name, req)
-			if err != nil {
-				return err
-			}
-			printPlan(a, res)
-			if *dryRun {
-				return nil
-			}
-			req.DryRun = false
-			if res, err = a.client().RollbackProject(ctx, name, req); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "project %s converged to version %d (version %d again)\n", res.Project, res.Version, *to)
-			return nil
-		}
-	},
+// projectRollbackFlags are the flags of rollback --to.
+type projectRollbackFlags struct {
+	pf      projectFlags
+	to      *int
+	dryRun  *bool
+	timeout *time.Duration
+}
+
+func (o *projectRollbackFlags) define(fs *flag.FlagSet) {
+	o.pf.define(fs)
+	o.to = fs.Int("to", 0, "the version of the project to apply again (see apply --history)")
+	o.dryRun = fs.Bool("dry-run", false, "print the plan and change nothing")
+	o.timeout = fs.Duration("timeout", 0, "how long to wait for each dependency's condition (default 2m)")
+}
+
+// run rolls the project back to --to.
+func (o *projectRollbackFlags) run(ctx context.Context, a *app, args []string) error {
+	if *o.to <= 0 {
+		return usageErrorf("--to %d: a version number, 1 or more (see apply --history)", *o.to)
+	}
+	if len(args) > 0 {
+		return usageErrorf("rollback --to takes no arguments (the project comes with -p or -f)")
+	}
+	name, err := o.pf.projectName(ctx)
+	if err != nil {
+		return err
+	}
+	req := api.RollbackRequest{To: *o.to, DryRun: true}
+	if *o.timeout > 0 {
+		req.Timeout = o.timeout.String()
+	}
+	res, err := a.client().RollbackProject(ctx, name, req)
+	if err != nil {
+		return err
+	}
+	printPlan(a, res)
+	if *o.dryRun {
+		return nil
+	}
+	req.DryRun = false
+	if res, err = a.client().RollbackProject(ctx, name, req); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "project %s converged to version %d (version %d again)\n", res.Project, res.Version, *o.to)
+	return nil
 }
 
 func printPlan(a *app, res api.ApplyResult) {

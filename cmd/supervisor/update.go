@@ -155,21 +155,33 @@ image.`,
 	},
 }
 
+// rollbackCommand has two forms: rollback ID brings back a container's
+// image from before its last update; rollback --to VERSION applies an
+// earlier version of a project again (projects.go).
 var rollbackCommand = &command{
 	name:     "rollback",
-	synopsis: "[--grace DUR] ID",
-	summary:  "bring back the image a container ran before its last update",
+	synopsis: "[--grace DUR] ID | --to VERSION [-p NAME | -f FILE] [--dry-run] [--timeout D]",
+	summary:  "bring back a container's image from before its last update, or a project's earlier version",
 	details: `
-During an update's grace period, stops the new image and starts the old one
-again at once, on the snapshot that was kept. After the update stood, updates
-the container back to its previous image (the container keeps that image's
-content stored, even when its name is removed),
-with a grace period of --grace (default 10s).`,
+rollback ID: during an update's grace period, stops the new image and starts
+the old one again at once, on the snapshot that was kept. After the update
+stood, updates the container back to its previous image (the container keeps
+that image's content stored, even when its name is removed), with a grace
+period of --grace (default 10s).
+
+rollback --to VERSION: applies version VERSION of the project (see apply
+--history) again, as its next version: the plan is printed, then carried out
+as apply does.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		grace := fs.Duration("grace", 0, "the grace period of a rollback after the update stood (default 10s)")
+		var project projectRollbackFlags // projects.go
+		project.define(fs)
 		return func(ctx context.Context, a *app, args []string) error {
+			if *project.to != 0 {
+				return project.run(ctx, a, args)
+			}
 			if len(args) != 1 {
-				return usageErrorf("rollback takes one container ID")
+				return usageErrorf("rollback takes one container ID, or --to VERSION for a project")
 			}
 			if *grace < 0 {
 				return usageErrorf("--grace %v is negative", *grace)
