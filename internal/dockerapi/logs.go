@@ -46,14 +46,18 @@ func (m *muxWriter) stream(n byte) io.Writer {
 	return writerFunc(func(p []byte) (int, error) { return m.write(n, p) })
 }
 
+// maxFrame is the largest payload one frame's 32-bit length can carry,
+// as an int on every platform (int is 32 bits on linux/arm).
+const maxFrame = int(math.MaxUint32 >> 1)
+
 func (m *muxWriter) write(n byte, p []byte) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	written := 0
 	for len(p) > 0 {
 		chunk := p
-		if len(chunk) > math.MaxUint32 {
-			chunk = chunk[:math.MaxUint32]
+		if uint64(len(chunk)) > math.MaxUint32 {
+			chunk = chunk[:maxFrame]
 		}
 		if !m.raw {
 			var hdr [8]byte
