@@ -27,7 +27,9 @@
 //     copying of both streams into the log.
 //   - Reading the log (Read): all of it, its last entries, those between
 //     two times, or following it while the container runs, across the
-//     files in the order of their numbers.
+//     files in the order of their numbers. A follower is woken by the
+//     kernel (inotify on the log's directory, one watcher per process:
+//     watch.go), never by a timer.
 //   - The Hub (hub.go) of an interactive container's run: it reads the
 //     container's FIFOs into the same log, in the same format and rotation, and to the
 //     clients attached at the moment, and writes their input to its stdin.
@@ -84,11 +86,11 @@
 //  2. Route the command line "<binary> logger ARG" to RunLogger before
 //     any other start-up work (no flags, no config, no journal), and exit
 //     with its status.
-//  3. When following, make ReadOptions.Done report true once the task is
-//     deleted (the shim has then waited for the logger to exit). If Done
-//     reports true as soon as the task has exited, Read still keeps reading
-//     until a pass over the file finds nothing new, which catches a logger
-//     that is still writing its last lines.
+//  3. When following, close ReadOptions.Done once the task is deleted
+//     (the shim has then waited for the logger to exit). If Done is closed
+//     as soon as the task has exited, Read still keeps reading until a
+//     pass over the file finds nothing new, which catches a logger that is
+//     still writing its last lines.
 //
 // Output is stored as the bytes printed. Splitting a long line never breaks
 // a valid UTF-8 character across entries.

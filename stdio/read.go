@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -19,8 +20,10 @@ import (
 // ReadOptions.OnMalformed.
 var ErrMalformed = errdefs.ErrDataLoss.WithMessage("stdio: malformed log record")
 
-// DefaultPoll is how often Read looks for new output when following.
-const DefaultPoll = 100 * time.Millisecond
+// fallbackPoll is how often Read looks for new output when following
+// where the kernel refuses to watch the log's directory (inotify's limits
+// reached). Everywhere else a follower is woken by the changes themselves.
+const fallbackPoll = 100 * time.Millisecond
 
 // maxLine is the longest line Read holds in memory. The longest record the
 // logger writes is one read of a pipe (64 KiB) escaped to at most twice its
@@ -36,13 +39,10 @@ type ReadOptions struct {
 	// Follow keeps reading as the log grows, like tail -f; without it,
 	// Read stops at the end of the log.
 	Follow bool
-	// Done, when following, reports that no more output can come: the task
-	// is gone. Read then reads until a full pass over the log finds
+	// Done, when following, is closed once no more output can come: the
+	// task is gone. Read then reads until a full pass over the log finds
 	// nothing new, and returns. Nil means never: Read runs until ctx ends.
-	Done func() bool
-	// Poll is how often to look for new output when following; zero means
-	// DefaultPoll.
-	Poll time.Duration
+	Done <-chan struct{}
 	// Tail, when positive, skips all but the last Tail entries (of those
 	// Since and Until let through) present when Read starts; zero delivers
 	// them all.
@@ -55,6 +55,9 @@ type ReadOptions struct {
 	// wrapping ErrMalformed that names the file. The line is skipped
 	// either way.
 	OnMalformed func(offset int64, err error)
+
+	// idle, in tests, is called each time a follower is about to wait.
+	idle func()
 }
 
 // Read calls fn with each entry of the log whose base path is base (see
@@ -78,11 +81,31 @@ type ReadOptions struct {
 //
 // Following assumes a file is only appended to. When the written file
 // shrinks (someone truncated it), Read starts again from its beginning.
+//
+// A follower does not look for new output on a timer: it watches the
+// log's directory (inotify) and looks again when something in it changed,
+// when Done is closed, or when Until passes. The directory must exist
+// when Read starts (the bundle dir, made before the task); without it,
+// only Done, Until or ctx end the wait.
 func Read(ctx context.Context, base string, opts ReadOptions, fn func(Entry) error) error {
-	if opts.Poll <= 0 {
-		opts.Poll = DefaultPoll
-	}
 	r := &reader{ctx: ctx, base: base, opts: opts, fn: fn}
+	if opts.Follow {
+		// Watch before the first look, so that no change falls between.
+		c, cancel, err := watchDir(filepath.Dir(base))
+		switch {
+		case err == nil:
+			defer cancel()
+			r.changed = c
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			r.poll = fallbackPoll
+		}
+		if !opts.Until.IsZero() {
+			t := time.NewTimer(time.Until(opts.Until))
+			defer t.Stop()
+			r.until = t.C
+		}
+	}
 	return r.run()
 }
 
@@ -98,6 +121,14 @@ type reader struct {
 	// read of a log growing faster than it is read ends.
 	endGen  int
 	endSize int64
+
+	// When following: changed rings after any change in the log's
+	// directory since the last look; until fires at Until; poll, when
+	// not zero, is the delay between looks where no watch could be made.
+	changed <-chan struct{}
+	until   <-chan time.Time
+	passed  bool // the clock passed Until
+	poll    time.Duration
 }
 
 // stop is what Read returns when ctx ends: following ends this way in
@@ -109,16 +140,31 @@ func (r *reader) stop() error {
 	return r.ctx.Err()
 }
 
-// wait sleeps one poll interval and reports whether ctx is still live.
+// wait returns once there may be something new to look at: the log's
+// directory changed, Done was closed, or Until passed. It reports whether
+// ctx is still live. It is called only while following has not ended
+// (ended is false), so a closed Done returns at once only the first time.
 func (r *reader) wait() bool {
-	t := time.NewTimer(r.opts.Poll)
-	defer t.Stop()
+	if r.opts.idle != nil {
+		r.opts.idle()
+	}
+	var tick <-chan time.Time
+	if r.poll > 0 {
+		t := time.NewTimer(r.poll)
+		defer t.Stop()
+		tick = t.C
+	}
 	select {
 	case <-r.ctx.Done():
 		return false
-	case <-t.C:
-		return true
+	case <-r.changed:
+	case <-r.opts.Done:
+	case <-r.until:
+		r.until = nil
+		r.passed = true
+	case <-tick:
 	}
+	return true
 }
 
 func (r *reader) malformed(path string, off int64, cause error) {
@@ -133,13 +179,19 @@ func (r *reader) match(t time.Time) bool {
 		(r.opts.Until.IsZero() || !t.After(r.opts.Until))
 }
 
-// ended says whether following should end: Done reports true, or the clock
+// ended says whether following should end: Done is closed, or the clock
 // passed Until.
 func (r *reader) ended() bool {
-	if !r.opts.Until.IsZero() && time.Now().After(r.opts.Until) {
+	if r.passed || (!r.opts.Until.IsZero() && time.Now().After(r.opts.Until)) {
+		r.passed = true
 		return true
 	}
-	return r.opts.Done != nil && r.opts.Done()
+	select {
+	case <-r.opts.Done:
+		return true
+	default:
+		return false
+	}
 }
 
 // deliverer returns the scanner's emit function for the file at path: it
@@ -361,6 +413,9 @@ func (r *reader) readSegment(s segment, off int64) (moved bool, err error) {
 		}
 		if err := sc.rewindIfTruncated(); err != nil {
 			return false, fmt.Errorf("stdio: read log %s: %w", s.path, err)
+		}
+		if draining {
+			continue // pass again until a pass finds nothing new
 		}
 		if !r.wait() {
 			return false, nil

@@ -11,12 +11,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
 
-const testPoll = 2 * time.Millisecond
 
 // record returns the line of record i of a test log.
 func record(i int) []byte {
@@ -124,10 +122,9 @@ func TestReadMissingFile(t *testing.T) {
 		t.Fatalf("Read of a missing file: %v, want ErrNotExist", err)
 	}
 	// Following a log that will never come ends once Done says so.
-	var polls atomic.Int32
-	err = Read(context.Background(), path, ReadOptions{Follow: true, Poll: testPoll, Done: func() bool {
-		return polls.Add(1) > 3
-	}}, func(Entry) error { return nil })
+	done := make(chan struct{})
+	close(done)
+	err = Read(context.Background(), path, ReadOptions{Follow: true, Done: done}, func(Entry) error { return nil })
 	if err != nil {
 		t.Fatalf("Follow of a missing file with Done: %v", err)
 	}
@@ -320,7 +317,7 @@ func TestReadTail(t *testing.T) {
 	var got []string
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err = Read(ctx, path, ReadOptions{Tail: 2, Follow: true, Poll: testPoll}, func(e Entry) error {
+	err = Read(ctx, path, ReadOptions{Tail: 2, Follow: true}, func(e Entry) error {
 		got = append(got, logOf(e))
 		if len(got) == 2 {
 			appendFile(t, path, record(1000)[25:])
@@ -349,7 +346,7 @@ func TestReadTail(t *testing.T) {
 func TestReadFollowDone(t *testing.T) {
 	path := writeFile(t, nil)
 	const n = 2000
-	var done atomic.Bool
+	done := make(chan struct{})
 	go func() {
 		data := records(0, n)
 		rng := rand.New(rand.NewPCG(5, 6))
@@ -361,11 +358,11 @@ func TestReadFollowDone(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 		}
-		done.Store(true)
+		close(done)
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	got, bad, err := collect(t, ctx, path, ReadOptions{Follow: true, Poll: testPoll, Done: done.Load})
+	got, bad, err := collect(t, ctx, path, ReadOptions{Follow: true, Done: done})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,20 +377,21 @@ func TestReadFollowDone(t *testing.T) {
 	}
 }
 
-// Records written just before Done turns true are still delivered: Done is
+// Records written just before Done is closed are still delivered: Done is
 // checked before the final read, not after.
 func TestReadFollowLastWordsBeforeDone(t *testing.T) {
 	path := writeFile(t, records(0, 1))
-	var polls atomic.Int32
-	done := func() bool {
-		// The logger writes its last record, then the task is gone.
-		if polls.Add(1) == 2 {
+	done := make(chan struct{})
+	var got []string
+	err := Read(context.Background(), path, ReadOptions{Follow: true, Done: done}, func(e Entry) error {
+		got = append(got, logOf(e))
+		if len(got) == 1 {
+			// The logger writes its last record, then the task is gone.
 			appendFile(t, path, records(1, 3))
-			return true
+			close(done)
 		}
-		return false
-	}
-	got, _, err := collect(t, context.Background(), path, ReadOptions{Follow: true, Poll: testPoll, Done: done})
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,10 +404,9 @@ func TestReadFollowLastWordsBeforeDone(t *testing.T) {
 func TestReadFollowUnfinishedAtDone(t *testing.T) {
 	cut := record(1)[:15]
 	path := writeFile(t, append(records(0, 1), cut...))
-	var polls atomic.Int32
-	got, bad, err := collect(t, context.Background(), path, ReadOptions{Follow: true, Poll: testPoll, Done: func() bool {
-		return polls.Add(1) > 2
-	}})
+	done := make(chan struct{})
+	close(done)
+	got, bad, err := collect(t, context.Background(), path, ReadOptions{Follow: true, Done: done})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,15 +420,15 @@ func TestReadFollowUnfinishedAtDone(t *testing.T) {
 
 func TestReadFollowWaitsForFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log")
-	var done atomic.Bool
+	done := make(chan struct{})
 	go func() {
 		time.Sleep(50 * time.Millisecond)
 		appendFile(t, path, records(0, 3))
 		time.Sleep(20 * time.Millisecond)
 		appendFile(t, path, records(3, 5))
-		done.Store(true)
+		close(done)
 	}()
-	got, _, err := collect(t, context.Background(), path, ReadOptions{Follow: true, Poll: testPoll, Done: done.Load})
+	got, _, err := collect(t, context.Background(), path, ReadOptions{Follow: true, Done: done})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +442,7 @@ func TestReadFollowCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(30*time.Millisecond, cancel)
 	start := time.Now()
-	got, _, err := collect(t, ctx, path, ReadOptions{Follow: true, Poll: time.Hour})
+	got, _, err := collect(t, ctx, path, ReadOptions{Follow: true})
 	if err != nil {
 		t.Fatalf("Read ended by ctx: %v, want nil", err)
 	}
@@ -466,8 +463,8 @@ func TestReadFollowCancel(t *testing.T) {
 func TestReadFollowTruncated(t *testing.T) {
 	path := writeFile(t, records(0, 3))
 	var got []string
-	var done atomic.Bool
-	err := Read(context.Background(), path, ReadOptions{Follow: true, Poll: testPoll, Done: done.Load}, func(e Entry) error {
+	done := make(chan struct{})
+	err := Read(context.Background(), path, ReadOptions{Follow: true, Done: done}, func(e Entry) error {
 		got = append(got, logOf(e))
 		if len(got) == 3 {
 			if err := os.Truncate(path+".1", 0); err != nil {
@@ -476,7 +473,7 @@ func TestReadFollowTruncated(t *testing.T) {
 			appendFile(t, path, records(10, 11))
 		}
 		if len(got) == 4 {
-			done.Store(true)
+			close(done)
 		}
 		return nil
 	})

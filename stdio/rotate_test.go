@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -111,7 +110,7 @@ func TestReadFollowAcrossRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 3000
-	var done atomic.Bool
+	done := make(chan struct{})
 	go func() {
 		for i := range n {
 			writeLines(t, w, i, i+1)
@@ -120,11 +119,11 @@ func TestReadFollowAcrossRotation(t *testing.T) {
 			}
 		}
 		w.Close()
-		done.Store(true)
+		close(done)
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	got, bad, err := collect(t, ctx, base, ReadOptions{Follow: true, Poll: testPoll, Done: done.Load})
+	got, bad, err := collect(t, ctx, base, ReadOptions{Follow: true, Done: done})
 	if err != nil || len(bad) > 0 {
 		t.Fatal(err, bad)
 	}
@@ -146,13 +145,13 @@ func TestReadFollowSkipsDeletedFiles(t *testing.T) {
 	}
 	writeLines(t, w, 0, 10)
 	var got []string
-	var done atomic.Bool
-	err = Read(context.Background(), base, ReadOptions{Follow: true, Poll: testPoll, Done: done.Load}, func(e Entry) error {
+	done := make(chan struct{})
+	err = Read(context.Background(), base, ReadOptions{Follow: true, Done: done}, func(e Entry) error {
 		got = append(got, logOf(e))
 		if len(got) == 1 {
 			writeLines(t, w, 10, 500) // many files, all but two deleted
 			w.Close()
-			done.Store(true)
+			close(done)
 		}
 		return nil
 	})
@@ -259,7 +258,7 @@ func TestReadSinceUntil(t *testing.T) {
 	// Following ends once the clock passes Until.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	got, _, err := collect(t, ctx, base, ReadOptions{Follow: true, Poll: testPoll, Until: time.Now().Add(50 * time.Millisecond)})
+	got, _, err := collect(t, ctx, base, ReadOptions{Follow: true, Until: time.Now().Add(50 * time.Millisecond)})
 	if err != nil || ctx.Err() != nil || len(got) != 100 {
 		t.Errorf("follow until: %d lines, %v, ctx %v", len(got), err, ctx.Err())
 	}

@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
@@ -57,9 +56,9 @@ var _ Backend = (*vigil.Supervisor)(nil)
 const (
 	// maxBody is the largest request body accepted.
 	maxBody = 1 << 20
-	// donePoll is how often a following log stream asks whether the
-	// container still runs.
-	donePoll = 200 * time.Millisecond
+	// waitRetry is the pause before a following log stream asks again,
+	// after a wait for the container's exit failed (the actor restarted).
+	waitRetry = 100 * time.Millisecond
 	// contentNDJSON is the media type of a log stream.
 	contentNDJSON = "application/x-ndjson"
 )
@@ -684,7 +683,10 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	opts := stdio.ReadOptions{Follow: follow, Tail: tail, Since: since, Until: until, Done: s.notAlive(ctx, id)}
+	opts := stdio.ReadOptions{Follow: follow, Tail: tail, Since: since, Until: until}
+	if follow {
+		opts.Done = s.notRunning(ctx, id)
+	}
 	opts.OnMalformed = func(off int64, err error) {
 		s.log.Warn("skipped a damaged log record", "container", id, "offset", off, "err", err)
 	}
@@ -728,32 +730,34 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// notAlive returns the Done function of a log stream: it reports whether
-// the container no longer runs, asking the backend at most every donePoll.
-func (s *server) notAlive(ctx context.Context, id string) func() bool {
-	var (
-		mu   sync.Mutex
-		last time.Time
-		done bool
-	)
-	return func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if done || time.Since(last) < donePoll {
-			return done
+// notRunning returns the Done channel of a log stream: closed once the
+// container no longer runs. The container's actor answers the wait when it
+// has journaled the exit (and deleted the task, so the logger has written
+// its last line), or at once when the container does not run.
+func (s *server) notRunning(ctx context.Context, id string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			_, err := s.b.Wait(ctx, id, vigil.WaitNotRunning)
+			if err == nil || errors.Is(err, vigil.ErrNotFound) || ctx.Err() != nil {
+				return
+			}
+			// The wait itself failed (an actor that restarted drops its
+			// waiters): ask whether it still runs, and wait again if so.
+			if st, ierr := s.b.Inspect(ctx, id); ierr != nil || !st.Alive() {
+				return
+			}
+			s.log.Debug("log stream: wait for the exit failed; waiting again", "container", id, "err", err)
+			t := time.NewTimer(waitRetry)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
 		}
-		last = time.Now()
-		st, err := s.b.Inspect(ctx, id)
-		switch {
-		case errors.Is(err, vigil.ErrNotFound):
-			done = true // removed
-		case err != nil:
-			s.log.Debug("log stream: inspect failed; asking again", "container", id, "err", err)
-		default:
-			done = !st.Alive()
-		}
-		return done
-	}
+	}()
+	return done
 }
 
 // events streams the journaled events that match the query as NDJSON:

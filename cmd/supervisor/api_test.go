@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -585,20 +586,18 @@ func TestLogsFollow(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, stdio.LogFileName)
 	writeRecords(t, path, entry("stdout", "one\n"))
-	var mu sync.Mutex
-	alive := true
-	inspects := 0
+	exited := make(chan struct{}) // the actor journaled the exit
 	b := &stub{logPath: stdio.LogPath(dir), inspect: func(id string) (lifecycle.State, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		inspects++
-		if alive {
-			return lifecycle.State{ID: id, Status: lifecycle.StatusRunning}, nil
+		return lifecycle.State{ID: id, Status: lifecycle.StatusRunning}, nil
+	}, wait: func(ctx context.Context, id string, cond actors.WaitCondition) (lifecycle.State, error) {
+		select {
+		case <-exited:
+			return lifecycle.State{ID: id, Status: lifecycle.StatusExited}, nil
+		case <-ctx.Done():
+			return lifecycle.State{}, ctx.Err()
 		}
-		return lifecycle.State{ID: id, Status: lifecycle.StatusExited}, nil
 	}}
 	srv := serve(t, b)
-	start := time.Now()
 	resp, err := srv.Client().Get(srv.URL + "/v1/containers/c1/logs?follow=1")
 	if err != nil {
 		t.Fatal(err)
@@ -627,9 +626,7 @@ func TestLogsFollow(t *testing.T) {
 	// The container exits after writing its last line: the stream
 	// delivers it and ends.
 	writeRecords(t, path, entry("stderr", "last\n"))
-	mu.Lock()
-	alive = false
-	mu.Unlock()
+	close(exited)
 	if got := next(); got != "last\n" {
 		t.Fatalf("last record %q", got)
 	}
@@ -643,11 +640,10 @@ func TestLogsFollow(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the stream did not end after the container exited")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	// One inspect to find the container, then at most one per donePoll.
-	if limit := 2 + int(time.Since(start)/donePoll); inspects > limit {
-		t.Errorf("%d inspects in %v of following; want them at least %v apart", inspects, time.Since(start), donePoll)
+	// One inspect to find the container and one wait for its exit: the
+	// stream learns of the exit when it is journaled, not by asking again.
+	if got := b.Calls(); !slices.Equal(got, []string{"inspect c1", "wait c1 not-running"}) {
+		t.Errorf("backend calls %q; want one inspect and one wait", got)
 	}
 }
 

@@ -204,35 +204,38 @@ func (s *Server) copyLog(ctx context.Context, id string, opts stdio.ReadOptions,
 	})
 }
 
-// exited returns the Done function of a log follow: it reports that the
-// container's output can grow no more. With beforeStart, a container that
-// does not run yet must first run (an attach before the start).
-func (s *Server) exited(ctx context.Context, id string, st0 vigil.State, beforeStart bool) func() bool {
-	var (
-		mu    sync.Mutex
-		last  time.Time
-		done  bool
-		alive = st0.Alive()
-	)
-	return func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if done || time.Since(last) < 100*time.Millisecond {
-			return done
-		}
-		last = time.Now()
-		st, err := s.sup.Inspect(ctx, id)
-		switch {
-		case errors.Is(err, vigil.ErrNotFound):
-			done = true
-		case err != nil:
-		case st.Alive():
-			alive = true
-		case !beforeStart || alive || st.Starts > st0.Starts:
-			done = true
-		}
-		return done
+// exited returns the Done channel of a log follow: closed once the
+// container's output can grow no more, which the container's actor tells
+// when it journals the exit (a wait, not a poll). With beforeStart, a
+// container that does not run yet must first run (an attach before the
+// start): the wait is then for its next exit.
+func (s *Server) exited(ctx context.Context, id string, st0 vigil.State, beforeStart bool) <-chan struct{} {
+	cond := vigil.WaitNotRunning
+	if beforeStart && !st0.Alive() {
+		cond = vigil.WaitNextExit
 	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			_, err := s.sup.Wait(ctx, id, cond)
+			if err == nil || errors.Is(err, vigil.ErrNotFound) || ctx.Err() != nil {
+				return
+			}
+			// The wait itself failed (an actor that restarted drops its
+			// waiters): wait again, after a pause, while it may still run.
+			if st, ierr := s.sup.Inspect(ctx, id); ierr != nil || (cond == vigil.WaitNotRunning && !st.Alive()) {
+				return
+			}
+			t := time.NewTimer(100 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}()
+	return done
 }
 
 // hijack takes the connection of r over and answers the upgrade docker's
