@@ -15,7 +15,6 @@ import (
 	"time"
 )
 
-
 // record returns the line of record i of a test log.
 func record(i int) []byte {
 	stream := Stdout
