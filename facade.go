@@ -197,6 +197,14 @@ func (s *Supervisor) Wait(ctx context.Context, id string, cond WaitCondition) (S
 	return s.e.Wait(ctx, id, cond)
 }
 
+// WaitAndRemove waits until a container no longer runs, then removes it
+// and returns its state as its exit left it (docker's run --rm in the
+// foreground: read the output to its end first, then call this). It is not
+// bounded by Config.RequestTimeout.
+func (s *Supervisor) WaitAndRemove(ctx context.Context, id string) (State, error) {
+	return s.e.WaitAndRemove(ctx, id)
+}
+
 // Stats samples the resource usage of a container's running (or paused)
 // task. A container whose task does not run gives ErrInvalidTransition.
 func (s *Supervisor) Stats(ctx context.Context, id string) (Stats, error) { return s.e.Stats(ctx, id) }

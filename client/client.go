@@ -221,6 +221,12 @@ func (c *Client) Wait(ctx context.Context, id, condition string) (api.Container,
 	return c.post(ctx, id, "wait", q)
 }
 
+// WaitAndRemove waits until a container no longer runs, then removes it,
+// in one request, and returns its state as its exit left it.
+func (c *Client) WaitAndRemove(ctx context.Context, id string) (api.Container, error) {
+	return c.post(ctx, id, "wait", url.Values{"remove": {"1"}})
+}
+
 // Checkpoint writes a checkpoint of a container's task.
 func (c *Client) Checkpoint(ctx context.Context, id string, req api.CheckpointRequest) (api.Container, error) {
 	var st api.Container

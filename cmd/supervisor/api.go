@@ -46,6 +46,7 @@ type Backend interface {
 	Inspect(ctx context.Context, id string) (vigil.State, error)
 	List(ctx context.Context) ([]vigil.State, error)
 	Wait(ctx context.Context, id string, cond vigil.WaitCondition) (vigil.State, error)
+	WaitAndRemove(ctx context.Context, id string) (vigil.State, error)
 	LogPath(id string) string
 	Health(ctx context.Context) (vigil.Health, error)
 	Events(ctx context.Context, f vigil.EventFilter, fn func(vigil.Event) error) error
@@ -645,7 +646,19 @@ func (s *server) wait(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return badRequest("query parameter condition=%q: use not-running, next-exit or removed", v)
 	}
-	st, err := s.b.Wait(r.Context(), r.PathValue("id"), cond)
+	remove, err := queryBool(r, "remove")
+	if err != nil {
+		return err
+	}
+	var st vigil.State
+	switch {
+	case remove && cond != vigil.WaitNotRunning:
+		return badRequest("query parameter remove: only with condition=not-running")
+	case remove:
+		st, err = s.b.WaitAndRemove(r.Context(), r.PathValue("id"))
+	default:
+		st, err = s.b.Wait(r.Context(), r.PathValue("id"), cond)
+	}
 	if err != nil {
 		return err
 	}

@@ -139,6 +139,15 @@ func (s *stub) Wait(ctx context.Context, id string, cond actors.WaitCondition) (
 	return lifecycle.State{ID: id, Status: lifecycle.StatusExited, Exit: &lifecycle.Exit{Code: 3}}, nil
 }
 
+// WaitAndRemove is Wait (not-running), then Remove, as the engine's.
+func (s *stub) WaitAndRemove(ctx context.Context, id string) (lifecycle.State, error) {
+	st, err := s.Wait(ctx, id, actors.WaitNotRunning)
+	if err != nil {
+		return st, err
+	}
+	return st, s.Remove(ctx, id, false)
+}
+
 func (s *stub) LogPath(string) string { return s.logPath }
 
 // serve starts the API over b on an httptest server.

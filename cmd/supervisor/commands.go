@@ -253,26 +253,33 @@ daemon runs: do not make unattended services interactive.
 			if _, err := c.Create(ctx, req); err != nil {
 				return err
 			}
-			if clientRm {
-				defer func() {
-					// After the container ended; a run interrupted before
-					// leaves it running, as without --rm.
-					if st, err := c.Inspect(context.WithoutCancel(ctx), req.ID); err == nil && !st.Alive() {
-						c.Remove(context.WithoutCancel(ctx), req.ID, false)
-					}
-				}()
-			}
 			if !req.Start { // interactive: attach, then start (attach.go)
+				if clientRm {
+					defer func() {
+						// After the container ended; a run interrupted
+						// before leaves it running, as without --rm.
+						if st, err := c.Inspect(context.WithoutCancel(ctx), req.ID); err == nil && !st.Alive() {
+							c.Remove(context.WithoutCancel(ctx), req.ID, false)
+						}
+					}()
+				}
 				return a.runAttached(ctx, req.ID, attachIO{stdin: req.Interactive, tty: req.Tty, stdinOnce: true, start: true})
 			}
 			if *detach {
 				fmt.Fprintln(a.stdout, req.ID)
 				return nil
 			}
+			// The log stream ends when the exit is journaled (the task and
+			// its logger are gone by then), so the wait answers at once;
+			// with --rm it removes the container in the same request.
 			if err := c.Logs(ctx, req.ID, true, 0, a.printEntry(false)); err != nil {
 				return err
 			}
-			st, err := c.Wait(ctx, req.ID, "not-running")
+			wait := func() (api.Container, error) { return c.Wait(ctx, req.ID, "not-running") }
+			if clientRm {
+				wait = func() (api.Container, error) { return c.WaitAndRemove(ctx, req.ID) }
+			}
+			st, err := wait()
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/client"
 )
 
 // keyctlHelper builds testdata/keyctl, statically linked, and returns the
@@ -237,7 +240,21 @@ func TestRunRm(t *testing.T) {
 	if code != 3 || stdout != "bye\n" {
 		t.Errorf("run --rm: exit %d, %q, %q; want 3 and bye", code, stdout, stderr)
 	}
-	eventually(t, 10*time.Second, "gone removed", func() bool { return len(psRows(t, d, "-a")) == 0 })
+	// Removed before run returned: in the request that waited for the exit.
+	if rows := psRows(t, d, "-a"); len(rows) != 0 {
+		t.Errorf("after run --rm returned: ps -a shows %q", rows)
+	}
+	// The API's form: a wait that removes, on a container still running.
+	if _, stderr, code := d.CLI(t, "run", "-d", "--name", "gone3", "--rootfs", rootfs, "--", "sh", "-c", "sleep 0.3; exit 4"); code != 0 {
+		t.Fatalf("run -d: %s", stderr)
+	}
+	st, err := client.New(d.Socket).WaitAndRemove(context.Background(), "gone3")
+	if err != nil || st.Exit == nil || st.Exit.Code != 4 {
+		t.Errorf("wait?remove=1: %+v, %v; want the exit 4", st, err)
+	}
+	if rows := psRows(t, d, "-a"); len(rows) != 0 {
+		t.Errorf("after wait?remove=1 answered: ps -a shows %q", rows)
+	}
 	// Detached, the daemon removes it at its exit (host.auto_remove).
 	if _, stderr, code := d.CLI(t, "run", "-d", "--rm", "--name", "gone2", "--rootfs", rootfs, "--", "sleep", "0.3"); code != 0 {
 		t.Fatalf("run -d --rm: %s", stderr)

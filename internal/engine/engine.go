@@ -846,3 +846,19 @@ func (s *Supervisor) Wait(ctx context.Context, id string, cond actors.WaitCondit
 	}
 	return st, err
 }
+
+// WaitAndRemove waits until a container no longer runs, then removes it
+// (as Remove without force) and returns its state as the exit left it: a
+// foreground run --rm in one request. The exit is journaled before the
+// wait is answered, and the removal is journaled before it is done, so a
+// crash in between leaves an exited container that a later removal takes.
+func (s *Supervisor) WaitAndRemove(ctx context.Context, id string) (lifecycle.State, error) {
+	st, err := s.Wait(ctx, id, actors.WaitNotRunning)
+	if err != nil {
+		return st, err
+	}
+	if err := s.Remove(ctx, id, false); err != nil {
+		return st, fmt.Errorf("container %q exited, but was not removed: %w", id, err)
+	}
+	return st, nil
+}
