@@ -17,7 +17,7 @@ import (
 
 // failpointPackages are the packages with gofail markers, relative to the
 // module root.
-var failpointPackages = []string{"internal/engine", "actors", "journal", "c8dbridge", "stdio"}
+var failpointPackages = []string{"internal/engine", "actors", "journal", "c8dbridge", "stdio/capture"}
 
 // repoRoot is the module root: the parent of this package's directory.
 func repoRoot() (string, error) {

@@ -8,13 +8,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/vigilhq/vigil/stdio/capture"
 )
 
 // LoggerCommand is the first argument the containerd shim passes to the
-// logging binary, so that the supervisor binary knows to run RunLogger.
-// It is also the single query key of the binary:// stdio URI.
-const LoggerCommand = "logger"
+// logging binary (capture.LoggerCommand).
+const LoggerCommand = capture.LoggerCommand
 
 // LogBaseName is the name, inside a container's bundle dir, that its log
 // files are named after: "log.1", "log.2.gz", ... (see Rotation).
@@ -27,12 +27,12 @@ const LogFileName = "log.jsonl"
 
 // MaxRecordLog is the most bytes of one line a record carries. A longer
 // line is split into several entries (Entry.Partial).
-const MaxRecordLog = 16 << 10
+const MaxRecordLog = capture.MaxRecordLog
 
 // Stream names, as Entry.Stream holds them.
 const (
-	Stdout = "stdout"
-	Stderr = "stderr"
+	Stdout = capture.Stdout
+	Stderr = capture.Stderr
 )
 
 // Entry is one line of a container's output as Read delivers it:
@@ -55,72 +55,14 @@ type Entry struct {
 	Partial bool      `json:"partial,omitempty"`
 }
 
-// The record of format 2, one per line of the log file:
-//
-//	KIND TIME ' ' PAYLOAD '\n'
-//
-// KIND is one byte, 'o' for stdout and 'e' for stderr, upper case ('O',
-// 'E') when the payload's last line is continued by the next record of the
-// same stream (a line longer than MaxRecordLog). TIME is the time the
-// logger read the output, in nanoseconds since the Unix epoch, in decimal.
-// PAYLOAD is every line of output one read of the stream brought, escaped
-// so that it holds no '\n': a backslash is written as two backslashes and
-// a newline as a backslash and 'n'; all other bytes are kept as they are.
-// A payload whose last line has no '\n' and whose KIND is lower case ends
-// with output that ended without a newline.
-//
-// The first byte of a line tells its format: '{' is format 1 (Entry as a
-// JSON object), a KIND byte format 2. A later format will take another
-// first byte, so that a file mixing them (a log written across an upgrade)
-// stays readable.
-//
-// Batching every line of one read into a record makes the flood of a
-// container printing empty lines cost two bytes on disk per byte of output
-// (each '\n' escaped), and a line of 1 KiB about 1.02 times its size.
-const (
-	kindStdout = 'o'
-	kindStderr = 'e'
-)
-
-// partialKind is the KIND of a record whose last line goes on in the next.
-func partialKind(k byte) byte { return k - 'a' + 'A' }
-
-// kindOf is the KIND byte of a stream.
-func kindOf(stream string) byte {
-	if stream == Stderr {
-		return kindStderr
-	}
-	return kindStdout
-}
+// The record of format 2 is described in package capture, which writes
+// it; format 1 is Entry as a JSON object.
 
 // LogPath returns the base path of the log files of the container whose
 // bundle dir is bundleDir: the files are named BASE.1, BASE.2, ... (see
 // Rotation), and an older log of format 1 is BASE.jsonl.
 func LogPath(bundleDir string) string {
 	return filepath.Join(bundleDir, LogBaseName)
-}
-
-// appendStamp appends t as a record's TIME.
-func appendStamp(dst []byte, t time.Time) []byte {
-	return strconv.AppendInt(dst, t.UnixNano(), 10)
-}
-
-// appendEscaped appends b escaped as a record's PAYLOAD.
-func appendEscaped(dst, b []byte) []byte {
-	for len(b) > 0 {
-		i := bytes.IndexAny(b, "\n\\")
-		if i < 0 {
-			return append(dst, b...)
-		}
-		dst = append(dst, b[:i]...)
-		if b[i] == '\n' {
-			dst = append(dst, '\\', 'n')
-		} else {
-			dst = append(dst, '\\', '\\')
-		}
-		b = b[i+1:]
-	}
-	return dst
 }
 
 // unescape undoes appendEscaped, appending to dst.
@@ -177,9 +119,9 @@ func decodeRecord(line []byte) (logRecord, error) {
 	}
 	var r logRecord
 	switch line[0] {
-	case kindStdout, partialKind(kindStdout):
+	case capture.KindStdout, capture.PartialKind(capture.KindStdout):
 		r.stream = Stdout
-	case kindStderr, partialKind(kindStderr):
+	case capture.KindStderr, capture.PartialKind(capture.KindStderr):
 		r.stream = Stderr
 	default:
 		return logRecord{}, fmt.Errorf("unknown record kind %q", line[0])
@@ -234,20 +176,4 @@ func (r logRecord) lines() int {
 		n++
 	}
 	return n
-}
-
-// cutPoint returns how many bytes of b, a full record's worth of a longer
-// line, go into the record: all of them, unless b ends inside a UTF-8
-// sequence that the rest of the line may complete, which is then kept for
-// the next record so that splitting never breaks a character.
-func cutPoint(b []byte) int {
-	for i := len(b) - 1; i >= 0 && i > len(b)-utf8.UTFMax; i-- {
-		if utf8.RuneStart(b[i]) {
-			if i > 0 && !utf8.FullRune(b[i:]) {
-				return i
-			}
-			break
-		}
-	}
-	return len(b)
 }

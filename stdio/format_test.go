@@ -5,16 +5,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/stdio/capture"
 )
 
 // appendRecord appends one record of format 2 holding log, as the copier
 // makes them.
 func appendRecord(dst []byte, t time.Time, stream string, log []byte, partial bool) []byte {
-	c := copier{kind: kindOf(stream), open: -1, out: dst}
-	c.stampAt(t)
-	c.add(log)
-	c.end(partial)
-	return c.out
+	return capture.AppendRecord(dst, t, stream, log, partial)
 }
 
 func entriesOf(t *testing.T, line string) []Entry {

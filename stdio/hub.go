@@ -13,6 +13,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/fifo"
+
+	"github.com/vigilhq/vigil/stdio/capture"
 )
 
 // FIFODirName is the directory of an interactive container's FIFOs inside
@@ -67,8 +69,8 @@ type Hub struct {
 	stdinMu sync.Mutex
 	stdin   io.WriteCloser // nil without Stdin, or once closed
 
-	logFile *logWriter
-	sink    *sink
+	logFile *capture.Writer
+	sink    *capture.Sink
 
 	mu    sync.Mutex
 	subs  map[*Sub]struct{}
@@ -123,18 +125,18 @@ func OpenHub(f FIFOs, logPath string, rot Rotation, diag func(format string, a .
 		}
 		h.stdin = w
 	}
-	h.logFile, _, err = openLogWriter(logPath, rot, diag)
+	h.logFile, _, err = capture.OpenWriter(logPath, rot, diag)
 	if err != nil {
 		return nil, fmt.Errorf("stdio: open hub: %w", err)
 	}
-	h.sink = newSink(h.logFile, diag)
+	h.sink = capture.NewSink(h.logFile, diag)
 
 	var wg sync.WaitGroup
 	for i, r := range h.outs {
 		stream := streams[i]
 		wg.Go(func() {
 			tee := io.TeeReader(r, fanout{h, stream})
-			if err := copyStream(h.sink, tee, stream, time.Now); err != nil && !errors.Is(err, fifo.ErrReadClosed) && !errors.Is(err, os.ErrClosed) {
+			if err := capture.CopyStream(h.sink, tee, stream, time.Now); err != nil && !errors.Is(err, fifo.ErrReadClosed) && !errors.Is(err, os.ErrClosed) {
 				diag("read %s: %v", stream, err)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/vigilhq/vigil"
+	_ "github.com/vigilhq/vigil/internal/loggerinit" // the logger, before heavy package inits
 )
 
 func main() {

@@ -1,4 +1,4 @@
-package stdio
+package capture
 
 import "github.com/vigilhq/vigil/internal/failpoint"
 

@@ -1,4 +1,4 @@
-package stdio
+package capture
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -39,6 +40,9 @@ const (
 // ends only when the shim closes the pipes, so that nothing still in them
 // is lost. Errors are reported on os.Stderr.
 func RunLogger(args []string) int {
+	// Two goroutines copy two pipes: one thread running Go code at a time
+	// is plenty, and each P costs its caches.
+	runtime.GOMAXPROCS(1)
 	// Ignore before signaling readiness: from then on the shim may signal us.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	return runLogger(args, os.Stderr)
@@ -57,7 +61,7 @@ func runLogger(args []string, diag io.Writer) int {
 		report("usage: %s <log path and rotation>; got arguments %q", LoggerCommand, args)
 		return exitUsage
 	}
-	path, rot, err := parseLoggerArg(args[0])
+	path, rot, err := ParseLoggerArg(args[0])
 	if err != nil {
 		report("usage: %s <log path and rotation>: %v", LoggerCommand, err)
 		return exitUsage
@@ -174,7 +178,7 @@ func (s *sink) failed() {
 // only an unfinished line is held back, up to MaxRecordLog bytes. At end of
 // file a last unfinished line is written as it is.
 func copyStream(s *sink, r io.Reader, stream string, now func() time.Time) error {
-	c := copier{kind: kindOf(stream), open: -1}
+	c := copier{kind: KindOf(stream), open: -1}
 	buf := make([]byte, readSize)
 	for {
 		n, err := r.Read(buf)
@@ -226,7 +230,7 @@ func (c *copier) add(b []byte) {
 		c.out = append(c.out, c.stamp...)
 		c.out = append(c.out, ' ')
 	}
-	c.out = appendEscaped(c.out, b)
+	c.out = AppendEscaped(c.out, b)
 }
 
 // end finishes the record being made, if any; partial says that its last
@@ -236,7 +240,7 @@ func (c *copier) end(partial bool) {
 		return
 	}
 	if partial {
-		c.out[c.open] = partialKind(c.kind)
+		c.out[c.open] = PartialKind(c.kind)
 	}
 	c.out = append(c.out, '\n')
 	c.open = -1
@@ -272,10 +276,33 @@ func (c *copier) feed(data []byte, t time.Time) {
 // line ends with '\n' and less otherwise.
 func (c *copier) emitLong(line []byte) []byte {
 	for len(line) > MaxRecordLog || (len(line) == MaxRecordLog && line[len(line)-1] != '\n') {
-		n := cutPoint(line[:MaxRecordLog])
+		n := CutPoint(line[:MaxRecordLog])
 		c.add(line[:n])
 		c.end(true)
 		line = line[n:]
 	}
 	return line
+}
+
+// Sink is the log file shared by a run's streams (see NewSink).
+type Sink = sink
+
+// NewSink makes the sink that writes whole records to w, reporting the
+// first write error with report and counting the bytes lost.
+func NewSink(w io.Writer, report func(string, ...any)) *Sink { return newSink(w, report) }
+
+// CopyStream copies r into s as records of stream until end of file (see
+// copyStream).
+func CopyStream(s *Sink, r io.Reader, stream string, now func() time.Time) error {
+	return copyStream(s, r, stream, now)
+}
+
+// ReadSize is the most bytes the logger takes from a pipe at once.
+const ReadSize = readSize
+
+// Lost is how many bytes of records could not be written.
+func (s *sink) Lost() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lost
 }
