@@ -212,7 +212,6 @@ func TestCopyStreamWritesBeforeNextRead(t *testing.T) {
 	}
 }
 
-
 func TestOpenLogWriter(t *testing.T) {
 	dir := t.TempDir()
 	for _, tt := range []struct {
