@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/supervisor
 PKGS    := ./...
 
-.PHONY: help build cross test unit verify demo demo-stop bench bench-network fuzz crashtest crashtest-broken crashtest-update clean
+.PHONY: help build cross test unit verify demo demo-stop bench bench-network bench-peers scale fuzz crashtest crashtest-broken crashtest-update clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -43,6 +43,10 @@ bench: ## run the benchmarks, without the race detector, against a private conta
 bench-network: ## create+start+exit+delete through the CLIs: vigil, docker and podman on their default bridges, vigil on none (figures: docs/BENCHMARKS.md)
 	bash scripts/containerd.sh status >/dev/null 2>&1 || bash scripts/containerd.sh start
 	bash scripts/bench-network.sh
+
+bench-peers: ## /bin/true through the CLIs, networking off: vigil (run --rm; run, then rm), ctr on the same containerd, docker and podman when installed (figures: docs/BENCHMARKS.md)
+	bash scripts/containerd.sh status >/dev/null 2>&1 || bash scripts/containerd.sh start
+	bash scripts/bench-peers.sh
 
 fuzz: ## fuzz the pure lifecycle and the journal decoder for 30 s each
 	$(GO) test -run '^$$' -fuzz FuzzLifecycle -fuzztime 30s ./actors/lifecycle/
