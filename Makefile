@@ -48,6 +48,9 @@ bench-peers: ## /bin/true through the CLIs, networking off: vigil (run --rm; run
 	bash scripts/containerd.sh status >/dev/null 2>&1 || bash scripts/containerd.sh start
 	bash scripts/bench-peers.sh
 
+scale: ## run SCALE (1000) detached busybox containers under one daemon: RSS, idle CPU, ps latency, recovery after kill -9, journal size, events and logs followed (not in CI)
+	VIGIL_TEST_RACE=0 VIGIL_SCALE=$(or $(SCALE),1000) bash scripts/test.sh -count=1 -timeout 60m -run '^TestScale$$' -v ./cmd/supervisor/
+
 fuzz: ## fuzz the pure lifecycle and the journal decoder for 30 s each
 	$(GO) test -run '^$$' -fuzz FuzzLifecycle -fuzztime 30s ./actors/lifecycle/
 	$(GO) test -run '^$$' -fuzz FuzzNetworkNeverLeaks -fuzztime 30s ./actors/lifecycle/

@@ -45,10 +45,14 @@ func RunLogger(args []string) int {
 	runtime.GOMAXPROCS(1)
 	// Ignore before signaling readiness: from then on the shim may signal us.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
-	return runLogger(args, os.Stderr)
+	return runLoggerWith(args, os.Stderr, true)
 }
 
 func runLogger(args []string, diag io.Writer) int {
+	return runLoggerWith(args, diag, false)
+}
+
+func runLoggerWith(args []string, diag io.Writer, dropPages bool) int {
 	prefix := "vigil logger"
 	if id := os.Getenv("CONTAINER_ID"); id != "" {
 		prefix = fmt.Sprintf("vigil logger (container %s/%s)", os.Getenv("CONTAINER_NAMESPACE"), id)
@@ -92,6 +96,9 @@ func runLogger(args []string, diag io.Writer) int {
 	_, _ = ready.Write([]byte{0})
 	if err := ready.Close(); err != nil {
 		report("signal readiness: %v", err)
+	}
+	if dropPages {
+		dropStartupPages()
 	}
 
 	// Begin on a line of our own, so that a record cut short by a crash
