@@ -197,6 +197,15 @@ func (s *Supervisor) Wait(ctx context.Context, id string, cond WaitCondition) (S
 	return s.e.Wait(ctx, id, cond)
 }
 
+// Run creates a container and starts it, as Create and Start do, in one
+// command of the container's actor (the create's outcome and the start's
+// intent are one journal append), and returns its state once it runs. An
+// error with a state that is neither none nor removed is a
+// container that was created but did not start.
+func (s *Supervisor) Run(ctx context.Context, cfg ContainerConfig) (State, error) {
+	return s.e.Run(ctx, cfg)
+}
+
 // WaitAndRemove waits until a container no longer runs, then removes it
 // and returns its state as its exit left it (docker's run --rm in the
 // foreground: read the output to its end first, then call this). It is not

@@ -123,7 +123,7 @@ func (c *container) Receive(ctx actor.Context) {
 		c.stopHealth()
 		c.closeIO() // the next instance opens it again when it reconciles
 	case Create:
-		c.respond(ctx, lifecycle.Create{Config: m.Config, Boot: c.deps.BootID, At: c.deps.now()})
+		c.respond(ctx, lifecycle.Create{Config: m.Config, Start: m.Start, Boot: c.deps.BootID, At: c.deps.now()})
 	case Start:
 		c.respond(ctx, lifecycle.Start{At: c.deps.now()})
 	case StartFromCheckpoint:
@@ -435,7 +435,7 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 			}
 			return err
 		}
-		return c.handle(ctx, lifecycle.RecordCreated{At: c.deps.now()})
+		return c.handle(ctx, lifecycle.RecordCreated{Start: e.Start, At: c.deps.now()})
 	case lifecycle.StartTask:
 		// gofail: var actorBeforeStartTask struct{}
 		// failpointCrash("actorBeforeStartTask")

@@ -21,9 +21,13 @@ import (
 // gone gives protoactor's errors, which the facade turns into ErrTimeout
 // and ErrNotFound.
 type (
-	// Create creates the container from Config. It is sent by the
-	// supervisor's Create; an embedder uses Supervisor.Create.
-	Create struct{ Config lifecycle.Config }
+	// Create creates the container from Config, and with Start starts
+	// it too (the reply then comes once it runs, as Start's). It is sent
+	// by the supervisor's Create and Run; an embedder uses those.
+	Create struct {
+		Config lifecycle.Config
+		Start  bool
+	}
 	// Start starts the container's task.
 	Start struct{}
 	// Stop sends SIGTERM and, after Timeout, SIGKILL. The reply comes once

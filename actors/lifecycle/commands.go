@@ -10,8 +10,12 @@ type Command interface{ commandName() string }
 // Create a container from Config.
 type Create struct {
 	Config Config
-	Boot   string // the kernel's boot ID, "" when unknown (reboot.go)
-	At     time.Time
+	// Start starts the container once it is created (docker's run): the
+	// outcome of the create and the intent of the start are then one
+	// journal append (ContainerCreated, StartRequested).
+	Start bool
+	Boot  string // the kernel's boot ID, "" when unknown (reboot.go)
+	At    time.Time
 }
 
 // Start the container's task; with Checkpoint, restore it from the
@@ -48,7 +52,10 @@ type StopTimeout struct {
 }
 
 // RecordCreated is the outcome of a successful CreateContainer effect.
-type RecordCreated struct{ At time.Time }
+type RecordCreated struct {
+	Start bool // the create's Start: start the container now
+	At    time.Time
+}
 
 // RecordCreateFailed is the outcome of a failed CreateContainer effect.
 type RecordCreateFailed struct {
@@ -197,7 +204,10 @@ type Effect interface{ effectName() string }
 
 // CreateContainer creates the container in containerd from Config. Its
 // outcome is fed back as RecordCreated or RecordCreateFailed.
-type CreateContainer struct{ Config Config }
+type CreateContainer struct {
+	Config Config
+	Start  bool // the create's Start, handed to RecordCreated
+}
 
 // StartTask creates and starts the task (creating the containerd container
 // again from Config if it vanished), restored from the checkpoint in the

@@ -170,7 +170,18 @@ func decide(s State, c Command) (Decision, error) {
 		if s.Status != StatusCreating {
 			return Decision{}, nil
 		}
-		return Decision{Events: []Event{ContainerCreated{At: c.At}}}, nil
+		d := Decision{Events: []Event{ContainerCreated{At: c.At}}}
+		if c.Start {
+			// The outcome of the create and the intent of the start in
+			// one append: the intent is still durable before the task is
+			// created, and a crash before this append leaves creating,
+			// which reconciliation settles (ContainerCreated, or
+			// CreateFailed) as it always did; the start was not
+			// acknowledged, so nothing acknowledged is lost.
+			d.Events = append(d.Events, StartRequested{At: c.At})
+			d.Effects = []Effect{StartTask{Config: s.Config}}
+		}
+		return d, nil
 	case RecordCreateFailed:
 		if s.Status != StatusCreating {
 			return Decision{}, nil
@@ -304,7 +315,7 @@ func decideCreate(s State, c Create) (Decision, error) {
 	}
 	return Decision{
 		Events:  []Event{CreateRequested{Config: c.Config, Boot: c.Boot, At: c.At}},
-		Effects: []Effect{CreateContainer{Config: c.Config}},
+		Effects: []Effect{CreateContainer{Config: c.Config, Start: c.Start}},
 	}, nil
 }
 

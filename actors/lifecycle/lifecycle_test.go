@@ -64,6 +64,10 @@ func TestStatusString(t *testing.T) {
 
 func TestDecideTable(t *testing.T) {
 	created, _ := run(t, State{}, Create{Config: cfg("c"), At: at(0)}, RecordCreated{At: at(1)})
+	creating, _ := run(t, State{}, Create{Config: cfg("c"), Start: true, At: at(0)})
+	bridgeCfg := cfg("c")
+	bridgeCfg.Network = "bridge"
+	creatingBridge, _ := run(t, State{}, Create{Config: bridgeCfg, Start: true, At: at(0)})
 	runningState := running(t, "c", 42)
 	exited, _ := run(t, runningState, ObserveExit{Pid: 42, Code: 7, ExitedAt: at(9)})
 	removed, _ := run(t, exited, Remove{At: at(10)}, RecordRemoved{At: at(11)})
@@ -84,6 +88,16 @@ func TestDecideTable(t *testing.T) {
 		{name: "create existing", state: created, cmd: Create{Config: cfg("c")}, err: ErrInvalidTransition},
 		{name: "create after remove", state: removed, cmd: Create{Config: cfg("c"), At: at(20)},
 			events: []Event{CreateRequested{Config: cfg("c"), At: at(20)}}, effects: []Effect{CreateContainer{Config: cfg("c")}}},
+		{name: "create and start", state: State{}, cmd: Create{Config: cfg("c"), Start: true, At: at(0)},
+			events: []Event{CreateRequested{Config: cfg("c"), At: at(0)}}, effects: []Effect{CreateContainer{Config: cfg("c"), Start: true}}},
+		{name: "created, then started: one append", state: creating, cmd: RecordCreated{Start: true, At: at(1)},
+			events:  []Event{ContainerCreated{At: at(1)}, StartRequested{At: at(1)}},
+			effects: []Effect{StartTask{Config: cfg("c")}}},
+		{name: "created, start on a bridge: the setup's intent in the same append", state: creatingBridge, cmd: RecordCreated{Start: true, At: at(1)},
+			events:  []Event{ContainerCreated{At: at(1)}, StartRequested{At: at(1)}, NetworkSetupRequested{Network: "bridge", At: at(1)}},
+			effects: []Effect{SetupNetwork{Config: bridgeCfg}}},
+		{name: "created without start", state: creating, cmd: RecordCreated{At: at(1)},
+			events: []Event{ContainerCreated{At: at(1)}}},
 		{name: "start created", state: created, cmd: Start{At: at(2)},
 			events: []Event{StartRequested{At: at(2)}}, effects: []Effect{StartTask{Config: cfg("c")}}},
 		{name: "start running is a no-op", state: runningState, cmd: Start{}},
@@ -446,7 +460,7 @@ func FuzzLifecycle(f *testing.F) {
 				switch e := eff.(type) {
 				case CreateContainer:
 					if ok {
-						step(RecordCreated{At: now}, depth+1)
+						step(RecordCreated{Start: e.Start, At: now}, depth+1)
 					} else {
 						step(RecordCreateFailed{Err: "refused", At: now}, depth+1)
 					}
@@ -502,7 +516,7 @@ func FuzzLifecycle(f *testing.F) {
 			case 0:
 				conf := cfg("c")
 				conf.Restart = fuzzPolicy(next(), next())
-				c = Create{Config: conf, Boot: boot, At: now}
+				c = Create{Config: conf, Start: next()%2 == 0, Boot: boot, At: now}
 			case 1:
 				c = Start{At: now}
 			case 2:

@@ -329,6 +329,8 @@ func commandTime(c Command) time.Time {
 	switch c := c.(type) {
 	case Start:
 		return c.At
+	case RecordCreated:
+		return c.At
 	case RestartTimeout:
 		return c.At
 	case Reconcile:

@@ -34,6 +34,7 @@ import (
 // vigil's: see statusOf for how they map to HTTP statuses.
 type Backend interface {
 	Create(ctx context.Context, cfg vigil.ContainerConfig) (*actor.PID, error)
+	Run(ctx context.Context, cfg vigil.ContainerConfig) (vigil.State, error)
 	Start(ctx context.Context, id string) (vigil.State, error)
 	Pause(ctx context.Context, id string) (vigil.State, error)
 	Unpause(ctx context.Context, id string) (vigil.State, error)
@@ -451,6 +452,14 @@ func (s *server) create(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	// The supervisor checks the configuration, once, when its actor
 	// admits the create.
+	if cfg.Image == "" && req.Start {
+		st, err := s.b.Run(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, api.ContainerOf(st))
+		return nil
+	}
 	if cfg.Image != "" {
 		if err := s.createFromImage(ctx, req); err != nil { // images.go
 			return err

@@ -139,6 +139,14 @@ func (s *stub) Wait(ctx context.Context, id string, cond actors.WaitCondition) (
 	return lifecycle.State{ID: id, Status: lifecycle.StatusExited, Exit: &lifecycle.Exit{Code: 3}}, nil
 }
 
+// Run is Create, then Start, as the engine's.
+func (s *stub) Run(ctx context.Context, cfg lifecycle.Config) (lifecycle.State, error) {
+	if _, err := s.Create(ctx, cfg); err != nil {
+		return lifecycle.State{}, err
+	}
+	return s.Start(ctx, cfg.ID)
+}
+
 // WaitAndRemove is Wait (not-running), then Remove, as the engine's.
 func (s *stub) WaitAndRemove(ctx context.Context, id string) (lifecycle.State, error) {
 	st, err := s.Wait(ctx, id, actors.WaitNotRunning)

@@ -567,6 +567,27 @@ func (s *Supervisor) Create(ctx context.Context, cfg lifecycle.Config) (*actor.P
 	return pid, nil
 }
 
+// Run creates a container and starts it, in one command of its actor
+// (docker's run): the create's outcome and the start's intent are one
+// journal append. It returns the state once the task runs. The actor
+// checks the configuration as for Create. An error with a state that is
+// neither none nor removed is a container that was created but did not
+// start.
+func (s *Supervisor) Run(ctx context.Context, cfg lifecycle.Config) (lifecycle.State, error) {
+	if err := containerid.Validate(cfg.ID); err != nil {
+		return lifecycle.State{}, err
+	}
+	pid, err := s.spawn(ctx, cfg.ID, true)
+	if err != nil {
+		return lifecycle.State{}, err
+	}
+	st, err := s.request(ctx, pid, actors.Create{Config: cfg, Start: true})
+	if err != nil && st.Status != lifecycle.StatusNone && st.Status != lifecycle.StatusRemoved {
+		err = fmt.Errorf("container %q was created but did not start: %w", cfg.ID, err)
+	}
+	return st, err
+}
+
 func (s *Supervisor) spawn(ctx context.Context, id string, create bool) (*actor.PID, error) {
 	res, err := s.ask(ctx, s.sup, actors.Spawn{ID: id, Create: create})
 	if err != nil {
