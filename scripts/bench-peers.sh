@@ -140,19 +140,24 @@ done
 # conmon (not the containers' own processes, not the daemons; the machine
 # may run other work meanwhile, which is left out this way).
 pss_of_new() {
-	local before=$1 total=0 pid comm kb
+	local before=$1 pid comm kb kind
+	declare -A by=([shim]=0 [logger]=0 [conmon]=0)
 	for pid in $(ls /proc | grep -E '^[0-9]+$'); do
 		grep -qx "$pid" "$before" && continue
 		comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
 		case $comm in
-		containerd-shim* | conmon) ;;
-		supervisor) tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q ' logger ' || continue ;;
+		containerd-shim*) kind=shim ;;
+		conmon) kind=conmon ;;
+		supervisor)
+			tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q ' logger ' || continue
+			kind=logger
+			;;
 		*) continue ;;
 		esac
 		kb=$(awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null) || continue
-		total=$((total + ${kb:-0}))
+		by[$kind]=$((${by[$kind]} + ${kb:-0}))
 	done
-	echo "$total"
+	echo "$((by[shim] + by[logger] + by[conmon])) ${by[shim]} ${by[logger]} ${by[conmon]}"
 }
 declare -A mem=()
 mengines=(vigil ctr)
@@ -169,7 +174,11 @@ for e in "${mengines[@]}"; do
 		esac
 	done
 	sleep 2
-	mem[$e]=$(echo "$(pss_of_new "$work/before") / $detached / 1024" | bc -l)
+	read -r all shim logger conmon < <(pss_of_new "$work/before")
+	mem[$e]=$(echo "$all / $detached / 1024" | bc -l)
+	printf '%-7s %d detached: PSS per container %.2f MiB (shim %.2f, logger %.2f, conmon %.2f)\n' "$e" "$detached" \
+		"${mem[$e]}" "$(echo "$shim / $detached / 1024" | bc -l)" "$(echo "$logger / $detached / 1024" | bc -l)" \
+		"$(echo "$conmon / $detached / 1024" | bc -l)"
 	case $e in
 	vigil) for i in $(seq "$detached"); do $SV rm -f "d$i" >/dev/null; done ;;
 	ctr)

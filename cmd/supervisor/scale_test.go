@@ -129,21 +129,21 @@ func TestScale(t *testing.T) {
 	pid := d.Cmd.Process.Pid
 	rss, pss := memoryOf(t, pid)
 	t.Logf("daemon: RSS %.1f MiB, PSS %.1f MiB", float64(rss)/1024, float64(pss)/1024)
-	var shims, loggers, perPss int64
+	var shims, loggers, shimPss, loggerPss int64
 	for _, p := range processes(t) {
+		_, pss := memoryOf(t, p.pid)
 		switch {
 		case strings.HasPrefix(p.comm, "containerd-shim") && strings.Contains(p.cmdline, " -namespace "+namespace+" "):
 			shims++
+			shimPss += pss
 		case p.ppidComm == "containerd-shim" && strings.Contains(p.cmdline, " "+stdio.LoggerCommand+" ") && strings.Contains(p.cmdline, url.QueryEscape(stateDir)):
 			loggers++
-		default:
-			continue
+			loggerPss += pss
 		}
-		_, p.pss = memoryOf(t, p.pid)
-		perPss += p.pss
 	}
-	if shims+loggers > 0 {
-		t.Logf("per container: %d shims and %d loggers, PSS %.2f MiB per container (both)", shims, loggers, float64(perPss)/1024/float64(n))
+	if shims > 0 && loggers > 0 {
+		t.Logf("per container: PSS of its shim %.2f MiB (%d shims), of its logger %.2f MiB (%d loggers)",
+			float64(shimPss)/1024/float64(shims), shims, float64(loggerPss)/1024/float64(loggers), loggers)
 	}
 
 	const idle = 10 * time.Second
@@ -251,7 +251,6 @@ type proc struct {
 	comm     string
 	ppidComm string
 	cmdline  string
-	pss      int64
 }
 
 // processes lists the machine's processes with their command line and
