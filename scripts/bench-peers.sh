@@ -18,6 +18,10 @@
 # processes that 10 detached `sleep` containers added, the containers' own
 # processes left out (shims, loggers, conmon; not the daemons).
 #
+# With VIGIL_BEFORE=BINARY, an earlier build of the supervisor runs too, as
+# vigil-before (run --rm), with a daemon of its own: the change between two
+# versions measured under the same load.
+#
 # Runs as root with the private containerd of scripts/containerd.sh up.
 # Every daemon is its own: vigil's on a socket and state dir of its own,
 # dockerd with its own socket, data and exec roots and its own containerd,
@@ -34,6 +38,7 @@ one() {
 	local engine=$1 id=$2
 	case $engine in
 	vigil-rm) $SV run --rm --network none --name "r$id" --rootfs "$ROOTFS" -- /bin/true >/dev/null ;;
+	vigil-before) $SVB run --rm --network none --name "b$id" --rootfs "$ROOTFS" -- /bin/true >/dev/null ;;
 	vigil-run+rm) $SV run --network none --name "s$id" --rootfs "$ROOTFS" -- /bin/true >/dev/null && $SV rm "s$id" >/dev/null ;;
 	ctr) $CTR run --rm --rootfs "$ROOTFS" "c$id" /bin/true ;;
 	docker) $DOCKER run --rm --network none vigil-busybox:bench /bin/true ;;
@@ -58,6 +63,7 @@ CGO_ENABLED=0 go build -trimpath -o "$work/supervisor" ./cmd/supervisor
 
 export ROOTFS=$rootfs
 export SV="$work/supervisor --containerd $address --namespace vigilpeers-v$$ --state-dir $work/state --socket $work/sock --log-level warn"
+export SVB="${VIGIL_BEFORE:-} --containerd $address --namespace vigilpeers-b$$ --state-dir $work/state-b --socket $work/sock-b --log-level warn"
 export CTR="ctr --address $address --namespace vigilpeers-c$$"
 export DOCKER="/usr/bin/docker -H unix://$work/docker.sock"
 [[ -x /usr/bin/docker ]] || DOCKER="docker -H unix://$work/docker.sock"
@@ -78,6 +84,9 @@ cleanup() {
 	ctr --address "$address" namespace remove "vigilpeers-c$$" >/dev/null 2>&1
 	((have_docker)) && $DOCKER ps -aq | xargs -r $DOCKER rm -f >/dev/null 2>&1
 	((have_podman)) && $PODMAN rm -af >/dev/null 2>&1
+	if [[ -S $work/sock-b ]]; then
+		$SVB ps -a 2>/dev/null | awk 'NR > 1 {print $1}' | xargs -r $SVB rm -f >/dev/null 2>&1
+	fi
 	for pid in "${pids[@]}"; do
 		kill "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
@@ -91,6 +100,11 @@ trap cleanup EXIT
 $SV daemon 2>"$work/vigil.log" &
 pids+=($!)
 until $SV info >/dev/null 2>&1; do sleep 0.1; done
+if [[ -n ${VIGIL_BEFORE:-} ]]; then
+	$SVB daemon 2>"$work/vigil-before.log" &
+	pids+=($!)
+	until $SVB info >/dev/null 2>&1; do sleep 0.1; done
+fi
 
 if command -v dockerd >/dev/null && command -v docker >/dev/null; then
 	# --bridge none: networking off, and no bridge or rules of its own.
@@ -106,7 +120,9 @@ if command -v podman >/dev/null; then
 	have_podman=1
 fi
 
-engines=(vigil-rm vigil-run+rm ctr)
+engines=(vigil-rm vigil-run+rm)
+[[ -n ${VIGIL_BEFORE:-} ]] && engines+=(vigil-before)
+engines+=(ctr)
 ((have_docker)) && engines+=(docker)
 ((have_podman)) && engines+=(podman)
 
@@ -201,11 +217,12 @@ for e in "${engines[@]}"; do
 	mp[$e]=$(echo "${par_s[$e]}" | median)
 	mc[$e]=$(echo "${cpu[$e]}" | median)
 	m=${mem[$e]:-${mem[vigil]}}
+	[[ $e == vigil-before ]] && m=nan # its loggers are not measured
 	printf '%-13s %12.2f %14.2f %16.3f %14.2f\n' "$e" "${ms[$e]}" "${mp[$e]}" "${mc[$e]}" "$m"
 done
 echo
 ratio() { echo "$1 / $2" | bc -l; }
-for v in vigil-rm vigil-run+rm; do
+for v in vigil-rm vigil-run+rm ${VIGIL_BEFORE:+vigil-before}; do
 	printf '%s / ctr: sequential %.2f, %d at a time %.2f, CPU %.2f\n' "$v" \
 		"$(ratio "${ms[$v]}" "${ms[ctr]}")" "$par" "$(ratio "${mp[$v]}" "${mp[ctr]}")" "$(ratio "${mc[$v]}" "${mc[ctr]}")"
 	for p in docker podman; do
