@@ -10,8 +10,8 @@ PKGS    := ./...
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build bin/supervisor
-	$(GO) build -o $(BIN) ./cmd/supervisor
+build: ## build bin/supervisor (static, as the released binaries)
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/supervisor
 
 cross: ## build static binaries for linux/amd64, arm64 and arm (v7) into bin/cross; print their sizes
 	bash scripts/crossbuild.sh bin/cross

@@ -56,7 +56,13 @@ func buildBinary(t testing.TB) string {
 		if raceEnabled {
 			args = append(args, "-race")
 		}
-		out, err := exec.Command(goTool, append(args, ".")...).CombinedOutput()
+		cmd := exec.Command(goTool, append(args, ".")...)
+		if !raceEnabled {
+			// Static, as the released binaries (scripts/crossbuild.sh): no
+			// C library mapped into every logger.
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
