@@ -18,6 +18,8 @@
 # processes that 10 detached `sleep` containers added, the containers' own
 # processes left out (shims, loggers, conmon; not the daemons).
 #
+# ROUNDS 0 measures the memory alone.
+#
 # With VIGIL_BEFORE=BINARY, an earlier build of the supervisor runs too, as
 # vigil-before (run --rm), with a daemon of its own: the change between two
 # versions measured under the same load.
@@ -161,6 +163,11 @@ pss_of_new() {
 	for pid in $(ls /proc | grep -E '^[0-9]+$'); do
 		grep -qx "$pid" "$before" && continue
 		comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
+		# Only this run's: the machine may run other engines' containers
+		# meanwhile. vigil's and ctr's shims name their namespace; docker's
+		# and podman's processes, and vigil's loggers, paths under $work
+		# (the loggers' URL-encoded).
+		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE -- "$work/|${work//\//%2F}%2F|-namespace vigilpeers-[vc]$$ " || continue
 		case $comm in
 		containerd-shim*) kind=shim ;;
 		conmon) kind=conmon ;;
@@ -210,6 +217,7 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 echo
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+((rounds > 0)) || exit 0 # the memory alone
 printf '%-13s %12s %14s %16s %14s\n' engine "seq s ($n)" "$par-way s ($((2 * n)))" "CPU s/container" "PSS MiB/cont."
 declare -A ms=() mp=() mc=()
 for e in "${engines[@]}"; do

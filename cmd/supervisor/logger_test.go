@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,7 +21,19 @@ import (
 func TestLoggerStartsLean(t *testing.T) {
 	bin := buildBinary(t)
 	base := filepath.Join(t.TempDir(), stdio.LogBaseName)
-	l := startLogger(t, bin, base, "GODEBUG=inittrace=1")
+	l := startLogger(t, bin, base, "GODEBUG=inittrace=1", "GOMAXPROCS=4")
+	// It executed itself again with GOMAXPROCS=1, under its own name.
+	pid := l.cmd.Process.Pid
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vars := strings.Split(string(env), "\x00"); !slices.Contains(vars, "GOMAXPROCS=1") || slices.Contains(vars, "GOMAXPROCS=4") {
+		t.Errorf("the logger's environment: %q; want GOMAXPROCS=1 alone", vars)
+	}
+	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) != filepath.Base(bin) {
+		t.Errorf("the logger's name: %q; want %q", comm, filepath.Base(bin))
+	}
 	l.stdout.WriteString("hello\n")
 	diag := l.finish(t)
 	var got []string

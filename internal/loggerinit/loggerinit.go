@@ -44,7 +44,12 @@ func init() {
 				env = append(env, kv)
 			}
 		}
-		_ = syscall.Exec("/proc/self/exe", os.Args, env)
+		// The executable's path, not /proc/self/exe, so that the process
+		// keeps its name (ps, top). A binary replaced since the shim
+		// started it has no path any more: then the exec fails.
+		if exe, err := os.Executable(); err == nil {
+			_ = syscall.Exec(exe, os.Args, env)
+		}
 	}
 	os.Exit(capture.RunLogger(os.Args[2:]))
 }
