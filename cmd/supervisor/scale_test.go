@@ -29,7 +29,6 @@ import (
 // (make scale).
 const envScale = "VIGIL_SCALE"
 
-
 // TestScale runs VIGIL_SCALE detached busybox containers (1,000 is the
 // target) under one daemon, on the real containerd, follows the events
 // and the logs of all of them at once (the daemon started with
