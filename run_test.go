@@ -47,7 +47,7 @@ func TestEmbeddedRunThenWaitAndRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"CreateRequested", "ContainerCreated", "StartRequested", "TaskStarted", "TaskExited", "RemoveRequested", "ContainerRemoved"}
+	want := []string{"CreateRequested", "ContainerCreated", "StartRequested", "TaskLaunching", "TaskStarted", "TaskExited", "RemoveRequested", "ContainerRemoved"}
 	if len(order) != len(want) {
 		t.Fatalf("events %q, want %q", order, want)
 	}
