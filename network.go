@@ -39,3 +39,21 @@ func (s *Supervisor) InspectNetwork(ctx context.Context, name string) (NetworkIn
 func (s *Supervisor) RemoveNetwork(ctx context.Context, name string) error {
 	return s.e.RemoveNetwork(ctx, name)
 }
+
+// Connect connects container id to network besides its main one (docker's
+// network connect): a running container gets an interface on it (eth1,
+// eth2...) at once, another at its next start; it is released with the
+// main network at the end of each run. InvalidArgument for an unknown
+// network or a network mode (none, host, container:ID); AlreadyExists when
+// the container is on it; FailedPrecondition for a container on none, host
+// or another's namespace.
+func (s *Supervisor) Connect(ctx context.Context, id, network string) (State, error) {
+	return s.e.Connect(ctx, id, network)
+}
+
+// Disconnect disconnects container id from a network it was connected to
+// with Connect. NotFound when it is not connected to it; InvalidArgument
+// for its main network.
+func (s *Supervisor) Disconnect(ctx context.Context, id, network string) (State, error) {
+	return s.e.Disconnect(ctx, id, network)
+}

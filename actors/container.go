@@ -145,6 +145,10 @@ func (c *container) Receive(ctx actor.Context) {
 		if err := c.handle(ctx, lifecycle.UpdateGraceTimeout{At: c.deps.now()}); err != nil {
 			c.log().Warn("committing the update failed", "err", err)
 		}
+	case Connect:
+		c.respond(ctx, lifecycle.Connect{Network: m.Network, At: c.deps.now()})
+	case Disconnect:
+		c.respond(ctx, lifecycle.Disconnect{Network: m.Network, At: c.deps.now()})
 	case Pause:
 		c.respond(ctx, lifecycle.Pause{At: c.deps.now()})
 	case Unpause:
@@ -323,9 +327,13 @@ func (c *container) admit(cmd lifecycle.Command) (lifecycle.Command, error) {
 			cmd = cr
 		}
 	}
-	switch cmd.(type) {
+	switch cn := cmd.(type) {
 	case lifecycle.Update, lifecycle.Rollback:
 		if _, err := c.updater(); err != nil { // update.go
+			return cmd, err
+		}
+	case lifecycle.Connect:
+		if err := c.checkConnect(cn); err != nil { // network.go
 			return cmd, err
 		}
 	}
@@ -565,6 +573,10 @@ func (c *container) perform(ctx actor.Context, eff lifecycle.Effect) error {
 		return c.setupNetwork(ctx, cctx, e) // network.go
 	case lifecycle.ReleaseNetwork:
 		return c.releaseNetwork(ctx, cctx, e)
+	case lifecycle.ConnectNetwork:
+		return c.connectNetwork(ctx, cctx, e)
+	case lifecycle.DisconnectNetwork:
+		return c.disconnectNetwork(ctx, cctx, e)
 	}
 	return fmt.Errorf("actors: unknown effect %T", eff)
 }

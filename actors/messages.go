@@ -38,6 +38,11 @@ type (
 	// Remove deletes the container, its bundle dir and its logs. Force
 	// kills a running task first.
 	Remove struct{ Force bool }
+	// Connect connects the container to Network besides its main one
+	// (docker's network connect); Disconnect disconnects it. A running
+	// container is attached at once, another at its next start.
+	Connect    struct{ Network string }
+	Disconnect struct{ Network string }
 	// Pause pauses the running task; Unpause unpauses it.
 	Pause   struct{}
 	Unpause struct{}

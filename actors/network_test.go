@@ -21,8 +21,15 @@ func (f *fakeNetworks) WriteFiles(a network.Attachment) error {
 	f.wrote = append(f.wrote, a)
 	return nil
 }
-func (f *fakeNetworks) Setup(context.Context, network.Attachment) ([]string, error) {
-	return []string{"10.224.0.2"}, nil
+func (f *fakeNetworks) SetupAll(context.Context, network.Attachment) ([]string, map[string][]string, error) {
+	return []string{"10.224.0.2"}, nil, nil
+}
+func (f *fakeNetworks) Get(name string) (network.Network, error) { return network.Network{Name: name}, nil }
+func (f *fakeNetworks) Connect(context.Context, network.Attachment, network.Extra) ([]string, error) {
+	return []string{"10.225.0.2"}, nil
+}
+func (f *fakeNetworks) Disconnect(context.Context, network.Attachment, network.Extra) error {
+	return nil
 }
 func (f *fakeNetworks) Release(context.Context, network.Attachment) error { return nil }
 func (f *fakeNetworks) Forget(string) error                               { return nil }

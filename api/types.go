@@ -109,6 +109,9 @@ type Container struct {
 	// stood, the new one once it was rolled back) whose removal is not
 	// journaled yet.
 	ReleaseSnapshot string `json:"release_snapshot,omitempty"`
+	// Networks are the networks the container is connected to besides
+	// its main one (network connect), each with its interface.
+	Networks []ExtraNetwork `json:"networks,omitempty"`
 }
 
 // Update is an update to another image under way: its phase (preparing,
@@ -135,6 +138,13 @@ type PreviousImage struct {
 	Digest string `json:"digest"`
 }
 
+// ExtraNetwork is a network a container is connected to besides its main
+// one, and its interface there (eth1, eth2...).
+type ExtraNetwork struct {
+	Network string `json:"network"`
+	IfName  string `json:"ifname"`
+}
+
 // HealthState is a container's health: starting, healthy or unhealthy,
 // the failures in a row, and the last probes' results.
 type HealthState struct {
@@ -158,6 +168,18 @@ type NetAttachment struct {
 	Up        bool     `json:"up,omitempty"` // the ADD is done; IPs are its addresses
 	IPs       []string `json:"ips,omitempty"`
 	Releasing bool     `json:"releasing,omitempty"` // the release is journaled, not yet done
+	// IfName is the interface of a connected network's attachment ("" for
+	// the main network's, eth0).
+	IfName string `json:"ifname,omitempty"`
+	// Extra are the attachments to the connected networks, in the same
+	// namespace.
+	Extra []NetAttachment `json:"extra,omitempty"`
+}
+
+// NetworkConnectRequest is the body of POST /v1/networks/{name}/connect
+// and /disconnect: the container to connect or disconnect.
+type NetworkConnectRequest struct {
+	Container string `json:"container"`
 }
 
 // Alive reports whether the container may have a running task.
@@ -220,6 +242,12 @@ func ContainerOf(s lifecycle.State) Container {
 	}
 	if n := s.Net; n != nil {
 		c.Net = &NetAttachment{Network: n.Network, Up: n.Up, IPs: n.IPs, Releasing: n.Releasing}
+		for _, x := range n.Extra {
+			c.Net.Extra = append(c.Net.Extra, NetAttachment{Network: x.Network, Up: x.Up, IPs: x.IPs, Releasing: x.Releasing, IfName: x.IfName})
+		}
+	}
+	for _, x := range s.Networks {
+		c.Networks = append(c.Networks, ExtraNetwork{Network: x.Network, IfName: x.IfName})
 	}
 	if u := s.Update; u != nil {
 		c.Update = &Update{Phase: string(u.Phase),

@@ -175,6 +175,21 @@ func (c *Client) StartFromCheckpoint(ctx context.Context, id, dir string) (api.C
 	return c.post(ctx, id, "start", url.Values{"checkpoint": {dir}})
 }
 
+// ConnectNetwork connects container id to network besides its main one.
+func (c *Client) ConnectNetwork(ctx context.Context, network, id string) (api.Container, error) {
+	var st api.Container
+	err := c.Do(ctx, http.MethodPost, "/v1/networks/"+url.PathEscape(network)+"/connect", nil, api.NetworkConnectRequest{Container: id}, &st)
+	return st, err
+}
+
+// DisconnectNetwork disconnects container id from network, one it was
+// connected to with ConnectNetwork.
+func (c *Client) DisconnectNetwork(ctx context.Context, network, id string) (api.Container, error) {
+	var st api.Container
+	err := c.Do(ctx, http.MethodPost, "/v1/networks/"+url.PathEscape(network)+"/disconnect", nil, api.NetworkConnectRequest{Container: id}, &st)
+	return st, err
+}
+
 // Pause pauses a container's task.
 func (c *Client) Pause(ctx context.Context, id string) (api.Container, error) {
 	return c.post(ctx, id, "pause", nil)

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	gocni "github.com/containerd/go-cni"
+	"github.com/containernetworking/cni/libcni"
+	types100 "github.com/containernetworking/cni/pkg/types/100"
 )
 
 // cniVersion is the CNI spec version of vigil's configurations, one that
@@ -30,6 +32,13 @@ func (m *Manager) conflist(n Network) ([]byte, error) { return m.conflistOf(n, t
 // follows from its ports, which never change, so its DEL runs the plugins
 // its ADD ran.
 func (m *Manager) conflistOf(n Network, withPorts bool) ([]byte, error) {
+	return m.conflistWith(n, withPorts, true)
+}
+
+// conflistWith is conflistOf, without the default route unless
+// withRoute: a connected network's interface (eth1...) routes only its
+// subnet, and the default route stays the main network's, as docker's.
+func (m *Manager) conflistWith(n Network, withPorts, withRoute bool) ([]byte, error) {
 	plugins := []map[string]any{
 		{
 			"type":        "bridge",
@@ -46,6 +55,9 @@ func (m *Manager) conflistOf(n Network, withPorts bool) ([]byte, error) {
 		},
 		{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "snat": true},
 		{"type": "firewall", "backend": "iptables"},
+	}
+	if !withRoute {
+		delete(plugins[0]["ipam"].(map[string]any), "routes")
 	}
 	if !withPorts {
 		plugins = slices.Delete(plugins, 1, 2)
@@ -167,4 +179,61 @@ func deleteLink(name string) error {
 		return fmt.Errorf("ip link delete %s: %w: %s", name, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// addExtra runs the CNI ADD of a's connection to n (a second interface,
+// ifName, in the namespace at path, without port mappings). go-cni names
+// its interfaces by the index of a network in one configuration, so a
+// connection made while the container runs goes through libcni itself.
+func (m *Manager) addExtra(ctx context.Context, n Network, id, ifName, path string) ([]string, error) {
+	list, rt, err := m.extraConf(n, id, ifName, path)
+	if err != nil {
+		return nil, err
+	}
+	m.cni.call.Lock()
+	res, err := libcni.NewCNIConfig(m.cfg.PluginDirs, nil).AddNetworkList(ctx, list, rt)
+	m.cni.call.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("network: connect %q to %q: %w", id, n.Name, err)
+	}
+	r, err := types100.NewResultFromResult(res)
+	if err != nil {
+		return nil, fmt.Errorf("network: connect %q to %q: %w", id, n.Name, err)
+	}
+	var ips []string
+	for _, c := range r.IPs {
+		if c.Interface != nil && *c.Interface >= 0 && *c.Interface < len(r.Interfaces) && r.Interfaces[*c.Interface].Sandbox == "" {
+			continue // the host's end
+		}
+		ips = append(ips, c.Address.IP.String())
+	}
+	return ips, nil
+}
+
+// delExtra runs the CNI DEL of a's connection to n; path "" when the
+// namespace is gone. It is idempotent.
+func (m *Manager) delExtra(ctx context.Context, n Network, id, ifName, path string) error {
+	list, rt, err := m.extraConf(n, id, ifName, path)
+	if err != nil {
+		return err
+	}
+	m.cni.call.Lock()
+	err = libcni.NewCNIConfig(m.cfg.PluginDirs, nil).DelNetworkList(ctx, list, rt)
+	m.cni.call.Unlock()
+	if err != nil && !(path == "" && strings.Contains(err.Error(), "no such file or directory")) && !strings.Contains(err.Error(), "not found") {
+		return fmt.Errorf("network: disconnect %q from %q: %w", id, n.Name, err)
+	}
+	return nil
+}
+
+func (m *Manager) extraConf(n Network, id, ifName, path string) (*libcni.NetworkConfigList, *libcni.RuntimeConf, error) {
+	b, err := m.conflistWith(n, false, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	list, err := libcni.ConfListFromBytes(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("network: CNI configuration of %q: %w", n.Name, err)
+	}
+	return list, &libcni.RuntimeConf{ContainerID: id, NetNS: path, IfName: ifName}, nil
 }

@@ -85,6 +85,16 @@ type Attachment struct {
 	Hostname    string   `json:"hostname"`
 	DNS         []string `json:"dns,omitempty"`
 	ExtraHosts  []string `json:"extra_hosts,omitempty"`
+	// Extra are the networks the container is connected to besides
+	// Network, each an interface of its own in the same namespace.
+	Extra []Extra `json:"extra,omitempty"`
+}
+
+// Extra is a connection of a container to a network besides its main one:
+// the network and the container's interface on it (eth1, eth2...).
+type Extra struct {
+	Network string `json:"network"`
+	IfName  string `json:"ifname"`
 }
 
 // Manager is the networks of one supervisor.
@@ -440,13 +450,8 @@ func (m *Manager) WriteFiles(a Attachment) error {
 			return err
 		}
 	}
-	dir := filepath.Join(m.cfg.Dir, "containers", a.ID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("network: %w", err)
-	}
-	b, _ := json.Marshal(a)
-	if err := writeAtomic(filepath.Join(dir, "attachment.json"), b); err != nil {
-		return fmt.Errorf("network: %w", err)
+	if err := m.saveAttachment(a); err != nil {
+		return err
 	}
 	host, _ := os.ReadFile("/etc/resolv.conf")
 	hostHosts, _ := os.ReadFile("/etc/hosts")
@@ -455,6 +460,19 @@ func (m *Manager) WriteFiles(a Attachment) error {
 		return err
 	}
 	return writeInPlace(hosts, Hosts(a, nil, nil, string(hostHosts)))
+}
+
+// saveAttachment saves what container a.ID asks of its networks.
+func (m *Manager) saveAttachment(a Attachment) error {
+	dir := filepath.Join(m.cfg.Dir, "containers", a.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	b, _ := json.Marshal(a)
+	if err := writeAtomic(filepath.Join(dir, "attachment.json"), b); err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	return nil
 }
 
 func (m *Manager) attachment(id string) (Attachment, error) {
@@ -490,31 +508,118 @@ func (m *Manager) Published(except string) (map[string][]Port, error) {
 // setup that was interrupted left; it returns the container's addresses.
 // The hosts files of the network's members are rewritten.
 func (m *Manager) Setup(ctx context.Context, a Attachment) ([]string, error) {
+	ips, _, err := m.SetupAll(ctx, a)
+	return ips, err
+}
+
+// SetupAll is Setup, which also attaches the container to the networks of
+// a.Extra (an interface of its own on each); it returns the addresses on
+// a.Network and those on each of a.Extra's, by network.
+func (m *Manager) SetupAll(ctx context.Context, a Attachment) ([]string, map[string][]string, error) {
 	n, err := m.Get(a.Network)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := m.WriteFiles(a); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if m.mayHold(n, a.ID) {
 		if err := m.release(ctx, n, a); err != nil {
-			return nil, fmt.Errorf("network: undo an earlier setup of %q: %w", a.ID, err)
+			return nil, nil, fmt.Errorf("network: undo an earlier setup of %q: %w", a.ID, err)
 		}
 	}
 	path := m.NetNSPath(a.ID)
 	if err := newNetNS(path); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ips, err := m.add(ctx, n, a, path)
+	var extra map[string][]string
+	var nets []Network
+	for _, x := range a.Extra {
+		if err != nil {
+			break
+		}
+		var xn Network
+		if xn, err = m.Get(x.Network); err != nil {
+			break
+		}
+		nets = append(nets, xn)
+		var xips []string
+		if xips, err = m.addExtra(ctx, xn, a.ID, x.IfName, path); err == nil {
+			if extra == nil {
+				extra = map[string][]string{}
+			}
+			extra[x.Network] = xips
+		}
+	}
 	if err != nil {
 		if rerr := m.release(context.WithoutCancel(ctx), n, a); rerr != nil {
 			m.cfg.Log.Warn("cannot undo a failed network setup; the next setup or release does", "container", a.ID, "err", rerr)
+		}
+		return nil, nil, err
+	}
+	m.refreshHosts(n, a)
+	for _, xn := range nets {
+		m.refreshHosts(xn, a)
+	}
+	return ips, extra, nil
+}
+
+// Connect connects the container of a, whose namespace is set up, to x,
+// one of a.Extra (CNI ADD of interface x.IfName, after undoing what an
+// interrupted earlier ADD may have left); it returns the addresses. The
+// hosts files of the network's members are rewritten.
+func (m *Manager) Connect(ctx context.Context, a Attachment, x Extra) ([]string, error) {
+	if err := containerid.Validate(a.ID); err != nil {
+		return nil, fmt.Errorf("network: %w: %w", errdefs.ErrInvalidArgument, err)
+	}
+	n, err := m.Get(x.Network)
+	if err != nil {
+		return nil, err
+	}
+	path := m.NetNSPath(a.ID)
+	if !isNetNS(path) {
+		return nil, fmt.Errorf("network: %w: container %q has no network namespace", errdefs.ErrFailedPrecondition, a.ID)
+	}
+	if err := m.saveAttachment(a); err != nil { // first: a lost journal's Drop releases it
+		return nil, err
+	}
+	if err := m.delExtra(ctx, n, a.ID, x.IfName, path); err != nil {
+		return nil, fmt.Errorf("network: undo an earlier connection of %q: %w", a.ID, err)
+	}
+	ips, err := m.addExtra(ctx, n, a.ID, x.IfName, path)
+	if err != nil {
+		if rerr := m.delExtra(context.WithoutCancel(ctx), n, a.ID, x.IfName, path); rerr != nil {
+			m.cfg.Log.Warn("cannot undo a failed connection; the next release does", "container", a.ID, "network", n.Name, "err", rerr)
 		}
 		return nil, err
 	}
 	m.refreshHosts(n, a)
 	return ips, nil
+}
+
+// Disconnect detaches the container of a from x (CNI DEL of its
+// interface); it is idempotent. a.Extra no longer holds x.
+func (m *Manager) Disconnect(ctx context.Context, a Attachment, x Extra) error {
+	if err := containerid.Validate(a.ID); err != nil {
+		return fmt.Errorf("network: %w: %w", errdefs.ErrInvalidArgument, err)
+	}
+	n, err := m.Get(x.Network)
+	if err != nil {
+		return err
+	}
+	path := m.NetNSPath(a.ID)
+	if !isNetNS(path) {
+		path = ""
+	}
+	if err := m.delExtra(ctx, n, a.ID, x.IfName, path); err != nil {
+		return err
+	}
+	if err := m.saveAttachment(a); err != nil {
+		return err
+	}
+	m.refreshHosts(n, a)
+	return nil
 }
 
 // cniCacheDir is where libcni keeps the result of each ADD, for its DEL
@@ -557,6 +662,11 @@ func (m *Manager) Release(ctx context.Context, a Attachment) error {
 		return err
 	}
 	m.refreshHosts(n, Attachment{})
+	for _, x := range a.Extra {
+		if xn, err := m.Get(x.Network); err == nil {
+			m.refreshHosts(xn, Attachment{})
+		}
+	}
 	return nil
 }
 
@@ -565,6 +675,17 @@ func (m *Manager) release(ctx context.Context, n Network, a Attachment) error {
 	ns := path
 	if !isNetNS(path) {
 		ns = "" // gone with a reboot, or never made: the plugins release what they can without it
+	}
+	for _, x := range a.Extra {
+		xn, err := m.Get(x.Network)
+		if errdefs.IsNotFound(err) {
+			continue // removed: it held nothing (a network is removed only when no container holds an address on it)
+		} else if err != nil {
+			return err
+		}
+		if err := m.delExtra(ctx, xn, a.ID, x.IfName, ns); err != nil {
+			return err
+		}
 	}
 	if err := m.del(ctx, n, a, ns); err != nil {
 		return err
@@ -584,9 +705,11 @@ func (m *Manager) Forget(id string) error {
 	return os.RemoveAll(filepath.Join(m.cfg.Dir, "containers", id))
 }
 
-// refreshHosts rewrites the hosts file of every member of a user-defined
-// network n, so that each lists the others by name. The default network
-// gives no names, as docker's; there only a's own file gets its address.
+// refreshHosts rewrites the hosts file of every member of network n, so
+// that each lists its own addresses and its peers on every user-defined
+// network it is on (its main one and those it is connected to). The
+// default network gives no names, as docker's; there only a's own file
+// gets its address.
 func (m *Manager) refreshHosts(n Network, a Attachment) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -595,21 +718,53 @@ func (m *Manager) refreshHosts(n Network, a Attachment) {
 		m.cfg.Log.Warn("cannot list the network's members; hosts files not rewritten", "network", n.Name, "err", err)
 		return
 	}
+	cache := map[string]map[string]string{n.Name: mem}
+	membersOf := func(name string) map[string]string {
+		if mm, ok := cache[name]; ok {
+			return mm
+		}
+		mm := map[string]string{}
+		if nn, err := m.get(name); err == nil {
+			if got, err := m.members(nn); err == nil {
+				mm = got
+			}
+		}
+		cache[name] = mm
+		return mm
+	}
 	write := func(id string) {
 		att, err := m.attachment(id)
 		if err != nil {
 			return // not one of this supervisor's, or removed meanwhile
 		}
+		var own []string
 		var peers []Host
-		if n.Name != DefaultNetwork {
-			for pid, ip := range mem {
+		nets := []string{att.Network}
+		for _, x := range att.Extra {
+			nets = append(nets, x.Network)
+		}
+		for _, name := range nets {
+			if name == "" {
+				continue
+			}
+			mm := membersOf(name)
+			if ip, ok := mm[id]; ok {
+				own = append(own, ip)
+			} else {
+				continue // not attached there now
+			}
+			if name == DefaultNetwork {
+				continue
+			}
+			for pid, ip := range mm {
 				if pid != id {
 					peers = append(peers, Host{IP: ip, Names: []string{pid}})
 				}
 			}
 		}
+		slices.SortFunc(peers, func(x, y Host) int { return strings.Compare(x.Names[0]+" "+x.IP, y.Names[0]+" "+y.IP) })
 		hosts, _ := m.FilesOf(id)
-		if err := writeInPlace(hosts, Hosts(att, []string{mem[id]}, peers, "")); err != nil {
+		if err := writeInPlace(hosts, Hosts(att, own, peers, "")); err != nil {
 			m.cfg.Log.Warn("cannot rewrite a hosts file", "container", id, "err", err)
 		}
 	}
@@ -621,6 +776,9 @@ func (m *Manager) refreshHosts(n Network, a Attachment) {
 	}
 	for id := range mem {
 		write(id)
+	}
+	if _, ok := mem[a.ID]; !ok && a.ID != "" {
+		write(a.ID) // disconnected: its own file loses the network's peers
 	}
 }
 

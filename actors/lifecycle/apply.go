@@ -9,6 +9,9 @@ func Apply(s State, e Event) State {
 	if s, ok := applyUpdate(s, e); ok { // update.go
 		return s
 	}
+	if s, ok := applyConnect(s, e); ok { // connect.go
+		return s
+	}
 	switch e := e.(type) {
 	case CreateRequested:
 		s = State{ID: e.Config.ID, Status: StatusCreating, Config: e.Config, CreatedAt: e.At, Boot: e.Boot}
@@ -109,9 +112,16 @@ func Apply(s State, e Event) State {
 		s.Pid = 0
 		s.Net = nil // the removal released it (network.go)
 	case NetworkSetupRequested:
-		s.Net = &NetAttachment{Network: e.Network}
+		s.Net = &NetAttachment{Network: e.Network, Extra: extrasOf(s)} // connect.go
 	case NetworkSetUp:
-		s.Net = &NetAttachment{Network: netName(s), Up: true, IPs: e.IPs}
+		var extra []NetAttachment
+		if s.Net != nil {
+			for _, x := range s.Net.Extra {
+				x.Up, x.IPs = true, e.Extra[x.Network]
+				extra = append(extra, x)
+			}
+		}
+		s.Net = &NetAttachment{Network: netName(s), Up: true, IPs: e.IPs, Extra: extra}
 	case NetworkReleaseRequested:
 		if s.Net != nil {
 			n := *s.Net

@@ -238,6 +238,8 @@ func decide(s State, c Command) (Decision, error) {
 		return decideHealth(s, c), nil // health.go
 	case RecordNetworkSetUp, RecordNetworkSetupFailed, RecordNetworkReleased:
 		return decideNetwork(s, c) // network.go
+	case Connect, Disconnect, RecordNetworkConnected, RecordNetworkConnectFailed, RecordNetworkDisconnected:
+		return decideConnect(s, c) // connect.go
 	case Exec, RecordExecStarted, RecordExecExited:
 		return decideExec(s, c) // exec.go
 	case nil:

@@ -193,6 +193,7 @@ func AllEvents() []Event {
 		BootRecorded{}, HostRebooted{},
 		HealthChanged{},
 		NetworkSetupRequested{}, NetworkSetUp{}, NetworkReleaseRequested{}, NetworkReleased{},
+		NetworkConnectRequested{}, NetworkConnected{}, NetworkDisconnectRequested{}, NetworkDisconnected{},
 		UpdateRequested{}, UpdateSwapped{}, UpdateCommitted{}, UpdateRolledBack{}, UpdateAborted{}, SnapshotReleased{},
 	}
 }

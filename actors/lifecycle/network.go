@@ -195,6 +195,13 @@ type NetAttachment struct {
 	IPs []string `json:"ips,omitempty"`
 	// Releasing is set once the DEL is journaled as an intent.
 	Releasing bool `json:"releasing,omitempty"`
+	// IfName is the interface of a connected network (connect.go); ""
+	// for the main network's (eth0).
+	IfName string `json:"ifname,omitempty"`
+	// Extra are the attachments to the networks the container is
+	// connected to besides its main one (connect.go), in the same
+	// namespace; they are released with it.
+	Extra []NetAttachment `json:"extra,omitempty"`
 }
 
 // NetworkSetupRequested is the intent to create the container's network
@@ -207,8 +214,10 @@ type NetworkSetupRequested struct {
 
 // NetworkSetUp records the outcome of the ADD: the container's addresses.
 type NetworkSetUp struct {
-	IPs []string  `json:"ips,omitempty"`
-	At  time.Time `json:"at"`
+	IPs []string `json:"ips,omitempty"`
+	// Extra are the addresses on the connected networks, by network.
+	Extra map[string][]string `json:"extra,omitempty"`
+	At    time.Time           `json:"at"`
 }
 
 // NetworkReleaseRequested is the intent to detach the container (a CNI
@@ -230,8 +239,9 @@ func (NetworkReleased) eventName() string         { return "NetworkReleased" }
 
 // RecordNetworkSetUp is the outcome of a successful SetupNetwork effect.
 type RecordNetworkSetUp struct {
-	IPs []string
-	At  time.Time
+	IPs   []string
+	Extra map[string][]string // the addresses on the connected networks
+	At    time.Time
 }
 
 // RecordNetworkSetupFailed is the outcome of a failed SetupNetwork effect.
@@ -274,7 +284,7 @@ func decideNetwork(s State, c Command) (Decision, error) {
 			return Decision{}, nil
 		}
 		return Decision{
-			Events:  []Event{NetworkSetUp{IPs: c.IPs, At: c.At}},
+			Events:  []Event{NetworkSetUp{IPs: c.IPs, Extra: c.Extra, At: c.At}},
 			Effects: []Effect{StartTask{Config: s.Config, Checkpoint: s.RestoredFrom}},
 		}, nil
 	case RecordNetworkSetupFailed:
@@ -312,6 +322,9 @@ func withNetwork(s State, c Command, d Decision) Decision {
 		return d
 	}
 	after := Replay(s, d.Events)
+	if _, ok := c.(Reconcile); ok {
+		d.Effects = append(d.Effects, reconcileConnections(after)...) // connect.go
+	}
 	if after.Net == nil || after.Status != StatusExited {
 		return d
 	}
@@ -342,6 +355,8 @@ func commandTime(c Command) time.Time {
 	case RecordNetworkSetupFailed:
 		return c.At
 	case Remove:
+		return c.At
+	case RecordNetworkConnectFailed:
 		return c.At
 	case Checkpoint:
 		return c.At

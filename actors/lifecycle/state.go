@@ -240,6 +240,9 @@ type State struct {
 	// Net is the container's CNI attachment, from the intent to set it up
 	// until its release is recorded (network.go); nil when none.
 	Net *NetAttachment `json:"net,omitempty"`
+	// Networks are the networks the container was connected to besides
+	// its main one (Config.Network), in the order connected (connect.go).
+	Networks []ExtraNetwork `json:"networks,omitempty"`
 	// Update is the update to another image under way, nil when none
 	// (update.go). Snapshot is the key of the snapshot the container runs
 	// on when an update moved it off the one named by its ID; Previous is

@@ -64,6 +64,8 @@ type Networks interface {
 	Networks(ctx context.Context) ([]vigil.NetworkInfo, error)
 	InspectNetwork(ctx context.Context, name string) (vigil.NetworkInfo, error)
 	RemoveNetwork(ctx context.Context, name string) error
+	Connect(ctx context.Context, id, network string) (vigil.State, error)
+	Disconnect(ctx context.Context, id, network string) (vigil.State, error)
 }
 
 var _ Networks = (*vigil.Supervisor)(nil)
@@ -79,6 +81,8 @@ var networkRoutes = []route{
 	{"POST", "/v1/networks", (*server).networkCreate},
 	{"GET", "/v1/networks/{name}", (*server).networkInspect},
 	{"DELETE", "/v1/networks/{name}", (*server).networkRemove},
+	{"POST", "/v1/networks/{name}/connect", (*server).networkConnect},
+	{"POST", "/v1/networks/{name}/disconnect", (*server).networkDisconnect},
 }
 
 func (s *server) networks() (Networks, error) {
@@ -144,9 +148,39 @@ func (s *server) networkRemove(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (s *server) networkConnect(w http.ResponseWriter, r *http.Request) error {
+	return s.networkConnection(w, r, Networks.Connect)
+}
+
+func (s *server) networkDisconnect(w http.ResponseWriter, r *http.Request) error {
+	return s.networkConnection(w, r, Networks.Disconnect)
+}
+
+// networkConnection serves connect and disconnect: the body names the
+// container; the answer is its state.
+func (s *server) networkConnection(w http.ResponseWriter, r *http.Request, do func(Networks, context.Context, string, string) (vigil.State, error)) error {
+	n, err := s.networks()
+	if err != nil {
+		return err
+	}
+	var req api.NetworkConnectRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	if req.Container == "" {
+		return fmt.Errorf("%w: the body names no container", errdefs.ErrInvalidArgument)
+	}
+	st, err := do(n, r.Context(), req.Container, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.ContainerOf(st))
+	return nil
+}
+
 var networkCommand = &command{
 	name:     "network",
-	synopsis: "create [--subnet CIDR] NAME | ls | inspect NAME... | rm NAME...",
+	synopsis: "create [--subnet CIDR] NAME | ls | inspect NAME... | rm NAME... | connect NAME ID | disconnect NAME ID",
 	summary:  "manage networks: the default bridge and user-defined ones",
 	details: `
   create [--subnet CIDR] NAME
@@ -161,6 +195,13 @@ var networkCommand = &command{
         removes networks; one that a container is on is refused (remove
         the container first). The default network, bridge, cannot be
         removed.
+  connect NAME ID
+        connects container ID to network NAME besides its own network: a
+        running container gets an interface on it (eth1, eth2...) at once,
+        another at its next start; it keeps it across restarts. Only a
+        container on a bridge or user-defined network can be connected.
+  disconnect NAME ID
+        disconnects container ID from a network it was connected to.
 
 Containers join a network with run/create --network NAME. On a
 user-defined network, containers reach each other by container ID: each
@@ -172,7 +213,7 @@ address only.`,
 
 func runNetwork(ctx context.Context, a *app, args []string) error {
 	if len(args) == 0 {
-		return usageErrorf("network needs a subcommand: create, ls, inspect or rm")
+		return usageErrorf("network needs a subcommand: create, ls, inspect, rm, connect or disconnect")
 	}
 	c := a.client()
 	switch args[0] {
@@ -242,6 +283,19 @@ func runNetwork(ctx context.Context, a *app, args []string) error {
 			return errReported
 		}
 		return nil
+	case "connect", "disconnect":
+		if len(args) != 3 {
+			return usageErrorf("network %s takes a network name and a container ID", args[0])
+		}
+		do := c.ConnectNetwork
+		if args[0] == "disconnect" {
+			do = c.DisconnectNetwork
+		}
+		if _, err := do(ctx, args[1], args[2]); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, args[2])
+		return nil
 	}
-	return usageErrorf("unknown network subcommand %q: use create, ls, inspect or rm", args[0])
+	return usageErrorf("unknown network subcommand %q: use create, ls, inspect, rm, connect or disconnect", args[0])
 }

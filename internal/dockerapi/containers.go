@@ -438,7 +438,9 @@ func portBindings(cfg vigil.ContainerConfig) network.PortMap {
 	return pm
 }
 
-// endpoints are a container's networks as docker's endpoint settings.
+// endpoints are a container's networks as docker's endpoint settings: its
+// main network and those it was connected to, each with its address while
+// attached.
 func endpoints(st vigil.State) map[string]*network.EndpointSettings {
 	out := map[string]*network.EndpointSettings{}
 	name := st.Config.Network
@@ -450,22 +452,38 @@ func endpoints(st vigil.State) map[string]*network.EndpointSettings {
 	}
 	ep := &network.EndpointSettings{NetworkID: name}
 	if st.Net != nil && st.Net.Network == name && !st.Net.Releasing {
-		for _, ip := range st.Net.IPs {
-			pfx, err := netip.ParsePrefix(ip)
-			if err != nil {
-				if a, err := netip.ParseAddr(ip); err == nil {
-					pfx = netip.PrefixFrom(a, a.BitLen())
-				} else {
-					continue
-				}
-			}
-			if pfx.Addr().Is4() && !ep.IPAddress.IsValid() {
-				ep.IPAddress, ep.IPPrefixLen = pfx.Addr(), pfx.Bits()
-			}
-		}
+		setAddress(ep, st.Net.IPs)
 	}
 	out[name] = ep
+	for _, x := range st.Networks {
+		ep := &network.EndpointSettings{NetworkID: x.Network}
+		if st.Net != nil && !st.Net.Releasing {
+			for _, a := range st.Net.Extra {
+				if a.Network == x.Network && a.Up && !a.Releasing {
+					setAddress(ep, a.IPs)
+				}
+			}
+		}
+		out[x.Network] = ep
+	}
 	return out
+}
+
+// setAddress gives ep the first IPv4 address of ips.
+func setAddress(ep *network.EndpointSettings, ips []string) {
+	for _, ip := range ips {
+		pfx, err := netip.ParsePrefix(ip)
+		if err != nil {
+			if a, err := netip.ParseAddr(ip); err == nil {
+				pfx = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				continue
+			}
+		}
+		if pfx.Addr().Is4() && !ep.IPAddress.IsValid() {
+			ep.IPAddress, ep.IPPrefixLen = pfx.Addr(), pfx.Bits()
+		}
+	}
 }
 
 func summaryOf(st vigil.State, now time.Time) container.Summary {

@@ -50,7 +50,7 @@ func TestVersionAndNotServed(t *testing.T) {
 		{"GET", "/v1.39/containers/json", 400, "too old"},
 		{"GET", "/v1.58/containers/json", 400, "too new"},
 		{"POST", "/v1.41/build", 501, "does not serve POST /build"},
-		{"POST", "/networks/bridge/connect", 501, "does not serve POST /networks/bridge/connect"},
+		{"POST", "/v1.41/networks/bridge/prune", 501, "does not serve POST /networks/bridge/prune"},
 		{"PUT", "/v1.50/containers/x/archive", 501, "does not serve PUT /containers/x/archive"},
 		{"GET", "/v1.41/_ping", 200, "OK"},
 		{"HEAD", "/_ping", 200, ""},

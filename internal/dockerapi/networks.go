@@ -1,6 +1,7 @@
 package dockerapi
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -141,6 +142,65 @@ func (s *Server) networkRemove(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// networkConnect connects a container to a network besides its own
+// (Supervisor.Connect). An endpoint configuration that asks for more than
+// the connection (aliases, links, a fixed address, a MAC address, driver
+// options) is refused: vigil names a container on a network by its ID only.
+func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request) error {
+	var req network.ConnectRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if ep := req.EndpointConfig; ep != nil {
+		switch {
+		case len(ep.Aliases) > 0:
+			return badRequest("network connect: aliases are not served (a container is named by its ID on a network)")
+		case len(ep.Links) > 0:
+			return badRequest("network connect: links are not served")
+		case ep.IPAMConfig != nil && (ep.IPAMConfig.IPv4Address.IsValid() || ep.IPAMConfig.IPv6Address.IsValid() || len(ep.IPAMConfig.LinkLocalIPs) > 0):
+			return badRequest("network connect: a fixed address is not served (the network's IPAM picks one)")
+		case ep.IPAddress.IsValid() || ep.MacAddress.String() != "" || len(ep.DriverOpts) > 0:
+			return badRequest("network connect: an endpoint's address, MAC address or driver options are not served")
+		}
+	}
+	return s.networkConnection(w, r, req.Container, s.sup.Connect)
+}
+
+// networkDisconnect disconnects a container from a network it was
+// connected to (Supervisor.Disconnect); Force changes nothing.
+func (s *Server) networkDisconnect(w http.ResponseWriter, r *http.Request) error {
+	var req network.DisconnectRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	return s.networkConnection(w, r, req.Container, s.sup.Disconnect)
+}
+
+func (s *Server) networkConnection(w http.ResponseWriter, r *http.Request, ref string, do func(context.Context, string, string) (vigil.State, error)) error {
+	name := r.PathValue("id")
+	if _, ok := builtin[name]; ok {
+		return badRequest("container cannot be connected to or disconnected from network %q: it is a network mode, chosen at create", name)
+	}
+	if ref == "" {
+		return badRequest("the body names no container")
+	}
+	if _, err := s.sup.InspectNetwork(r.Context(), name); err != nil {
+		if errdefs.IsNotFound(err) {
+			return errdefs.ErrNotFound.WithMessage("network " + name + " not found")
+		}
+		return err
+	}
+	id, err := s.resolve(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	if _, err := do(r.Context(), id, name); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
 	return nil
 }
 

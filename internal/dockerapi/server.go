@@ -133,6 +133,8 @@ func (s *Server) routes() []route {
 		{"POST /networks/create", s.networkCreate},
 		{"GET /networks/{id}", s.networkInspect},
 		{"DELETE /networks/{id}", s.networkRemove},
+		{"POST /networks/{id}/connect", s.networkConnect},
+		{"POST /networks/{id}/disconnect", s.networkDisconnect},
 		{"GET /volumes", s.volumeList},
 		{"GET /volumes/{name}", s.volumeInspect},
 		{"GET /plugins", s.pluginList},

@@ -743,6 +743,23 @@ func (s *Supervisor) Remove(ctx context.Context, id string, force bool) error {
 	return err
 }
 
+// Connect connects a container to network besides its main one (docker's
+// network connect): a running container gets an interface on it at once,
+// another at its next start. InvalidArgument for an unknown network or a
+// network mode (none, host, container:ID); AlreadyExists when the
+// container is on it; FailedPrecondition for a container on none, host or
+// another's namespace.
+func (s *Supervisor) Connect(ctx context.Context, id, network string) (lifecycle.State, error) {
+	return s.send(ctx, id, actors.Connect{Network: network})
+}
+
+// Disconnect disconnects a container from a network it was connected to
+// with Connect. NotFound when it is not connected to it; InvalidArgument
+// for its main network.
+func (s *Supervisor) Disconnect(ctx context.Context, id, network string) (lifecycle.State, error) {
+	return s.send(ctx, id, actors.Disconnect{Network: network})
+}
+
 // Pause pauses a container's running task.
 func (s *Supervisor) Pause(ctx context.Context, id string) (lifecycle.State, error) {
 	return s.send(ctx, id, actors.Pause{})

@@ -212,6 +212,9 @@ func (s *Supervisor) networkUsers(ctx context.Context) (map[string][]string, err
 			n := lifecycle.NetworkOf(st.Config)
 			out[n] = append(out[n], st.ID)
 		}
+		for _, x := range st.Networks { // connected besides
+			out[x.Network] = append(out[x.Network], st.ID)
+		}
 	}
 	return out, nil
 }
