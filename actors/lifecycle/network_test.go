@@ -234,7 +234,18 @@ func FuzzNetworkNeverLeaks(f *testing.F) {
 		for i := range 60 {
 			now := at(2 + i)
 			var cmd Command
-			switch rng.IntN(9) {
+			nets := []string{"back", "front"}
+			switch rng.IntN(14) {
+			case 9:
+				cmd = Connect{Network: nets[rng.IntN(2)], At: now}
+			case 10:
+				cmd = Disconnect{Network: nets[rng.IntN(2)], At: now}
+			case 11:
+				cmd = RecordNetworkConnected{Network: nets[rng.IntN(2)], IPs: []string{"10.225.0.2"}, At: now}
+			case 12:
+				cmd = RecordNetworkConnectFailed{Network: nets[rng.IntN(2)], Err: "x", At: now}
+			case 13:
+				cmd = RecordNetworkDisconnected{Network: nets[rng.IntN(2)], At: now}
 			case 0:
 				cmd = Start{At: now}
 			case 1:
@@ -271,6 +282,18 @@ func FuzzNetworkNeverLeaks(f *testing.F) {
 			case StatusRunning:
 				if s.Net == nil || !s.Net.Up || s.Net.Releasing {
 					t.Fatalf("step %d (%T): running without its address: %+v", i, cmd, s.Net)
+				}
+				// Every connected network is attached or its ADD asked
+				// for; every attachment not configured is being released.
+				for _, x := range s.Networks {
+					if a, ok := extraOf(s, x.Network); !ok || a.Releasing || a.IfName != x.IfName {
+						t.Fatalf("step %d (%T): running, connected to %q and not attached: %+v", i, cmd, x.Network, s.Net)
+					}
+				}
+				for _, a := range s.Net.Extra {
+					if !ConnectedTo(s, a.Network) && !a.Releasing {
+						t.Fatalf("step %d (%T): attached to %q, not connected, no release journaled", i, cmd, a.Network)
+					}
 				}
 			case StatusExited:
 				if s.Net != nil && !s.Net.Releasing {
