@@ -24,7 +24,9 @@ func (f *fakeNetworks) WriteFiles(a network.Attachment) error {
 func (f *fakeNetworks) SetupAll(context.Context, network.Attachment) ([]string, map[string][]string, error) {
 	return []string{"10.224.0.2"}, nil, nil
 }
-func (f *fakeNetworks) Get(name string) (network.Network, error) { return network.Network{Name: name}, nil }
+func (f *fakeNetworks) Get(name string) (network.Network, error) {
+	return network.Network{Name: name}, nil
+}
 func (f *fakeNetworks) Connect(context.Context, network.Attachment, network.Extra) ([]string, error) {
 	return []string{"10.225.0.2"}, nil
 }
