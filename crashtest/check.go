@@ -59,7 +59,14 @@ type State struct {
 		Up        bool     `json:"up"`
 		IPs       []string `json:"ips"`
 		Releasing bool     `json:"releasing"`
+		// Extra are the attachments to the connected networks.
+		Extra []ExtraAttachment `json:"extra"`
 	} `json:"net"`
+	// Networks are the networks the container is connected to besides
+	// its own (network connect).
+	Networks []struct {
+		Network string `json:"network"`
+	} `json:"networks"`
 	Pid    uint32 `json:"pid"`
 	Paused bool   `json:"paused"`
 	Exit   *struct {
@@ -627,6 +634,15 @@ func checkLog(e *Expect, h *history, st State, lines []string, bad func(string, 
 	}
 }
 
+// ExtraAttachment is a running container's attachment to a network it is
+// connected to besides its own.
+type ExtraAttachment struct {
+	Network   string   `json:"network"`
+	Up        bool     `json:"up"`
+	IPs       []string `json:"ips"`
+	Releasing bool     `json:"releasing"`
+}
+
 // cniNetwork reports whether a container's network is a CNI one (the
 // default bridge or a user-defined network) rather than none, host or
 // another container's.
@@ -635,12 +651,31 @@ func cniNetwork(n string) bool {
 }
 
 // checkNetwork: a running container on a CNI network has its address, and
-// a container the daemon no longer lists holds no address, namespace,
-// port mapping or firewall rule.
+// one on each network it is connected to besides, and no attachment to a
+// network it is not connected to; a container the daemon no longer lists
+// holds no address, namespace, port mapping or firewall rule.
 func checkNetwork(v View, bad func(string, ...any)) {
 	for id, st := range v.States {
-		if st.Status == "running" && cniNetwork(st.Config.Network) && (st.Net == nil || !st.Net.Up || len(st.Net.IPs) == 0) {
+		if st.Status != "running" || !cniNetwork(st.Config.Network) {
+			continue
+		}
+		if st.Net == nil || !st.Net.Up || len(st.Net.IPs) == 0 {
 			bad("%s runs on network %s without its address (net %+v)", id, st.Config.Network, st.Net)
+			continue
+		}
+		connected := map[string]bool{}
+		for _, x := range st.Networks {
+			connected[x.Network] = true
+			if !slices.ContainsFunc(st.Net.Extra, func(a ExtraAttachment) bool {
+				return a.Network == x.Network && a.Up && !a.Releasing && len(a.IPs) > 0
+			}) {
+				bad("%s runs connected to network %s without an address there (net %+v)", id, x.Network, st.Net)
+			}
+		}
+		for _, a := range st.Net.Extra {
+			if !connected[a.Network] {
+				bad("%s runs attached to network %s, which it is no longer connected to (net %+v)", id, a.Network, st.Net)
+			}
 		}
 	}
 	ids := make([]string, 0, len(v.Network))

@@ -255,10 +255,17 @@ func TestCheckNetwork(t *testing.T) {
 	if got := checkOnlyNetwork(v); len(got) > 0 {
 		t.Fatalf("violations in a consistent view: %q", got)
 	}
+	v.States["two"] = state(t, `{"id":"two","status":"running","config":{"network":"bridge"},"networks":[{"network":"back","ifname":"eth1"}],"net":{"up":true,"ips":["10.224.0.4"],"extra":[{"network":"back","up":true,"ips":["10.225.0.2"],"ifname":"eth1"}]}}`)
+	if got := checkOnlyNetwork(v); len(got) > 0 {
+		t.Fatalf("violations in a consistent view with a connected network: %q", got)
+	}
 	v.Network["gone"] = []string{"address 10.224.0.3 on bridge", "nat rule -A CNI-DN-x"}
 	v.States["api"] = state(t, `{"id":"api","status":"running","config":{"network":"backend"}}`)
+	v.States["conn"] = state(t, `{"id":"conn","status":"running","config":{"network":"bridge"},"networks":[{"network":"back","ifname":"eth1"}],"net":{"up":true,"ips":["10.224.0.5"],"extra":[{"network":"back","ifname":"eth1"}]}}`)
+	v.States["disc"] = state(t, `{"id":"disc","status":"running","config":{"network":"bridge"},"net":{"up":true,"ips":["10.224.0.6"],"extra":[{"network":"back","up":true,"ips":["10.225.0.3"],"releasing":true,"ifname":"eth1"}]}}`)
 	got := strings.Join(checkOnlyNetwork(v), "\n")
-	for _, want := range []string{"gone is gone but its network leaks: address 10.224.0.3", "api runs on network backend without its address"} {
+	for _, want := range []string{"gone is gone but its network leaks: address 10.224.0.3", "api runs on network backend without its address",
+		"conn runs connected to network back without an address there", "disc runs attached to network back, which it is no longer connected to"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("violations %q lack %q", got, want)
 		}

@@ -68,6 +68,7 @@ type harness struct {
 	socket  string
 	env     []string
 	hasExec bool
+	netMade bool // connectNet exists (network_test.go)
 	c8d     *c8dbridge.Client
 
 	// Images: the image containers run from (loaded at the start), and the
@@ -470,6 +471,8 @@ func (h *harness) op() bool {
 	case r < 90 && h.hasExec:
 		_, _, err := h.cli(10*time.Second, "exec", pick(), "true")
 		return err == nil
+	case r < 94:
+		return h.connectOp(pick()) // network_test.go
 	default:
 		// Most containers outlive the wait: bounded, it is no ack.
 		_, _, err := h.cli(time.Second, "wait", "--condition", "next-exit", pick())

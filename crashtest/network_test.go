@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/vigilhq/vigil"
 	"github.com/vigilhq/vigil/network"
@@ -40,4 +42,23 @@ func (h *harness) releaseNetworks() {
 	if err != nil {
 		fmt.Printf("crashtest: releasing the networks: %v\n", err)
 	}
+}
+
+// connectNet is the network the workload connects containers to besides
+// their own (the default bridge).
+const connectNet = "crashnet"
+
+// connectOp connects id to connectNet, or disconnects it, making the
+// network first.
+func (h *harness) connectOp(id string) bool {
+	if !h.netMade {
+		_, stderr, err := h.cli(10*time.Second, "network", "create", connectNet)
+		if err != nil && !strings.Contains(stderr, "exists") {
+			return false
+		}
+		h.netMade = true
+	}
+	verb := []string{"connect", "disconnect"}[h.rng.IntN(2)]
+	_, _, err := h.cli(20*time.Second, "network", verb, connectNet, id)
+	return err == nil
 }
