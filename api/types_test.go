@@ -22,6 +22,9 @@ func TestContainerOf(t *testing.T) {
 		Execs:       []lifecycle.OpenExec{{ID: "x1", Pid: 9, Args: []string{"ls"}, StartedAt: at}},
 		Health: &lifecycle.HealthState{Status: lifecycle.HealthUnhealthy, FailingStreak: 3,
 			Log: []lifecycle.ProbeResult{{Start: at, End: at, ExitCode: 1, Output: "down"}}},
+		Networks: []lifecycle.ExtraNetwork{{Network: "back", IfName: "eth1"}},
+		Net: &lifecycle.NetAttachment{Network: "bridge", Up: true, IPs: []string{"10.224.0.2"}, Releasing: true,
+			Extra: []lifecycle.NetAttachment{{Network: "back", IfName: "eth1", Up: true, IPs: []string{"10.225.0.2"}}}},
 		// Internals: never on the wire.
 		PendingSignal: 15, BackoffStep: 3, HealthKilled: true,
 	}
@@ -38,7 +41,9 @@ func TestContainerOf(t *testing.T) {
 	}
 	for _, field := range []string{`"status":"exited"`, `"exit":{"pid":7,"code":3`, `"next_restart":{"attempt":2`,
 		`"execs":[{"id":"x1"`, `"restart_count":1`, `"starts":2`, `"config":{"id":"web"`,
-		`"health":{"status":"unhealthy","failing_streak":3,"log":[{"start"`, `"exit_code":1,"output":"down"`} {
+		`"health":{"status":"unhealthy","failing_streak":3,"log":[{"start"`, `"exit_code":1,"output":"down"`,
+		`"networks":[{"network":"back","ifname":"eth1"}]`,
+		`"extra":[{"network":"back","up":true,"ips":["10.225.0.2"],"ifname":"eth1"}]`} {
 		if !strings.Contains(body, field) {
 			t.Errorf("%s is missing: %s", field, body)
 		}
