@@ -472,7 +472,7 @@ func (h *harness) op() bool {
 		_, _, err := h.cli(10*time.Second, "exec", pick(), "true")
 		return err == nil
 	case r < 94:
-		return h.connectOp(pick()) // network_test.go
+		return h.connectOp(pick(), "") // network_test.go
 	default:
 		// Most containers outlive the wait: bounded, it is no ack.
 		_, _, err := h.cli(time.Second, "wait", "--condition", "next-exit", pick())
@@ -520,6 +520,9 @@ func (h *harness) run() bool {
 	_, _, err := h.cli(20*time.Second, args...)
 	if err == nil {
 		e.Created = true
+		if h.rng.IntN(4) == 0 {
+			h.connectOp(e.ID, "connect") // while it runs: the ADD into its namespace
+		}
 	}
 	return err == nil
 }

@@ -48,9 +48,9 @@ func (h *harness) releaseNetworks() {
 // their own (the default bridge).
 const connectNet = "crashnet"
 
-// connectOp connects id to connectNet, or disconnects it, making the
-// network first.
-func (h *harness) connectOp(id string) bool {
+// connectOp connects id to connectNet or disconnects it (verb; "" picks
+// one), making the network first.
+func (h *harness) connectOp(id, verb string) bool {
 	if !h.netMade {
 		_, stderr, err := h.cli(10*time.Second, "network", "create", connectNet)
 		if err != nil && !strings.Contains(stderr, "exists") {
@@ -58,7 +58,9 @@ func (h *harness) connectOp(id string) bool {
 		}
 		h.netMade = true
 	}
-	verb := []string{"connect", "disconnect"}[h.rng.IntN(2)]
+	if verb == "" {
+		verb = []string{"connect", "disconnect"}[h.rng.IntN(2)]
+	}
 	_, _, err := h.cli(20*time.Second, "network", verb, connectNet, id)
 	return err == nil
 }
