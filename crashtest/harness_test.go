@@ -471,7 +471,7 @@ func (h *harness) op() bool {
 	case r < 90 && h.hasExec:
 		_, _, err := h.cli(10*time.Second, "exec", pick(), "true")
 		return err == nil
-	case r < 94:
+	case r < 95:
 		return h.connectOp(pick(), "") // network_test.go
 	default:
 		// Most containers outlive the wait: bounded, it is no ack.
@@ -520,7 +520,7 @@ func (h *harness) run() bool {
 	_, _, err := h.cli(20*time.Second, args...)
 	if err == nil {
 		e.Created = true
-		if h.rng.IntN(4) == 0 {
+		if h.rng.IntN(3) == 0 {
 			h.connectOp(e.ID, "connect") // while it runs: the ADD into its namespace
 		}
 	}
