@@ -167,3 +167,89 @@ func TestDrop(t *testing.T) {
 		t.Fatalf("after Drop: %+v, want nothing", f)
 	}
 }
+
+// TestConnectDisconnect: a set-up container connected to a second network
+// gets eth1 there (its default route stays eth0's), its peers there list
+// it; a connection done twice (an interrupted one redone) holds one lease;
+// a disconnection and a setup with the connection, then a release, leave
+// nothing; a Drop from the saved attachment releases the connection too.
+func TestConnectDisconnect(t *testing.T) {
+	m := open(t)
+	ctx := context.Background()
+	if _, err := m.Create("backend", ""); err != nil {
+		t.Fatal(err)
+	}
+	web := network.Attachment{ID: "web", Network: network.DefaultNetwork, Hostname: "web"}
+	db := network.Attachment{ID: "db", Network: "backend", Hostname: "db"}
+	if _, err := m.Setup(ctx, web); err != nil {
+		t.Fatal(err)
+	}
+	ipdb, err := m.Setup(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := network.Extra{Network: "backend", IfName: "eth1"}
+	web.Extra = []network.Extra{x}
+	var ips []string
+	for range 2 { // the second: a connection redone after a crash
+		if ips, err = m.Connect(ctx, web, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ips) != 1 {
+		t.Fatalf("addresses on backend %v, want one", ips)
+	}
+	out, err := exec.Command("nsenter", "--net="+m.NetNSPath("web"), "ip", "-o", "addr").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "eth1") || !strings.Contains(string(out), ips[0]) || !strings.Contains(string(out), "eth0") {
+		t.Fatalf("the namespace lacks eth1 with %s: %v\n%s", ips[0], err, out)
+	}
+	if out, err := exec.Command("nsenter", "--net="+m.NetNSPath("web"), "ip", "route", "show", "default").CombinedOutput(); err != nil || !strings.Contains(string(out), "eth0") || strings.Contains(string(out), "eth1") {
+		t.Fatalf("default route: %v\n%s", err, out)
+	}
+	if mem, err := m.Members("backend"); err != nil || len(mem) != 2 || mem["web"] != ips[0] {
+		t.Fatalf("members of backend: %v %v", mem, err)
+	}
+	hostsOf := func(id string) string {
+		hosts, _ := m.FilesOf(id)
+		out, err := exec.Command("cat", hosts).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	if h := hostsOf("db"); !strings.Contains(h, ips[0]+"\tweb\n") {
+		t.Errorf("hosts of db lacks web:\n%s", h)
+	}
+	if h := hostsOf("web"); !strings.Contains(h, ipdb[0]+"\tdb\n") || !strings.Contains(h, ips[0]+"\tweb\n") {
+		t.Errorf("hosts of web lacks db or its backend address:\n%s", h)
+	}
+
+	web.Extra = nil
+	for range 2 { // idempotent
+		if err := m.Disconnect(ctx, web, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f := footprint(t, m); f.Leases != 2 || f.Veths != 2 {
+		t.Fatalf("footprint after the disconnection %+v; want web's and db's leases and veths", f)
+	}
+	if h := hostsOf("db"); strings.Contains(h, "\tweb\n") {
+		t.Errorf("hosts of db still lists web:\n%s", h)
+	}
+
+	// A setup with the connection (a start), then a Drop (a lost journal).
+	web.Extra = []network.Extra{x}
+	main, extra, err := m.SetupAll(ctx, web)
+	if err != nil || len(main) != 1 || len(extra["backend"]) != 1 {
+		t.Fatalf("SetupAll: %v, %v, %v", main, extra, err)
+	}
+	if err := m.Drop(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Release(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if f := footprint(t, m); f != (network.Footprint{}) {
+		t.Fatalf("footprint after the releases %+v, want nothing", f)
+	}
+}
