@@ -41,7 +41,7 @@ podman_bridge_made=0
 cleanup() {
 	set +e
 	if [[ -S $work/sock ]]; then
-		"${sv[@]}" ps -a -q 2>/dev/null | xargs -r "${sv[@]}" rm -f >/dev/null 2>&1
+		"${sv[@]}" ps -a --format '{{.ID}}' 2>/dev/null | xargs -r "${sv[@]}" rm -f >/dev/null 2>&1
 		bridge=$("${sv[@]}" network inspect bridge 2>/dev/null | sed -n 's/.*"bridge": "\(vg[0-9a-f]*\)".*/\1/p' | head -n 1)
 	fi
 	for pid in "${pids[@]}"; do
