@@ -44,7 +44,7 @@ bench-network: ## create+start+exit+delete through the CLIs: vigil, docker and p
 	bash scripts/containerd.sh status >/dev/null 2>&1 || bash scripts/containerd.sh start
 	bash scripts/bench-network.sh
 
-bench-peers: ## /bin/true through the CLIs, networking off: vigil (run --rm; run, then rm), ctr on the same containerd, docker and podman when installed (figures: docs/BENCHMARKS.md)
+bench-peers: ## /bin/true through the CLIs, networking off: vigil (run --rm; run, then rm; from an image), ctr on the same containerd, docker and podman when installed (figures: docs/BENCHMARKS.md)
 	bash scripts/containerd.sh status >/dev/null 2>&1 || bash scripts/containerd.sh start
 	bash scripts/bench-peers.sh
 

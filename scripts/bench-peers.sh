@@ -6,6 +6,8 @@
 #
 #   vigil-rm      supervisor run --rm (foreground: output, exit code, removal)
 #   vigil-run+rm  supervisor run (foreground), then supervisor rm: two processes
+#   vigil-image   supervisor run --rm of the same busybox as an image (a
+#                 snapshot per container, as docker and podman use)
 #   ctr           ctr run --rm --rootfs, on the same private containerd
 #   docker        docker run --rm (its own dockerd, with its own containerd)
 #   podman        podman run --rm
@@ -42,6 +44,7 @@ one() {
 	vigil-rm) $SV run --rm --network none --name "r$id" --rootfs "$ROOTFS" -- /bin/true >/dev/null ;;
 	vigil-before) $SVB run --rm --network none --name "b$id" --rootfs "$ROOTFS" -- /bin/true >/dev/null ;;
 	vigil-run+rm) $SV run --network none --name "s$id" --rootfs "$ROOTFS" -- /bin/true >/dev/null && $SV rm "s$id" >/dev/null ;;
+	vigil-image) $SV run --rm --network none --pull never --name "i$id" vigil.local/bench/busybox:1 /bin/true >/dev/null ;;
 	ctr) $CTR run --rm --rootfs "$ROOTFS" "c$id" /bin/true ;;
 	docker) $DOCKER run --rm --network none vigil-busybox:bench /bin/true ;;
 	podman) $PODMAN run --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 vigil-busybox:bench /bin/true ;;
@@ -102,6 +105,8 @@ trap cleanup EXIT
 $SV daemon 2>"$work/vigil.log" &
 pids+=($!)
 until $SV info >/dev/null 2>&1; do sleep 0.1; done
+bash testdata/mkimage.sh "$work/busybox-image.tar" vigil.local/bench/busybox:1 "$rootfs"
+$SV image load -q -i "$work/busybox-image.tar" >/dev/null
 if [[ -n ${VIGIL_BEFORE:-} ]]; then
 	$SVB daemon 2>"$work/vigil-before.log" &
 	pids+=($!)
@@ -122,7 +127,7 @@ if command -v podman >/dev/null; then
 	have_podman=1
 fi
 
-engines=(vigil-rm vigil-run+rm)
+engines=(vigil-rm vigil-run+rm vigil-image)
 [[ -n ${VIGIL_BEFORE:-} ]] && engines+=(vigil-before)
 engines+=(ctr)
 ((have_docker)) && engines+=(docker)
@@ -230,7 +235,7 @@ for e in "${engines[@]}"; do
 done
 echo
 ratio() { echo "$1 / $2" | bc -l; }
-for v in vigil-rm vigil-run+rm ${VIGIL_BEFORE:+vigil-before}; do
+for v in vigil-rm vigil-run+rm vigil-image ${VIGIL_BEFORE:+vigil-before}; do
 	printf '%s / ctr: sequential %.2f, %d at a time %.2f, CPU %.2f\n' "$v" \
 		"$(ratio "${ms[$v]}" "${ms[ctr]}")" "$par" "$(ratio "${mp[$v]}" "${mp[ctr]}")" "$(ratio "${mc[$v]}" "${mc[ctr]}")"
 	for p in docker podman; do
