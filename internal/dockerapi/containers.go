@@ -862,23 +862,20 @@ func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) containerPause(w http.ResponseWriter, r *http.Request) error {
-	id, err := s.resolve(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	if _, err := s.sup.Pause(r.Context(), id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.pauseOrUnpause(w, r, s.sup.Pause)
 }
 
 func (s *Server) containerUnpause(w http.ResponseWriter, r *http.Request) error {
+	return s.pauseOrUnpause(w, r, s.sup.Unpause)
+}
+
+// pauseOrUnpause pauses or unpauses (op) the container the path names.
+func (s *Server) pauseOrUnpause(w http.ResponseWriter, r *http.Request, op func(context.Context, string) (vigil.State, error)) error {
 	id, err := s.resolve(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if _, err := s.sup.Unpause(r.Context(), id); err != nil {
+	if _, err := op(r.Context(), id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
