@@ -3,6 +3,7 @@ package c8dbridge_test
 import (
 	"context"
 	"fmt"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,7 +105,8 @@ func benchPulls(b *testing.B, addr, ns string, reg *testimage.Registry, pull fun
 // BenchmarkImageLifecycle is BenchmarkLifecycle for containers made from
 // an image: create (with a snapshot of the image's own) + start + wait +
 // delete (with the snapshot) of /bin/true, through vigil's embedded API and
-// through a plain containerd client, in the same run.
+// through a plain containerd client (also with containerd's seccomp
+// profile, as vigil's spec has it), in the same run.
 func BenchmarkImageLifecycle(b *testing.B) {
 	addr := testenv.Containerd(b)
 	logger, err := os.Executable()
@@ -116,6 +118,9 @@ func BenchmarkImageLifecycle(b *testing.B) {
 	for _, par := range []int{1, 8} {
 		b.Run(fmt.Sprintf("containerd/par=%d", par), func(b *testing.B) {
 			benchImageContainerd(b, addr, archive, logger, par)
+		})
+		b.Run(fmt.Sprintf("containerd-seccomp/par=%d", par), func(b *testing.B) {
+			benchImageContainerd(b, addr, archive, logger, par, seccomp.WithDefaultProfile())
 		})
 		b.Run(fmt.Sprintf("vigil/par=%d", par), func(b *testing.B) {
 			benchImageVigil(b, addr, archive, logger, par)
@@ -143,7 +148,10 @@ func loadArchive(b *testing.B, addr, ns, archive string) c8dbridge.Image {
 	return imgs[0]
 }
 
-func benchImageContainerd(b *testing.B, addr, archive, logger string, par int) {
+// benchImageContainerd runs the plain client's lifecycle; extra adds to
+// its spec (containerd-seccomp: containerd's default seccomp profile, which
+// vigil's spec applies, so that the two compare the same confinement).
+func benchImageContainerd(b *testing.B, addr, archive, logger string, par int, extra ...oci.SpecOpts) {
 	ns := testenv.Namespace(b)
 	im := loadArchive(b, addr, ns, archive)
 	c, err := client.New(addr, client.WithDefaultNamespace(ns))
@@ -161,7 +169,7 @@ func benchImageContainerd(b *testing.B, addr, archive, logger string, par int) {
 		id := fmt.Sprintf("raw-%d", i)
 		ctr, err := c.NewContainer(ctx, id, client.WithImage(img), client.WithSnapshotter("overlayfs"),
 			client.WithNewSnapshot(id, img),
-			client.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("/bin/true")))
+			client.WithNewSpec(append([]oci.SpecOpts{oci.WithImageConfig(img), oci.WithProcessArgs("/bin/true")}, extra...)...))
 		if err != nil {
 			return err
 		}
