@@ -4,6 +4,7 @@
 # Installs, as root, what vigil's integration tests need and is missing:
 # containerd (with containerd-shim-runc-v2 and ctr), runc, tini (the init of
 # run --init), busybox-static, containernetworking-plugins and iptables,
+# Debian's docker CLI (docker.io, for the Docker API's tests),
 # plus criu if it can be had (checkpoint tests are optional). It checks each
 # command first and runs apt-get update only when something is missing, so a
 # machine that has everything is left untouched. Go itself is not installed
@@ -50,6 +51,11 @@ fi
 if ! command -v iptables >/dev/null 2>&1; then
 	need+=(iptables)
 fi
+# The Docker API's tests drive it with Debian's docker CLI (package
+# docker.io; its daemon is not started: the tests use vigil's socket).
+if [[ ! -x /usr/bin/docker ]]; then
+	need+=(docker.io)
+fi
 mapfile -t want < <(missing_pkgs "${optional[@]}")
 
 if ((${#need[@]} + ${#want[@]} > 0)); then
@@ -67,7 +73,7 @@ if ((${#need[@]} + ${#want[@]} > 0)); then
 			echo "deps: optional packages not installed: ${want[*]} (checkpoint tests will skip)" >&2
 	fi
 else
-	echo "deps: containerd, runc, tini, busybox-static, the CNI plugins, iptables and criu are installed"
+	echo "deps: containerd, runc, tini, busybox-static, the CNI plugins, iptables, docker.io and criu are installed"
 fi
 
 if ! command -v go >/dev/null 2>&1; then

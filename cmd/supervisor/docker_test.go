@@ -23,8 +23,20 @@ import (
 )
 
 // The docker CLIs the Docker API is tested with: Debian's docker.io
-// (20.10, API 1.41) and a current one (API 1.50), where installed.
-var dockerCLIs = []string{"/usr/bin/docker", "/usr/local/bin/docker"}
+// (20.10, API 1.41), which scripts/deps.sh installs, and a current one
+// (API 1.50), where installed.
+var dockerCLIs = []string{debianDocker, "/usr/local/bin/docker"}
+
+// debianDocker is the CLI of Debian's docker.io.
+const debianDocker = "/usr/bin/docker"
+
+// newestDockerCLI is the current CLI where installed, Debian's otherwise.
+func newestDockerCLI() string {
+	if _, err := os.Stat(dockerCLIs[len(dockerCLIs)-1]); err == nil {
+		return dockerCLIs[len(dockerCLIs)-1]
+	}
+	return debianDocker
+}
 
 // dockerCLI is a docker client pointed at a daemon's --docker-socket.
 type dockerCLI struct {
@@ -33,8 +45,10 @@ type dockerCLI struct {
 
 func newDockerCLI(t *testing.T, bin, socket string) dockerCLI {
 	t.Helper()
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("the docker CLI %s is not installed (%v): install Debian's docker.io", bin, err)
+	if bin == debianDocker {
+		testenv.Program(t, bin, "install Debian's docker.io (scripts/deps.sh does)")
+	} else if _, err := os.Stat(bin); err != nil {
+		t.Skipf("the current docker CLI %s is not installed (%v); Debian's is tested", bin, err)
 	}
 	return dockerCLI{bin: bin, socket: socket, config: t.TempDir()}
 }
@@ -362,7 +376,7 @@ func TestDockerCLIKill9(t *testing.T) {
 // under script), rmi.
 func TestDockerCLIMore(t *testing.T) {
 	testenv.Rootfs(t)
-	bin := dockerCLIs[len(dockerCLIs)-1]
+	bin := newestDockerCLI()
 	reg := testimage.NewRegistry(t, "", "")
 	ref := reg.Push(t, "t/web:1", testWebImage(t))
 	state, ns := t.TempDir(), testenv.Namespace(t)

@@ -18,7 +18,7 @@ import (
 // veth or rule.
 func TestDockerNetworkConnect(t *testing.T) {
 	testenv.Rootfs(t)
-	bin := dockerCLIs[len(dockerCLIs)-1]
+	bin := newestDockerCLI()
 	reg := testimage.NewRegistry(t, "", "")
 	ref := reg.Push(t, "t/web:1", testWebImage(t))
 	state, ns := t.TempDir(), testenv.Namespace(t)

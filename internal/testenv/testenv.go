@@ -128,6 +128,17 @@ func unavailable(t testing.TB, reason string) {
 	t.Skip(reason)
 }
 
+// Program returns path if a program is installed there; otherwise it
+// skips the test naming the package to install (install), or fails it if
+// integration tests are required.
+func Program(t testing.TB, path, install string) string {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		unavailable(t, fmt.Sprintf("%s is not installed (%v): %s", path, err, install))
+	}
+	return path
+}
+
 // repoRoot walks up from the working directory (a package dir under go
 // test) to the directory that holds go.mod.
 func repoRoot() (string, error) {
